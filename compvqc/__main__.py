@@ -1,0 +1,5 @@
+import sys
+
+from compvqc.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""The ``compvqc`` command line: a thin layer over the library."""

@@ -1,0 +1,130 @@
+"""``compvqc train`` and ``compvqc demo``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from compvqc.cli.main import UsageError, add_json_flag, emit
+from compvqc.errors import CompVQCError
+
+SCHEMA_TRAIN = "compvqc.train/1"
+SCHEMA_DEMO = "compvqc.demo/1"
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train a VQC on a dataset and write the model file",
+                       description="Train a VQC on a dataset with the exact-gradient simulator.")
+    add_train_args(p)
+    p.add_argument("-o", "--output", required=True, help="model file to write")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    add_json_flag(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("demo", help="the download-free end-to-end demo (digits2)",
+                       description="Train the 50-gate model on scikit-learn's bundled digits (3 vs 6).")
+    p.add_argument("--epochs", type=int, default=15)
+    p.add_argument("--output-dir", default="demo-output")
+    add_json_flag(p)
+    p.set_defaults(func=cmd_demo)
+
+
+def add_train_args(p: argparse.ArgumentParser, dataset_required: bool = True) -> None:
+    from compvqc.data import DATASETS
+
+    p.add_argument("--dataset", required=dataset_required, choices=sorted(DATASETS), metavar="NAME",
+                   help=f"one of: {', '.join(DATASETS)}")
+    p.add_argument("--arch", default="random50", help="random<N> | blocks<L> | u3cu3_<L> | reupload<L> (default random50)")
+    p.add_argument("--arch-seed", type=int, default=0, help="seed of the random architecture (default 0)")
+    p.add_argument("--encoder", default=None, help="4x4_ryzxy | 2x2_ryz | amplitude (default: the dataset's)")
+    p.add_argument("--gates", default=None, help="gate set of random<N>, comma-separated (default rx,ry,rz,crx,cry,crz)")
+    p.add_argument("--epochs", type=int, default=30, help="training epochs (default 30)")
+    p.add_argument("--seed", type=int, default=0, help="training seed: initial weights and batch order (default 0)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
+    p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--preprocess", choices=("scale", "standardize"), default="scale",
+                   help="images: scale to [0, π] or standardize (default scale)")
+    p.add_argument("--val-fraction", type=float, default=0.1)
+    p.add_argument("--split-seed", type=int, default=0)
+    p.add_argument("--n-samples", type=int, default=1000, help="size of syn4/syn16 (default 1000)")
+    p.add_argument("--max-train", type=int, default=None, help="use only the first N training samples")
+    p.add_argument("--data-dir", default=None, help="folder with the IDX files (default $COMPVQC_DATA)")
+
+
+def _config_from_args(args):
+    from compvqc.train import TrainConfig
+
+    gate_set = tuple(g.strip() for g in args.gates.split(",")) if args.gates else None
+    kw = {} if gate_set is None else {"gate_set": gate_set}
+    if args.epochs < 0 or args.batch_size < 1:
+        raise UsageError("compvqc train: --epochs must be ≥ 0 and --batch-size ≥ 1")
+    return TrainConfig(
+        dataset=args.dataset, arch=args.arch, arch_seed=args.arch_seed, encoder=args.encoder,
+        epochs=args.epochs, seed=args.seed, batch_size=args.batch_size, optimizer=args.optimizer,
+        lr=args.lr, preprocess=args.preprocess, val_fraction=args.val_fraction,
+        split_seed=args.split_seed, n_samples=args.n_samples, max_train=args.max_train, **kw,
+    )
+
+
+def _train_summary(trained, output: Path) -> tuple[dict, str]:
+    c, m = trained.config, trained.metrics
+    payload = {
+        "schema": SCHEMA_TRAIN,
+        "dataset": c.dataset,
+        "arch": c.arch,
+        "arch_seed": c.arch_seed,
+        "encoder": trained.model.meta.get("encoder"),
+        "epochs": c.epochs,
+        "seed": c.seed,
+        "n_gates": len(trained.model.gates),
+        "n_params": trained.model.n_params,
+        "train_accuracy": m["train_accuracy"],
+        "val_accuracy": m["val_accuracy"],
+        "test_accuracy": m["test_accuracy"],
+        "loss": m["train_loss"],
+        "output": str(output),
+        "seconds": round(trained.seconds, 3),
+    }
+    text = (
+        f"trained {c.dataset} {c.arch} (arch seed {c.arch_seed}, seed {c.seed}, {c.epochs} epochs, "
+        f"{payload['n_gates']} gates) in {trained.seconds:.1f} s\n"
+        f"  accuracy  train {m['train_accuracy']:.4f}  val {m['val_accuracy']:.4f}  test {m['test_accuracy']:.4f}\n"
+        f"  loss      {m['train_loss']:.4f}\n"
+        f"  wrote     {output}"
+    )
+    return payload, text
+
+
+def cmd_train(args) -> int:
+    from compvqc.modelfile import save_model
+    from compvqc.train import train_on_dataset
+
+    output = Path(args.output)
+    if output.exists() and not args.force:
+        raise CompVQCError(f"{output} exists (use --force to overwrite)")
+    if not output.parent.is_dir() and str(output.parent):
+        raise CompVQCError(f"{output.parent}: directory not found")
+    trained = train_on_dataset(_config_from_args(args), data_dir=args.data_dir, progress=None if not args.json else False)
+    save_model(output, trained.model_file())
+    payload, text = _train_summary(trained, output)
+    emit(args, payload, text)
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from compvqc.modelfile import save_model
+    from compvqc.train import TrainConfig, train_on_dataset
+
+    out_dir = Path(args.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    config = TrainConfig(dataset="digits2", arch="random50", epochs=args.epochs, seed=0, batch_size=16)
+    trained = train_on_dataset(config, progress=None if not args.json else False)
+    output = out_dir / "digits2.random50.model.json"
+    save_model(output, trained.model_file())
+    payload, text = _train_summary(trained, output)
+    payload["schema"] = SCHEMA_DEMO
+    emit(args, payload, "compvqc demo: digits2 (scikit-learn's bundled 8x8 digits, 3 vs 6), 50-gate VQC\n" + text)
+    return 0
+
+

@@ -1,0 +1,33 @@
+"""The errors compvqc raises on bad input or bad state.
+
+Every error the library raises on purpose derives from :class:`CompVQCError`, so a caller (and
+the CLI, which prints one line and exits 1) needs to catch only that::
+
+    CompVQCError
+    ├── ModelError        a circuit description that is inconsistent or unsupported
+    ├── DatasetError      a missing, malformed or unknown dataset file or name
+    ├── ConversionError   a qiskit circuit or OpenQASM text we cannot map onto a VQC
+    └── TrainingError     training settings that cannot work (empty split, bad optimizer, ...)
+"""
+
+from __future__ import annotations
+
+
+class CompVQCError(Exception):
+    """Base class of every error compvqc raises deliberately."""
+
+
+class ModelError(CompVQCError, ValueError):
+    """A VQC description is inconsistent (bad wires, parameter indices, readout) or unsupported."""
+
+
+class DatasetError(CompVQCError):
+    """A dataset name is unknown or one of its files is missing or malformed."""
+
+
+class ConversionError(CompVQCError, ValueError):
+    """A qiskit circuit or OpenQASM 3 program cannot be expressed as a compvqc VQC."""
+
+
+class TrainingError(CompVQCError, ValueError):
+    """Training settings that cannot work."""
