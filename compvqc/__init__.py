@@ -7,6 +7,7 @@ model → simulate → train → compile (LUT, TCD) → compress → deploy; che
 from importlib.metadata import PackageNotFoundError, version
 
 from compvqc.errors import CompVQCError, ConversionError, DatasetError, ModelError, TrainingError
+from compvqc.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from compvqc.model import VQC, build_model
 
 try:
@@ -22,5 +23,9 @@ __all__ = [
     "DatasetError",
     "ModelError",
     "TrainingError",
+    "Checkpoint",
+    "CheckpointError",
+    "load_checkpoint",
+    "save_checkpoint",
     "__version__",
 ]

@@ -14,7 +14,7 @@ from compvqc import __version__
 from compvqc.errors import CompVQCError
 
 # One module per command; each defines ``register(subparsers)`` (which sets ``func``).
-COMMANDS = ("compvqc.cli.train",)
+COMMANDS = ("compvqc.cli.train", "compvqc.cli.inspect")
 
 
 class UsageError(Exception):
@@ -56,9 +56,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except CompVQCError as e:
         print(f"compvqc: error: {e}", file=sys.stderr)
-        return 1
+        signum = getattr(e, "signum", None)  # a run stopped by SIGTERM/SIGINT after its final save
+        return 128 + signum if signum else 1
     except OSError as e:
         print(f"compvqc: error: {e.filename or ''}: {e.strerror or e}".replace(": : ", ": "), file=sys.stderr)
+        return 1
+    except Exception as e:  # noqa: BLE001 - last resort: one line, never a traceback
+        print(f"compvqc: internal error: {type(e).__name__}: {e} (please report)", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("compvqc: interrupted", file=sys.stderr)

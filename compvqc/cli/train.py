@@ -16,8 +16,9 @@ def register(sub) -> None:
     p = sub.add_parser("train", help="train a VQC on a dataset and write the model file",
                        description="Train a VQC on a dataset with the exact-gradient simulator.")
     add_train_args(p)
-    p.add_argument("-o", "--output", required=True, help="model file to write")
+    p.add_argument("-o", "--output", required=True, help="checkpoint file to write (ONNX container, .ckpt)")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    add_checkpoint_args(p)
     add_json_flag(p)
     p.set_defaults(func=cmd_train)
 
@@ -27,6 +28,31 @@ def register(sub) -> None:
     p.add_argument("--output-dir", default="demo-output")
     add_json_flag(p)
     p.set_defaults(func=cmd_demo)
+
+
+def add_checkpoint_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("run checkpoints")
+    g.add_argument("--checkpoint-dir", default=None, help="run directory for periodic checkpoints")
+    g.add_argument("--resume", action="store_true", help="continue from the newest valid checkpoint in --checkpoint-dir")
+    g.add_argument("--save-every-steps", type=int, default=None, help="also save every N optimizer steps")
+    g.add_argument("--save-every-epochs", type=int, default=1, help="save every N epochs (default 1)")
+    g.add_argument("--keep-last", type=int, default=3, help="checkpoints kept in the run directory (default 3)")
+
+
+def make_manager(args):
+    """The CheckpointManager the flags ask for, or None."""
+    if args.resume and not args.checkpoint_dir:
+        raise UsageError("--resume needs --checkpoint-dir")
+    if not args.checkpoint_dir:
+        return None
+    from compvqc.checkpoint import CheckpointManager
+
+    for flag in ("save_every_steps", "save_every_epochs", "keep_last"):
+        v = getattr(args, flag)
+        if v is not None and v < 1:
+            raise UsageError(f"--{flag.replace('_', '-')} must be at least 1")
+    return CheckpointManager(args.checkpoint_dir, keep_last=args.keep_last, best_metric="val_accuracy",
+                             every_steps=args.save_every_steps, every_epochs=args.save_every_epochs)
 
 
 def add_train_args(p: argparse.ArgumentParser, dataset_required: bool = True) -> None:
@@ -50,6 +76,8 @@ def add_train_args(p: argparse.ArgumentParser, dataset_required: bool = True) ->
     p.add_argument("--n-samples", type=int, default=1000, help="size of syn4/syn16 (default 1000)")
     p.add_argument("--max-train", type=int, default=None, help="use only the first N training samples")
     p.add_argument("--data-dir", default=None, help="folder with the IDX files (default $COMPVQC_DATA)")
+    p.add_argument("--backend", default=None,
+                   help="target device (e.g. fake_manila): its hardware profile is stored in the checkpoint")
 
 
 def _config_from_args(args):
@@ -96,32 +124,52 @@ def _train_summary(trained, output: Path) -> tuple[dict, str]:
     return payload, text
 
 
+def check_output(output: Path, force: bool) -> None:
+    if output.exists() and not force:
+        raise CompVQCError(f"{output} exists (use --force to overwrite)")
+    if str(output.parent) and not output.parent.is_dir():
+        raise CompVQCError(f"{output.parent}: directory not found")
+
+
 def cmd_train(args) -> int:
-    from compvqc.modelfile import save_model
+    from compvqc.checkpoint import save_checkpoint
     from compvqc.train import train_on_dataset
 
     output = Path(args.output)
-    if output.exists() and not args.force:
-        raise CompVQCError(f"{output} exists (use --force to overwrite)")
-    if not output.parent.is_dir() and str(output.parent):
-        raise CompVQCError(f"{output.parent}: directory not found")
-    trained = train_on_dataset(_config_from_args(args), data_dir=args.data_dir, progress=None if not args.json else False)
-    save_model(output, trained.model_file())
+    check_output(output, args.force)
+    config = _config_from_args(args)
+    profile = None
+    if getattr(args, "backend", None):
+        from compvqc.checkpoint.profile import hardware_profile
+        from compvqc.compile.backends import resolve_backend
+
+        profile = hardware_profile(resolve_backend(args.backend))
+    manager = make_manager(args)
+    try:
+        trained = train_on_dataset(config, data_dir=args.data_dir, progress=None if not args.json else False,
+                                   manager=manager, resume=args.resume)
+    finally:
+        if manager is not None:
+            manager.close()
+    ckpt = trained.checkpoint()
+    if profile is not None:
+        ckpt.hardware_profile = profile
+    save_checkpoint(output, ckpt)
     payload, text = _train_summary(trained, output)
     emit(args, payload, text)
     return 0
 
 
 def cmd_demo(args) -> int:
-    from compvqc.modelfile import save_model
+    from compvqc.checkpoint import save_checkpoint
     from compvqc.train import TrainConfig, train_on_dataset
 
     out_dir = Path(args.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     config = TrainConfig(dataset="digits2", arch="random50", epochs=args.epochs, seed=0, batch_size=16)
     trained = train_on_dataset(config, progress=None if not args.json else False)
-    output = out_dir / "digits2.random50.model.json"
-    save_model(output, trained.model_file())
+    output = out_dir / "digits2.random50.ckpt"
+    save_checkpoint(output, trained.checkpoint())
     payload, text = _train_summary(trained, output)
     payload["schema"] = SCHEMA_DEMO
     emit(args, payload, "compvqc demo: digits2 (scikit-learn's bundled 8x8 digits, 3 vs 6), 50-gate VQC\n" + text)

@@ -36,13 +36,15 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
         raise DatasetError(f"{path}: not a readable (gzip) IDX file: {e}") from None
     if len(raw) > MAX_BYTES:
         raise DatasetError(f"{path}: larger than {MAX_BYTES} bytes")
-    ndim = {MAGIC_IMAGES: 3, MAGIC_LABELS: 1}[magic]
-    header = 4 + 4 * ndim
-    if len(raw) < header:
+    if len(raw) < 4:
         raise DatasetError(f"{path}: truncated IDX header")
     (found,) = struct.unpack(">I", raw[:4])
     if found != magic:
         raise DatasetError(f"{path}: IDX magic {found}, expected {magic}")
+    ndim = {MAGIC_IMAGES: 3, MAGIC_LABELS: 1}[magic]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DatasetError(f"{path}: truncated IDX header")
     dims = struct.unpack(f">{ndim}I", raw[4:header])
     count = int(np.prod(dims, dtype=np.int64))
     if len(raw) != header + count:

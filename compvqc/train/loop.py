@@ -28,6 +28,8 @@ class Event:
     loss: float  # batch loss (step) or mean training loss (epoch)
     theta: np.ndarray
     metrics: dict = field(default_factory=dict)  # epoch: val_loss / val_accuracy if val given
+    opt_state: tuple | None = None  # optimizer state after this step (what a checkpoint saves)
+    step_in_epoch: int = 0  # batches of ``epoch`` done (step events); a resume point
 
 
 @dataclass
@@ -113,18 +115,22 @@ def fit(
                 step += 1
                 losses.append(loss)
                 bar.update(1)
-                if callback and callback(Event("step", epoch, step, float(loss), theta)) is False:
+                if callback and callback(Event("step", epoch, step, float(loss), theta, opt_state=state,
+                                               step_in_epoch=b + 1)) is False:
                     stop = True
                     break
+            if stop and b + 1 < per_epoch:  # stopped mid-epoch: no epoch record, no epoch event
+                break
             record = {"epoch": epoch + 1, "step": step, "loss": float(np.mean(losses)) if losses else float("nan")}
             if val is not None:
                 record["val_loss"], record["val_accuracy"] = evaluate(model, theta, *val)
             history.append(record)
             bar.set_postfix({k: round(v, 4) for k, v in record.items() if k != "step" and isinstance(v, float)})
-            if callback and callback(Event("epoch", epoch + 1, step, record["loss"], theta, record)) is False:
+            if callback and callback(Event("epoch", epoch + 1, step, record["loss"], theta, record,
+                                           opt_state=state)) is False:
                 stop = True
             if stop:
                 break
     finally:
         bar.close()
-    return TrainResult(theta, state, len(history) + start_epoch if history else start_epoch, step, history)
+    return TrainResult(theta, state, epoch + 1 if history else start_epoch, step, history)

@@ -1,0 +1,322 @@
+"""The checkpoint container: one ONNX ``ModelProto``, readable by any ONNX tool, loaded safely.
+
+Layout:
+
+* arrays are initializers with their true dtypes (θ float64, masks bool, counters int64);
+* the circuit is a chain of graph nodes in the custom operator domain ``ai.compvqc`` (declared
+  in ``opset_import``), one node per operation — ``x → ZeroState → RY → … → CRX → Readout →
+  logits`` — so an ONNX viewer (Netron) draws the VQC;
+* JSON documents (model description, run state, provenance, metrics) sit in
+  ``metadata_props`` under ``compvqc.*`` keys;
+* ``compvqc.checksum`` is the sha256 of the deterministic serialization of everything else.
+
+Loading never executes anything (no pickle: arrays come from tensor bytes, documents from JSON)
+and never follows external data: files that reference it are rejected. Every field is checked
+for size, dtype and shape before use, so truncated, bit-flipped or hostile files end in one
+``CheckpointError``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import onnx
+from google.protobuf.message import DecodeError
+from onnx import TensorProto, helper, numpy_helper
+
+from compvqc.checkpoint.content import FORMAT, VERSION, ADMMState, Checkpoint, CheckpointError
+from compvqc.errors import CompVQCError
+from compvqc.model.circuit import VQC
+from compvqc.model.ops import AmplitudeEncode, Encode
+
+DOMAIN = "ai.compvqc"
+ONNX_OPSET = 21
+MAX_FILE_BYTES = 1 << 30
+MAX_ELEMENTS = 1 << 27  # per array
+MAX_JSON_BYTES = 64 << 20
+MAX_JSON_DEPTH = 64
+
+DOCS = ("model", "optimizer", "run", "hardware_profile", "lut_provenance", "dataset", "training", "metrics")
+HW_ARRAYS = {  # hardware profile arrays stored as initializers: path -> dtype
+    ("qubits", "t1"): np.float64,
+    ("qubits", "t2"): np.float64,
+    ("qubits", "readout_error"): np.float64,
+    ("qubits", "readout_duration"): np.float64,
+    ("qubits", "gate_error"): np.float64,
+    ("qubits", "gate_duration"): np.float64,
+    ("edges", "pairs"): np.int64,
+    ("edges", "error"): np.float64,
+    ("edges", "duration"): np.float64,
+}
+FIXED_ARRAYS = {
+    "theta": np.float64,
+    "theta_original": np.float64,
+    "prune_mask": np.bool_,
+    "quant_mask": np.bool_,
+    "levels": np.float64,
+    "admm.Z": np.float64,
+    "admm.u": np.float64,
+    "admm.rho": np.float64,
+    "admm.iteration": np.int64,
+    "qubit_mapping": np.int64,
+    "gradient_history": np.float64,
+}
+
+
+# --- encode ---------------------------------------------------------------------------------
+def encode(ckpt: Checkpoint) -> bytes:
+    """Serialize a (validated) checkpoint to ONNX bytes that pass ``onnx.checker``."""
+    ckpt.validate()
+    arrays = {
+        "theta": ckpt.theta,
+        "theta_original": ckpt.theta_original,
+        "prune_mask": ckpt.prune_mask,
+        "quant_mask": ckpt.quant_mask,
+        "levels": ckpt.levels,
+        "admm.Z": ckpt.admm.Z.astype(np.float64),
+        "admm.u": ckpt.admm.u.astype(np.float64),
+        "admm.rho": np.array(ckpt.admm.rho, dtype=np.float64),
+        "admm.iteration": np.array(ckpt.admm.iteration, dtype=np.int64),
+        "qubit_mapping": ckpt.qubit_mapping,
+        "gradient_history": ckpt.gradient_history,
+    }
+    for name, value in ckpt.optimizer_state.items():
+        arrays[f"optimizer.{name}"] = np.asarray(value)
+    profile = _split_profile(ckpt.hardware_profile, arrays)
+    initializers = [numpy_helper.from_array(np.array(v, order="C"), name) for name, v in arrays.items()]
+    graph = _circuit_graph(ckpt.model, initializers)
+    model = helper.make_model(
+        graph,
+        producer_name="compvqc",
+        opset_imports=[helper.make_opsetid("", ONNX_OPSET), helper.make_opsetid(DOMAIN, 1)],
+        doc_string="compvqc checkpoint: a variational quantum circuit with its training and compression state",
+    )
+    docs = {
+        "model": ckpt.model.to_dict(),
+        "optimizer": ckpt.optimizer,
+        "run": ckpt.run,
+        "hardware_profile": profile,
+        "lut_provenance": ckpt.lut_provenance,
+        "dataset": ckpt.dataset,
+        "training": ckpt.training,
+        "metrics": ckpt.metrics,
+    }
+    props = {"compvqc.format": FORMAT, "compvqc.version": str(VERSION), "compvqc.shots": str(int(ckpt.shots))}
+    for key, doc in docs.items():
+        props[f"compvqc.{key}"] = json.dumps(doc, sort_keys=True, allow_nan=True, default=_json_default)
+    for k, v in props.items():
+        model.metadata_props.add(key=k, value=v)
+    onnx.checker.check_model(model)
+    digest = hashlib.sha256(model.SerializeToString(deterministic=True)).hexdigest()
+    model.metadata_props.add(key="compvqc.checksum", value=digest)
+    return model.SerializeToString(deterministic=True)
+
+
+def _json_default(o):
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, np.generic):
+        return o.item()
+    raise TypeError(f"not JSON-serializable: {type(o).__name__}")
+
+
+def _split_profile(profile: dict, arrays: dict) -> dict:
+    """Move the profile's numeric arrays into ``arrays``; return the JSON part."""
+    rest = json.loads(json.dumps(profile, default=_json_default)) if profile else {}
+    for (group, key), dtype in HW_ARRAYS.items():
+        if group in rest and key in rest[group]:
+            value = np.asarray(profile[group][key], dtype=dtype)
+            arrays[f"hardware.{group}.{key}"] = value
+            del rest[group][key]
+    return rest
+
+
+def _circuit_graph(model: VQC, initializers) -> onnx.GraphProto:
+    nodes = []
+    dim = 2**model.n_qubits
+    state = "psi_0"
+    first = 0
+    if model.ops and isinstance(model.ops[0], AmplitudeEncode):
+        nodes.append(helper.make_node("AmplitudeEncode", ["x"], [state], domain=DOMAIN, name="amplitude",
+                                      n_qubits=model.n_qubits, n_features=model.n_features))
+        first = 1
+    else:
+        nodes.append(helper.make_node("ZeroState", ["x"], [state], domain=DOMAIN, name="zero_state",
+                                      n_qubits=model.n_qubits))
+    gate_index = 0
+    for k, op in enumerate(model.ops[first:], start=1):
+        out = f"psi_{k}"
+        if isinstance(op, Encode):
+            nodes.append(helper.make_node(f"Encode{op.name.upper()}", [state, "x"], [out], domain=DOMAIN,
+                                          name=f"op{k}_encode_{op.name}", wire=op.wire, feature=op.feature))
+        else:
+            nodes.append(helper.make_node(op.name.upper(), [state, "theta"], [out], domain=DOMAIN,
+                                          name=f"op{k}_gate{gate_index}_{op.name}", wires=list(op.wires),
+                                          params=list(op.params), gate_index=gate_index))
+            gate_index += 1
+        state = out
+    r = model.readout
+    nodes.append(helper.make_node("Readout", [state], ["logits"], domain=DOMAIN, name="readout", kind=r.kind,
+                                  group_sizes=[len(g) for g in r.groups],
+                                  indices=[i for g in r.groups for i in g]))
+    return helper.make_graph(
+        nodes,
+        "vqc",
+        [helper.make_tensor_value_info("x", TensorProto.DOUBLE, ["batch", model.n_features])],
+        [helper.make_tensor_value_info("logits", TensorProto.DOUBLE, ["batch", model.n_classes])],
+        initializer=initializers,
+        value_info=[helper.make_tensor_value_info(n.output[0], TensorProto.COMPLEX128, [dim, "batch"])
+                    for n in nodes[:-1]],
+    )
+
+
+# --- decode ---------------------------------------------------------------------------------
+def decode(data: bytes, source: str = "checkpoint") -> Checkpoint:
+    """Parse and fully validate checkpoint bytes; any problem raises one CheckpointError."""
+    try:
+        return _decode(data, source)
+    except CheckpointError:
+        raise
+    except CompVQCError as e:  # e.g. a ModelError from the embedded description
+        raise CheckpointError(f"{source}: {e}") from None
+    except (DecodeError, RecursionError, ValueError, TypeError, KeyError, IndexError, OverflowError,
+            UnicodeDecodeError, onnx.checker.ValidationError, MemoryError) as e:
+        raise CheckpointError(f"{source}: corrupt checkpoint ({type(e).__name__}: {str(e)[:120]})") from None
+
+
+def _decode(data: bytes, source: str) -> Checkpoint:
+    if not data:
+        raise CheckpointError(f"{source}: empty file")
+    if len(data) > MAX_FILE_BYTES:
+        raise CheckpointError(f"{source}: {len(data)} bytes exceeds the {MAX_FILE_BYTES}-byte limit")
+    try:
+        proto = onnx.ModelProto.FromString(data)
+    except Exception as e:  # noqa: BLE001 - protobuf raises several types on garbage
+        raise CheckpointError(f"{source}: not an ONNX file ({type(e).__name__})") from None
+    props = {}
+    for p in proto.metadata_props:
+        if p.key in props:
+            raise CheckpointError(f"{source}: duplicate metadata key {p.key!r}")
+        props[p.key] = p.value
+    if props.get("compvqc.format") != FORMAT:
+        raise CheckpointError(f"{source}: not a compvqc checkpoint")
+    if props.get("compvqc.version") != str(VERSION):
+        raise CheckpointError(f"{source}: unsupported checkpoint version {props.get('compvqc.version')!r} (this compvqc reads {VERSION})")
+    checksum = props.get("compvqc.checksum")
+    if not checksum:
+        raise CheckpointError(f"{source}: checksum missing")
+    unsigned = onnx.ModelProto()
+    unsigned.CopyFrom(proto)
+    keep = [(p.key, p.value) for p in proto.metadata_props if p.key != "compvqc.checksum"]
+    del unsigned.metadata_props[:]
+    for k, v in keep:
+        unsigned.metadata_props.add(key=k, value=v)
+    if hashlib.sha256(unsigned.SerializeToString(deterministic=True)).hexdigest() != checksum:
+        raise CheckpointError(f"{source}: checksum mismatch (the file is corrupt or was modified)")
+    _reject_external(proto.graph, source)
+    onnx.checker.check_model(unsigned)
+    docs = {key: _json(props.get(f"compvqc.{key}"), key, source) for key in DOCS}
+    arrays = _arrays(proto.graph, source)
+    model = VQC.from_dict(docs["model"])
+    n_nodes = len([n for n in proto.graph.node if n.domain == DOMAIN])
+    expected = len(model.ops) + (1 if not (model.ops and isinstance(model.ops[0], AmplitudeEncode)) else 0) + 1
+    if n_nodes != expected:
+        raise CheckpointError(f"{source}: circuit graph has {n_nodes} nodes, the model needs {expected}")
+    shots = props.get("compvqc.shots", "")
+    if not shots.isdigit() or len(shots) > 12:
+        raise CheckpointError(f"{source}: shots must be a non-negative integer")
+    profile = dict(docs["hardware_profile"] or {})
+    for (group, key), _dtype in HW_ARRAYS.items():
+        name = f"hardware.{group}.{key}"
+        if name in arrays:
+            profile.setdefault(group, {})[key] = arrays.pop(name)
+    opt_state = {k.split(".", 1)[1]: arrays.pop(k) for k in list(arrays) if k.startswith("optimizer.")}
+    missing = set(FIXED_ARRAYS) - set(arrays)
+    if missing:
+        raise CheckpointError(f"{source}: missing arrays {sorted(missing)}")
+    ckpt = Checkpoint(
+        model=model,
+        theta=arrays["theta"],
+        theta_original=arrays["theta_original"],
+        prune_mask=arrays["prune_mask"],
+        quant_mask=arrays["quant_mask"],
+        levels=arrays["levels"],
+        optimizer=docs["optimizer"],
+        optimizer_state=opt_state,
+        admm=ADMMState(arrays["admm.Z"], arrays["admm.u"], float(arrays["admm.rho"]), int(arrays["admm.iteration"])),
+        run=docs["run"],
+        shots=int(shots),
+        hardware_profile=profile,
+        lut_provenance=docs["lut_provenance"],
+        qubit_mapping=arrays["qubit_mapping"],
+        gradient_history=arrays["gradient_history"],
+        dataset=docs["dataset"],
+        training=docs["training"],
+        metrics=docs["metrics"],
+    )
+    ckpt.validate()
+    return ckpt
+
+
+def _reject_external(graph: onnx.GraphProto, source: str) -> None:
+    for t in graph.initializer:
+        if t.data_location == TensorProto.EXTERNAL or len(t.external_data):
+            raise CheckpointError(f"{source}: array {t.name!r} references external data (refused)")
+    if len(graph.sparse_initializer):
+        raise CheckpointError(f"{source}: sparse initializers are not part of the format")
+
+
+def _json(text, key: str, source: str):
+    if text is None:
+        raise CheckpointError(f"{source}: metadata compvqc.{key} missing")
+    if len(text) > MAX_JSON_BYTES:
+        raise CheckpointError(f"{source}: metadata compvqc.{key} too large")
+    depth = 0
+    for ch in text:  # bound nesting before json recurses
+        if ch in "[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                raise CheckpointError(f"{source}: metadata compvqc.{key} nested too deeply")
+        elif ch in "]}":
+            depth -= 1
+    doc = json.loads(text)
+    if not isinstance(doc, dict):
+        raise CheckpointError(f"{source}: metadata compvqc.{key} must be a JSON object")
+    return doc
+
+
+_DTYPES = {TensorProto.DOUBLE: np.float64, TensorProto.INT64: np.int64, TensorProto.BOOL: np.bool_}
+
+
+def _arrays(graph: onnx.GraphProto, source: str) -> dict[str, np.ndarray]:
+    out = {}
+    for t in graph.initializer:
+        if t.name in out:
+            raise CheckpointError(f"{source}: array {t.name!r} appears twice")
+        dtype = _DTYPES.get(t.data_type)
+        if dtype is None:
+            raise CheckpointError(f"{source}: array {t.name!r} has unsupported dtype {t.data_type}")
+        expected = FIXED_ARRAYS.get(t.name)
+        if expected is None and t.name.startswith("hardware."):
+            path = tuple(t.name.split(".")[1:])
+            expected = HW_ARRAYS.get(path)  # type: ignore[arg-type]
+            if expected is None:
+                raise CheckpointError(f"{source}: unknown array {t.name!r}")
+        elif expected is None and not t.name.startswith("optimizer."):
+            raise CheckpointError(f"{source}: unknown array {t.name!r}")
+        if expected is not None and dtype is not expected:
+            raise CheckpointError(f"{source}: array {t.name!r} has dtype {np.dtype(dtype)}, expected {np.dtype(expected)}")
+        if any(d < 0 for d in t.dims) or len(t.dims) > 4:
+            raise CheckpointError(f"{source}: array {t.name!r} has invalid dims {list(t.dims)}")
+        count = int(np.prod(t.dims, dtype=np.int64)) if t.dims else 1
+        if count > MAX_ELEMENTS:
+            raise CheckpointError(f"{source}: array {t.name!r} declares {count} elements (limit {MAX_ELEMENTS})")
+        if t.raw_data and len(t.raw_data) != count * np.dtype(dtype).itemsize:
+            raise CheckpointError(f"{source}: array {t.name!r} holds {len(t.raw_data)} bytes for {count} elements")
+        arr = numpy_helper.to_array(t)
+        if arr.size != count:
+            raise CheckpointError(f"{source}: array {t.name!r} size does not match its dims")
+        out[t.name] = np.array(arr, dtype=dtype, copy=True)
+    return out

@@ -1,0 +1,161 @@
+"""What a compvqc checkpoint holds (format version 1) and the checks that keep it consistent.
+
+Essential (HotStorage'25 §4.1): parameters θ, optimizer state, hardware profile, shots.
+Optional (§4.2): gradient history, pruning/quantization masks with levels, qubit mapping.
+compvqc adds: the original, pre-compression θ (so compression can be redone for another
+backend), the circuit definition, LUT provenance, ADMM state, dataset reference, training
+configuration, counters and RNG state (so a resumed run continues exactly), and metrics.
+
+Every field exists from version 1 on; optional ones are empty (zero-length arrays, empty
+dicts), so later features fill fields instead of changing the format.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from compvqc.errors import CompVQCError
+from compvqc.model.circuit import VQC
+
+FORMAT = "compvqc-checkpoint"
+VERSION = 1
+
+
+class CheckpointError(CompVQCError):
+    """A checkpoint is missing, unreadable, corrupt, hostile or inconsistent."""
+
+
+@dataclass
+class ADMMState:
+    """Scaled-form ADMM state: auxiliary Z, scaled dual u = λ/ρ, penalty ρ, iteration r."""
+
+    Z: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    u: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    rho: float = 0.0
+    iteration: int = 0
+
+    @property
+    def empty(self) -> bool:
+        return self.Z.size == 0
+
+
+@dataclass
+class Checkpoint:
+    model: VQC
+    theta: np.ndarray
+    theta_original: np.ndarray | None = None
+    prune_mask: np.ndarray | None = None  # bool per gate
+    quant_mask: np.ndarray | None = None  # bool per gate
+    levels: np.ndarray | None = None  # (n_gates, 3) float64; NaN where unused or unmasked
+    optimizer: dict = field(default_factory=dict)  # {"name", "config"}; arrays in optimizer_state
+    optimizer_state: dict = field(default_factory=dict)  # name -> array (Adam: count, mu, nu)
+    admm: ADMMState = field(default_factory=ADMMState)
+    run: dict = field(default_factory=dict)  # epoch, step, stage, seed, rng state, ...
+    shots: int = 0  # 0: exact (statevector) expectations
+    hardware_profile: dict = field(default_factory=dict)
+    lut_provenance: dict = field(default_factory=dict)
+    qubit_mapping: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    gradient_history: np.ndarray | None = None  # (steps, n_params)
+    dataset: dict = field(default_factory=dict)
+    training: dict = field(default_factory=dict)  # the TrainConfig (and compression config)
+    metrics: dict = field(default_factory=dict)  # accuracy and TCD before / after
+
+    def __post_init__(self):
+        n_gates, n_params = len(self.model.gates), self.model.n_params
+        self.theta = np.asarray(self.theta, dtype=np.float64)
+        self.theta_original = (
+            self.theta.copy() if self.theta_original is None else np.asarray(self.theta_original, dtype=np.float64)
+        )
+        self.prune_mask = np.zeros(n_gates, bool) if self.prune_mask is None else np.asarray(self.prune_mask, bool)
+        self.quant_mask = np.zeros(n_gates, bool) if self.quant_mask is None else np.asarray(self.quant_mask, bool)
+        self.levels = np.full((n_gates, 3), np.nan) if self.levels is None else np.asarray(self.levels, np.float64)
+        self.qubit_mapping = np.asarray(self.qubit_mapping, dtype=np.int64)
+        if self.gradient_history is None:
+            self.gradient_history = np.zeros((0, n_params))
+        self.gradient_history = np.asarray(self.gradient_history, dtype=np.float64)
+        self.optimizer_state = {k: np.asarray(v) for k, v in self.optimizer_state.items()}
+
+    @property
+    def masked(self) -> np.ndarray:
+        return self.prune_mask | self.quant_mask
+
+    def copy(self) -> "Checkpoint":
+        """A deep copy of every array (what the asynchronous writer takes synchronously)."""
+        import copy
+
+        return replace(
+            self,
+            theta=self.theta.copy(),
+            theta_original=self.theta_original.copy(),
+            prune_mask=self.prune_mask.copy(),
+            quant_mask=self.quant_mask.copy(),
+            levels=self.levels.copy(),
+            optimizer=copy.deepcopy(self.optimizer),
+            optimizer_state={k: np.array(v, copy=True) for k, v in self.optimizer_state.items()},
+            admm=ADMMState(self.admm.Z.copy(), self.admm.u.copy(), self.admm.rho, self.admm.iteration),
+            run=copy.deepcopy(self.run),
+            hardware_profile=copy.deepcopy(self.hardware_profile),
+            lut_provenance=copy.deepcopy(self.lut_provenance),
+            qubit_mapping=self.qubit_mapping.copy(),
+            gradient_history=self.gradient_history.copy(),
+            dataset=copy.deepcopy(self.dataset),
+            training=copy.deepcopy(self.training),
+            metrics=copy.deepcopy(self.metrics),
+        )
+
+    def validate(self) -> None:
+        """Cross-field consistency; raises CheckpointError naming the first problem."""
+        gates = self.model.gates
+        n_gates, n_params = len(gates), self.model.n_params
+        _shape(self.theta, (n_params,), "theta")
+        _shape(self.theta_original, (n_params,), "theta_original")
+        _finite(self.theta, "theta")
+        _finite(self.theta_original, "theta_original")
+        _shape(self.prune_mask, (n_gates,), "prune_mask")
+        _shape(self.quant_mask, (n_gates,), "quant_mask")
+        _shape(self.levels, (n_gates, 3), "levels")
+        if np.any(self.prune_mask & self.quant_mask):
+            raise CheckpointError("a gate is both pruned and quantized")
+        for i, g in enumerate(gates):
+            row = self.levels[i]
+            k = g.type.n_params
+            if self.masked[i]:
+                for a, period in zip(row[:k], g.type.periods):
+                    if not (math.isfinite(a) and 0.0 <= a < period):
+                        raise CheckpointError(f"gate {i} ({g.name}): level {a!r} is not on its period [0, {period:.6g})")
+                if self.run.get("stage") == "compressed":
+                    if not np.array_equal(self.theta[list(g.params)], row[:k]):
+                        raise CheckpointError(f"gate {i} ({g.name}): θ differs from its LUT level")
+            if np.any(np.isfinite(row[k:])) or (not self.masked[i] and np.any(np.isfinite(row))):
+                raise CheckpointError(f"gate {i}: level set where no level applies")
+        if not self.admm.empty:
+            _shape(self.admm.Z, (n_params,), "admm.Z")
+            _shape(self.admm.u, (n_params,), "admm.u")
+            if not (math.isfinite(self.admm.rho) and self.admm.rho >= 0):
+                raise CheckpointError("admm.rho must be a non-negative number")
+        elif self.admm.u.size:
+            raise CheckpointError("admm.u set without admm.Z")
+        if self.gradient_history.ndim != 2 or self.gradient_history.shape[1] != n_params:
+            raise CheckpointError(f"gradient_history must have shape (steps, {n_params})")
+        if self.qubit_mapping.ndim != 1 or (self.qubit_mapping.size and self.qubit_mapping.size != self.model.n_qubits):
+            raise CheckpointError("qubit_mapping must list one physical qubit per circuit qubit")
+        if self.qubit_mapping.size and (np.any(self.qubit_mapping < 0) or len(set(self.qubit_mapping.tolist())) != self.qubit_mapping.size):
+            raise CheckpointError("qubit_mapping must be distinct non-negative physical qubits")
+        if not isinstance(self.shots, int) or self.shots < 0:
+            raise CheckpointError("shots must be a non-negative integer")
+        for name, value in self.optimizer_state.items():
+            if value.dtype.kind not in "fiu" or (value.ndim == 1 and value.shape != (n_params,)) or value.ndim > 1:
+                raise CheckpointError(f"optimizer state {name!r} has shape {value.shape} / dtype {value.dtype}")
+
+
+def _shape(a: np.ndarray, shape, name: str) -> None:
+    if a.shape != tuple(shape):
+        raise CheckpointError(f"{name} has shape {a.shape}, expected {tuple(shape)}")
+
+
+def _finite(a: np.ndarray, name: str) -> None:
+    if not np.all(np.isfinite(a)):
+        raise CheckpointError(f"{name} has non-finite values")

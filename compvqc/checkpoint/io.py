@@ -1,0 +1,100 @@
+"""Saving and loading checkpoint files: atomic writes, and an asynchronous writer for loops."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from pathlib import Path
+
+from compvqc.checkpoint.container import MAX_FILE_BYTES, decode, encode
+from compvqc.checkpoint.content import Checkpoint, CheckpointError
+from compvqc.fsutil import atomic_write_bytes
+
+
+def save_checkpoint(path, ckpt: Checkpoint) -> Path:
+    """Validate, serialize and write atomically (a crash leaves the old file or the new one)."""
+    return atomic_write_bytes(path, encode(ckpt))
+
+
+def load_checkpoint(path) -> Checkpoint:
+    """Read and validate a checkpoint; every problem is one ``CheckpointError`` naming the file."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise CheckpointError(f"{path}: {size} bytes exceeds the {MAX_FILE_BYTES}-byte limit")
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise CheckpointError(f"{path}: is a directory") from None
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read ({e.strerror or e})") from None
+    return decode(data, str(path))
+
+
+class AsyncWriter:
+    """Writes checkpoints from a background thread so training does not wait on disk.
+
+    ``submit`` copies the caller's arrays synchronously (the caller may keep mutating θ), then
+    queues serialization and the atomic write. An error in the background surfaces as the
+    exception of the next ``submit`` or of ``close``; ``close`` waits for pending writes.
+    Writes happen in submission order; at most ``max_pending`` are queued (``submit`` blocks
+    beyond that, so a slow disk slows training instead of growing memory).
+    """
+
+    def __init__(self, max_pending: int = 2):
+        self._queue: queue.Queue = queue.Queue(maxsize=max_pending)
+        self._error: BaseException | None = None
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._work, name="compvqc-checkpoint-writer", daemon=True)
+        self._closed = False
+        self._thread.start()
+
+    def submit(self, path, ckpt: Checkpoint, on_done=None) -> None:
+        self._raise_pending()
+        if self._closed:
+            raise CheckpointError("the checkpoint writer is closed")
+        self._queue.put((Path(path), ckpt.copy(), on_done))
+
+    def flush(self) -> None:
+        self._queue.join()
+        self._raise_pending()
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._queue.put(None)
+            self._thread.join()
+        self._raise_pending()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _raise_pending(self) -> None:
+        with self._lock:
+            err, self._error = self._error, None
+        if err is not None:
+            raise err
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if item is None:
+                    return
+                path, ckpt, on_done = item
+                try:
+                    save_checkpoint(path, ckpt)
+                    if on_done is not None:
+                        on_done(path)
+                except BaseException as e:  # noqa: BLE001 - handed to the caller's thread
+                    with self._lock:
+                        if self._error is None:
+                            self._error = e if isinstance(e, CheckpointError) else CheckpointError(
+                                f"{path}: background save failed: {e}")
+            finally:
+                self._queue.task_done()

@@ -1,0 +1,176 @@
+"""The checkpoint manager every long run uses (training and compression alike).
+
+A run directory holds ``ckpt-<step>.ckpt`` files, ``index.json`` (step and metric of each) and
+``latest`` (the newest file's name), both written atomically after the checkpoint itself, so
+``latest`` never points at a file that is not complete. Rotation keeps the last ``keep_last``
+files plus the best one by a metric. ``restore`` walks from the newest checkpoint back and
+returns the first that validates, reporting each corrupt one it skips.
+
+Signals: inside ``with manager.catch_signals():`` SIGTERM and SIGINT only set
+``stop_requested``; the loop sees it, saves once more and exits cleanly, instead of dying
+between two checkpoints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Callable
+
+from compvqc.checkpoint.content import Checkpoint, CheckpointError
+from compvqc.checkpoint.io import AsyncWriter, load_checkpoint, save_checkpoint
+from compvqc.fsutil import atomic_write_bytes
+
+NAME = re.compile(r"^ckpt-(\d{9})\.ckpt$")
+
+
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr)
+
+
+class CheckpointManager:
+    def __init__(
+        self,
+        directory,
+        *,
+        keep_last: int = 3,
+        best_metric: str | None = None,
+        best_mode: str = "max",
+        every_steps: int | None = None,
+        every_epochs: int | None = 1,
+        asynchronous: bool = True,
+        log: Callable[[str], None] = _stderr,
+    ):
+        if keep_last < 1:
+            raise CheckpointError("keep_last must be at least 1")
+        if best_mode not in ("max", "min"):
+            raise CheckpointError("best_mode must be 'max' or 'min'")
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.keep_last = keep_last
+        self.best_metric = best_metric
+        self.best_mode = best_mode
+        self.every_steps = every_steps
+        self.every_epochs = every_epochs
+        self.log = log
+        self.stop_requested: int | None = None  # the signal number once one arrived
+        self._lock = threading.Lock()
+        self._writer = AsyncWriter() if asynchronous else None
+        self._index = self._read_index()
+
+    # --- policy -----------------------------------------------------------------------------
+    def due(self, *, step: int, epoch_end: int | None = None) -> bool:
+        """Whether a save is due at this global step (or at the end of epoch ``epoch_end``)."""
+        if epoch_end is not None:
+            return bool(self.every_epochs) and epoch_end % self.every_epochs == 0
+        return bool(self.every_steps) and step % self.every_steps == 0
+
+    # --- writing ----------------------------------------------------------------------------
+    def path_for(self, step: int) -> Path:
+        return self.directory / f"ckpt-{step:09d}.ckpt"
+
+    def save(self, ckpt: Checkpoint, *, step: int, metric: float | None = None, wait: bool = False) -> Path:
+        """Save ``ckpt`` as the checkpoint of ``step``; asynchronous unless ``wait``."""
+        path = self.path_for(step)
+
+        def done(p: Path) -> None:
+            self._commit(p.name, step, metric)
+
+        if self._writer is None or wait:
+            if self._writer is not None:
+                self._writer.flush()
+            save_checkpoint(path, ckpt)
+            done(path)
+        else:
+            self._writer.submit(path, ckpt, on_done=done)
+        return path
+
+    def flush(self) -> None:
+        if self._writer is not None:
+            self._writer.flush()
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+    def _commit(self, name: str, step: int, metric: float | None) -> None:
+        with self._lock:
+            self._index = [e for e in self._index if e["file"] != name]
+            self._index.append({"file": name, "step": step, "metric": metric})
+            self._index.sort(key=lambda e: e["step"])
+            keep = {e["file"] for e in self._index[-self.keep_last :]}
+            best = self._best()
+            if best is not None:
+                keep.add(best["file"])
+            for e in [e for e in self._index if e["file"] not in keep]:
+                (self.directory / e["file"]).unlink(missing_ok=True)
+            self._index = [e for e in self._index if e["file"] in keep]
+            atomic_write_bytes(self.directory / "index.json", json.dumps(self._index, indent=1).encode())
+            atomic_write_bytes(self.directory / "latest", (name + "\n").encode())
+
+    def _best(self):
+        scored = [e for e in self._index if isinstance(e.get("metric"), (int, float))]
+        if not self.best_metric or not scored:
+            return None
+        pick = max if self.best_mode == "max" else min
+        return pick(scored, key=lambda e: (e["metric"], e["step"]))
+
+    @property
+    def best_path(self) -> Path | None:
+        best = self._best()
+        return None if best is None else self.directory / best["file"]
+
+    def _read_index(self) -> list[dict]:
+        try:
+            entries = json.loads((self.directory / "index.json").read_text())
+            return [e for e in entries if isinstance(e, dict) and NAME.match(str(e.get("file", "")))]
+        except (OSError, ValueError, TypeError):
+            return []
+
+    # --- reading ----------------------------------------------------------------------------
+    def candidates(self) -> list[Path]:
+        """Checkpoint files, newest first (the ``latest`` pointer's file leads)."""
+        files = sorted((p for p in self.directory.iterdir() if NAME.match(p.name)), key=lambda p: p.name, reverse=True)
+        try:
+            latest = (self.directory / "latest").read_text().strip()
+        except OSError:
+            latest = ""
+        if NAME.match(latest) and (self.directory / latest) in files:
+            files.remove(self.directory / latest)
+            files.insert(0, self.directory / latest)
+        return files
+
+    def restore(self) -> Checkpoint | None:
+        """The newest checkpoint that validates (corrupt ones are skipped, saying so), or None."""
+        for path in self.candidates():
+            try:
+                ckpt = load_checkpoint(path)
+            except CheckpointError as e:
+                self.log(f"compvqc: skipping corrupt checkpoint: {e}")
+                continue
+            self.restored_from = path
+            return ckpt
+        return None
+
+    # --- signals ----------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def catch_signals(self, signals=(signal.SIGTERM, signal.SIGINT)):
+        """Turn SIGTERM/SIGINT into ``stop_requested`` for the duration of the block."""
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+
+        def handler(signum, _frame):
+            self.stop_requested = signum
+
+        previous = {s: signal.signal(s, handler) for s in signals}
+        try:
+            yield self
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)

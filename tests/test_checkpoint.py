@@ -1,0 +1,244 @@
+"""The ONNX checkpoint container: content, validation, hostile and corrupt files."""
+
+import os
+import pickle  # noqa: S403 - only to craft a hostile file; the library never imports pickle
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import onnx
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from compvqc.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from compvqc.checkpoint.container import decode, encode
+from tests.checkpoint_helpers import assert_same, full_checkpoint
+
+
+@pytest.fixture(scope="module")
+def ckpt():
+    return full_checkpoint()
+
+
+@pytest.fixture(scope="module")
+def blob(ckpt):
+    return encode(ckpt)
+
+
+def test_round_trip_every_field(ckpt, tmp_path):
+    path = save_checkpoint(tmp_path / "m.ckpt", ckpt)
+    onnx.checker.check_model(onnx.load(str(path), load_external_data=False))
+    back = load_checkpoint(path)
+    assert_same(ckpt, back)
+    assert back.theta.dtype == np.float64 and back.prune_mask.dtype == bool
+
+
+def test_container_is_onnx_with_circuit_nodes(blob, ckpt):
+    proto = onnx.ModelProto.FromString(blob)
+    domains = {o.domain: o.version for o in proto.opset_import}
+    assert domains.get("ai.compvqc") == 1
+    ops = [n.op_type for n in proto.graph.node]
+    assert ops[0] == "ZeroState" and ops[-1] == "Readout"
+    assert ops[1:-1] == [f"Encode{o.name.upper()}" if not hasattr(o, "params") else o.name.upper() for o in ckpt.model.ops]
+    tensors = {t.name: t.data_type for t in proto.graph.initializer}
+    assert tensors["theta"] == onnx.TensorProto.DOUBLE and tensors["prune_mask"] == onnx.TensorProto.BOOL
+    keys = {p.key for p in proto.metadata_props}
+    assert {"compvqc.format", "compvqc.version", "compvqc.checksum", "compvqc.model"} <= keys
+
+
+def test_saving_is_deterministic(ckpt):
+    assert encode(ckpt) == encode(ckpt)
+
+
+def _tamper(blob, fn) -> bytes:
+    proto = onnx.ModelProto.FromString(blob)
+    fn(proto)
+    return proto.SerializeToString()
+
+
+def _resign(proto):
+    import hashlib
+
+    keep = [(p.key, p.value) for p in proto.metadata_props if p.key != "compvqc.checksum"]
+    del proto.metadata_props[:]
+    for k, v in keep:
+        proto.metadata_props.add(key=k, value=v)
+    proto.metadata_props.add(key="compvqc.checksum", value=hashlib.sha256(proto.SerializeToString(deterministic=True)).hexdigest())
+
+
+def _set_prop(proto, key, value):
+    for p in proto.metadata_props:
+        if p.key == key:
+            p.value = value
+
+
+def _external(proto):
+    t = next(t for t in proto.graph.initializer if t.name == "theta")
+    t.data_location = onnx.TensorProto.EXTERNAL
+    t.raw_data = b""
+    e = t.external_data.add()
+    e.key, e.value = "location", "/etc/passwd"
+    _resign(proto)
+
+
+def _huge_dims(proto):
+    t = next(t for t in proto.graph.initializer if t.name == "gradient_history")
+    t.dims[0] = 1 << 40
+    _resign(proto)
+
+
+def _wrong_dtype(proto):
+    t = next(t for t in proto.graph.initializer if t.name == "theta")
+    arr = onnx.numpy_helper.to_array(t).astype(np.float32)
+    t.CopyFrom(onnx.numpy_helper.from_array(arr, "theta"))
+    _resign(proto)
+
+
+def _deep_json(proto):
+    _set_prop(proto, "compvqc.metrics", "[" * 100000 + "]" * 100000)
+    _resign(proto)
+
+
+def _bad_mask_length(proto):
+    t = next(t for t in proto.graph.initializer if t.name == "prune_mask")
+    t.CopyFrom(onnx.numpy_helper.from_array(np.zeros(99, bool), "prune_mask"))
+    _resign(proto)
+
+
+def _level_off_period(proto):
+    t = next(t for t in proto.graph.initializer if t.name == "levels")
+    arr = onnx.numpy_helper.to_array(t).copy()
+    arr[0, 0] = 20.0  # beyond [0, 4π)
+    t.CopyFrom(onnx.numpy_helper.from_array(arr, "levels"))
+    _resign(proto)
+
+
+@pytest.mark.parametrize("make,match", [
+    (lambda b: b"", "empty"),
+    (lambda b: b[: len(b) // 2], ""),
+    (lambda b: b"not an onnx file at all \x00\xff" * 10, ""),
+    (lambda b: _tamper(b, lambda p: _set_prop(p, "compvqc.version", "2")), "version"),
+    (lambda b: _tamper(b, lambda p: _set_prop(p, "compvqc.format", "other")), "not a compvqc"),
+    (lambda b: _tamper(b, lambda p: _set_prop(p, "compvqc.shots", "5")), "checksum"),
+    (lambda b: _tamper(b, _external), "external"),
+    (lambda b: _tamper(b, _huge_dims), ""),
+    (lambda b: _tamper(b, _wrong_dtype), "dtype"),
+    (lambda b: _tamper(b, _deep_json), "nested"),
+    (lambda b: _tamper(b, _bad_mask_length), "prune_mask"),
+    (lambda b: _tamper(b, _level_off_period), "period"),
+    (lambda b: onnx.helper.make_model(onnx.helper.make_graph([], "g", [], [])).SerializeToString(), "not a compvqc"),
+])
+def test_bad_files_raise_one_checkpoint_error(blob, make, match):
+    with pytest.raises(CheckpointError, match=match or None):
+        decode(make(blob), "f.ckpt")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_fuzzed_files_load_identically_or_raise_checkpoint_error(data):
+    blob = _BLOB
+    kind = data.draw(st.sampled_from(["flip", "truncate", "insert", "overwrite"]))
+    b = bytearray(blob)
+    pos = data.draw(st.integers(0, len(b) - 1))
+    if kind == "flip":
+        b[pos] ^= 1 << data.draw(st.integers(0, 7))
+    elif kind == "truncate":
+        del b[pos:]
+    elif kind == "insert":
+        b[pos:pos] = data.draw(st.binary(min_size=1, max_size=16))
+    else:
+        chunk = data.draw(st.binary(min_size=1, max_size=16))
+        b[pos : pos + len(chunk)] = chunk
+    try:
+        back = decode(bytes(b), "fuzz.ckpt")
+    except CheckpointError:
+        return
+    assert_same(_CKPT, back)
+
+
+_CKPT = full_checkpoint(with_profile=False)
+_BLOB = encode(_CKPT)
+
+
+def test_pickle_payload_never_executes(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    payload = pickle.dumps(Evil())
+    bad = tmp_path / "evil.ckpt"
+    bad.write_bytes(payload)
+    with pytest.raises(CheckpointError):
+        load_checkpoint(bad)
+    # Inside a valid container too: a pickle in a metadata field and as raw tensor bytes.
+    proto = onnx.ModelProto.FromString(_BLOB)
+    _set_prop(proto, "compvqc.metrics", payload.decode("latin-1"))
+    proto.graph.initializer.add().CopyFrom(onnx.helper.make_tensor("optimizer.evil", onnx.TensorProto.DOUBLE, [len(payload) // 8],
+                                                                   payload[: len(payload) // 8 * 8], raw=True))
+    _resign(proto)
+    (tmp_path / "evil2.ckpt").write_bytes(proto.SerializeToString())
+    with pytest.raises(CheckpointError):
+        load_checkpoint(tmp_path / "evil2.ckpt")
+    assert not marker.exists()
+
+
+def test_cross_field_validation():
+    good = full_checkpoint(with_profile=False)
+    good.validate()
+    bad = full_checkpoint(with_profile=False)
+    bad.quant_mask[0] = True  # gate 0 is already pruned
+    with pytest.raises(CheckpointError, match="both"):
+        bad.validate()
+    bad = full_checkpoint(with_profile=False)
+    bad.run["stage"] = "compressed"  # final: masked θ must equal the level exactly
+    with pytest.raises(CheckpointError, match="level"):
+        bad.validate()
+    bad = full_checkpoint(with_profile=False)
+    bad.qubit_mapping = np.array([1, 1])
+    with pytest.raises(CheckpointError, match="mapping"):
+        bad.validate()
+
+
+def test_missing_file_and_directory(tmp_path):
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(tmp_path / "nope.ckpt")
+    with pytest.raises(CheckpointError, match="directory"):
+        load_checkpoint(tmp_path)
+
+
+def test_crash_while_saving_leaves_a_loadable_file(tmp_path):
+    """A child saves in a loop and is SIGKILLed at arbitrary points: the file always loads."""
+    path = tmp_path / "live.ckpt"
+    save_checkpoint(path, _CKPT)
+    script = textwrap.dedent(f"""
+        import numpy as np, sys
+        sys.path.insert(0, {str(os.getcwd())!r})
+        from tests.checkpoint_helpers import full_checkpoint
+        from compvqc.checkpoint import save_checkpoint
+        c = full_checkpoint(with_profile=False)
+        print("ready", flush=True)
+        i = 0
+        while True:
+            c.theta = c.theta + 1e-3
+            c.gradient_history = np.random.default_rng(i).normal(size=(200 + i % 50, c.model.n_params))
+            save_checkpoint({str(path)!r}, c)
+            i += 1
+    """)
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
+        assert child.stdout.readline().strip() == b"ready"
+        import time
+
+        time.sleep(float(rng.uniform(0.05, 0.4)))
+        child.kill()
+        child.wait()
+        back = load_checkpoint(path)  # the old or the new one, never torn
+        assert back.model == _CKPT.model
+        leftovers = [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+        for p in leftovers:  # a killed writer may leave its temp file, never a torn target
+            p.unlink()

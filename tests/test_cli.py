@@ -1,0 +1,83 @@
+"""The CLI driven in-process through main(argv), as a script would use it."""
+
+import json
+
+import numpy as np
+import pytest
+
+from compvqc.cli.main import build_parser, main
+from compvqc.checkpoint import load_checkpoint as load_model
+
+TRAIN_KEYS = {"schema", "dataset", "arch", "arch_seed", "epochs", "seed", "train_accuracy", "val_accuracy",
+              "test_accuracy", "loss", "output"}
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_train_json_and_model_file(tmp_path, capsys):
+    out = tmp_path / "m.ckpt"
+    code, stdout, err = run(capsys, "train", "--dataset", "digits2", "--arch", "random14", "--epochs", "2",
+                            "--seed", "1", "--arch-seed", "4", "-o", str(out), "--json")
+    assert code == 0, err
+    payload = json.loads(stdout)
+    assert TRAIN_KEYS <= set(payload) and payload["schema"] == "compvqc.train/1"
+    assert payload["arch_seed"] == 4 and payload["output"] == str(out)
+    mf = load_model(out)
+    assert mf.theta.dtype == np.float64 and len(mf.model.gates) == 14
+    assert mf.dataset["name"] == "digits2" and set(mf.optimizer_state) == {"count", "mu", "nu"}
+    assert mf.metrics["vanilla"]["test_accuracy"] == payload["test_accuracy"]
+    assert mf.run["stage"] == "trained" and np.array_equal(mf.theta_original, mf.theta)
+
+
+def test_train_is_reproducible_bit_for_bit(tmp_path, capsys):
+    thetas = []
+    for name in ("a.ckpt", "b.ckpt"):
+        assert run(capsys, "train", "--dataset", "syn4", "--arch", "random14", "--epochs", "1", "--n-samples", "200",
+                   "-o", str(tmp_path / name))[0] == 0
+        thetas.append(load_model(tmp_path / name).theta)
+    assert np.array_equal(*thetas)
+
+
+def test_existing_output_is_not_overwritten(tmp_path, capsys):
+    out = tmp_path / "m.ckpt"
+    out.write_text("keep me")
+    code, _, err = run(capsys, "train", "--dataset", "digits2", "--epochs", "0", "-o", str(out))
+    assert code == 1 and err.count("\n") == 1 and "exists" in err
+    assert out.read_text() == "keep me"
+
+
+@pytest.mark.parametrize("argv,code", [
+    (["train", "--dataset", "nope", "-o", "x"], 2),
+    (["train", "--dataset", "digits2"], 2),
+    (["train", "--dataset", "digits2", "--epochs", "x", "-o", "y"], 2),
+    (["bogus"], 2),
+    (["train", "--dataset", "mnist2", "--data-dir", "/nonexistent", "-o", "/tmp/never.ckpt"], 1),
+    (["train", "--dataset", "digits2", "--arch", "weird", "-o", "/tmp/never.ckpt"], 1),
+    (["train", "--dataset", "digits2", "--epochs", "0", "-o", "/nonexistent/dir/m.json"], 1),
+])
+def test_errors_are_one_line_with_exit_code(argv, code, capsys):
+    got, out, err = run(capsys, *argv)
+    assert got == code
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_version_and_help_on_every_command(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and "compvqc" in capsys.readouterr().out
+    sub = next(a for a in build_parser()._actions if a.__class__.__name__ == "_SubParsersAction")
+    for name in sub.choices:
+        with pytest.raises(SystemExit) as e:
+            main([name, "--help"])
+        assert e.value.code == 0
+        assert "--json" in capsys.readouterr().out, f"{name} lacks --json"
+
+
+def test_demo_json(tmp_path, capsys):
+    code, out, err = run(capsys, "demo", "--epochs", "1", "--output-dir", str(tmp_path), "--json")
+    assert code == 0, err
+    assert json.loads(out)["dataset"] == "digits2"

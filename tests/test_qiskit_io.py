@@ -1,0 +1,73 @@
+import math
+
+import numpy as np
+import pytest
+from qiskit import QuantumCircuit
+from qiskit.circuit import Parameter, ParameterVector
+
+from compvqc.errors import ConversionError
+from compvqc.model import VQC, Encode, Gate, Readout, build_model, default_readout
+from compvqc.model.gates import FOUR_PI, GATE_TYPES
+from compvqc.model.qiskit_io import from_qasm3, from_qiskit, to_qasm3, to_qiskit
+
+ALL_GATES = tuple(sorted(GATE_TYPES))
+
+
+def test_bound_weights_are_canonicalized_and_exact():
+    model = build_model("2x2_ryz", "u3cu3_1", 2)
+    theta = np.array([math.pi / 2, -0.5, 7.0, math.pi / 2 + FOUR_PI, 1.0, 13.0] * 2)[: model.n_params]
+    qc = to_qiskit(model, theta).circuit
+    trainable = [inst.operation for inst in qc.data if inst.operation.name in ("u3", "cu3")]
+    for op, gate in zip(trainable, model.gates):
+        for value, period in zip(op.params, gate.type.periods):
+            assert 0.0 <= float(value) < period
+    assert float(trainable[0].params[0]) == math.pi / 2  # in range: bit-identical
+
+
+def test_qasm3_round_trip_every_gate_type_and_many_inputs(rng):
+    """12 inputs, so the importer's name sort (_x_10_ before _x_1_) would scramble positions."""
+    n = 3
+    ops = [Encode(("rx", "ry", "rz")[k % 3], k % n, k) for k in range(12)]
+    p = 0
+    for name in ALL_GATES * 2:
+        gt = GATE_TYPES[name]
+        wires = (0, 2) if gt.controlled else (1,)
+        ops.append(Gate(name, wires, tuple(range(p, p + gt.n_params))))
+        p += gt.n_params
+    model = VQC(n, 12, tuple(ops), default_readout(n, 3))
+    back = from_qasm3(to_qasm3(model), model.readout)
+    assert back.ops == model.ops
+    theta = rng.uniform(-5, 5, model.n_params)
+    x = rng.uniform(0, 3, (4, 12))
+    assert np.allclose(back.probabilities(theta, x), model.probabilities(theta, x), atol=1e-12)
+
+
+def test_from_qiskit_maps_by_listed_order():
+    x = ParameterVector("inp", 2)
+    a, b = Parameter("b_second"), Parameter("a_first")
+    qc = QuantumCircuit(2)
+    qc.ry(x[1], 0)
+    qc.crz(a, 0, 1)
+    qc.rx(b, 1)
+    model, _ = from_qiskit(qc, list(x), [b, a], Readout("pauli_z", ((0,), (1,))))
+    assert model.ops[0] == Encode("ry", 0, 1)
+    assert model.ops[1] == Gate("crz", (0, 1), (1,))
+    assert model.ops[2] == Gate("rx", (1,), (0,))
+
+
+@pytest.mark.parametrize("build", [
+    lambda qc, w: qc.h(0),
+    lambda qc, w: qc.rx(0.3, 0),
+    lambda qc, w: qc.rx(2 * w, 0),
+])
+def test_from_qiskit_rejects_unsupported(build):
+    w = Parameter("w")
+    qc = QuantumCircuit(2)
+    build(qc, w)
+    with pytest.raises(ConversionError):
+        from_qiskit(qc, [], [w], default_readout(2, 2))
+
+
+def test_from_qasm3_rejects_garbage():
+    with pytest.raises(ConversionError):
+        from_qasm3("OPENQASM 3.0; this is not qasm", default_readout(2, 2))
