@@ -4,8 +4,9 @@ Layout:
 
 * arrays are initializers with their true dtypes (θ float64, masks bool, counters int64);
 * the circuit is a chain of graph nodes in the custom operator domain ``ai.compvqc`` (declared
-  in ``opset_import``), one node per operation — ``x → ZeroState → RY → … → CRX → Readout →
-  logits`` — so an ONNX viewer (Netron) draws the VQC;
+  in ``opset_import``), one node per run of same-type operations — ``x → ZeroState → EncodeRY →
+  … → CRX → Readout → logits`` — so an ONNX viewer (Netron) draws the VQC. The nodes are the
+  file's only copy of the circuit (the JSON model document holds readout and metadata);
 * JSON documents (model description, run state, provenance, metrics) sit in
   ``metadata_props`` under ``compvqc.*`` keys;
 * ``compvqc.checksum`` is the sha256 of the deterministic serialization of everything else.
@@ -18,6 +19,7 @@ for size, dtype and shape before use, so truncated, bit-flipped or hostile files
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 
@@ -46,7 +48,7 @@ HW_ARRAYS = {  # hardware profile arrays stored as initializers: path -> dtype
     ("qubits", "readout_duration"): np.float64,
     ("qubits", "gate_error"): np.float64,
     ("qubits", "gate_duration"): np.float64,
-    ("edges", "pairs"): np.int64,
+    ("edges", "pairs"): np.int32,
     ("edges", "error"): np.float64,
     ("edges", "duration"): np.float64,
 }
@@ -74,7 +76,7 @@ def encode(ckpt: Checkpoint) -> bytes:
         "theta_original": ckpt.theta_original,
         "prune_mask": ckpt.prune_mask,
         "quant_mask": ckpt.quant_mask,
-        "levels": ckpt.levels,
+        "levels": ckpt.levels[ckpt.masked],  # rows of masked gates only; NaN-padded to 3 angles
         "admm.Z": ckpt.admm.Z.astype(np.float64),
         "admm.u": ckpt.admm.u.astype(np.float64),
         "admm.rho": np.array(ckpt.admm.rho, dtype=np.float64),
@@ -93,8 +95,10 @@ def encode(ckpt: Checkpoint) -> bytes:
         opset_imports=[helper.make_opsetid("", ONNX_OPSET), helper.make_opsetid(DOMAIN, 1)],
         doc_string="compvqc checkpoint: a variational quantum circuit with its training and compression state",
     )
+    model_doc = ckpt.model.to_dict()
+    del model_doc["ops"]  # the graph nodes are the circuit
     docs = {
-        "model": ckpt.model.to_dict(),
+        "model": model_doc,
         "optimizer": ckpt.optimizer,
         "run": ckpt.run,
         "hardware_profile": profile,
@@ -134,42 +138,93 @@ def _split_profile(profile: dict, arrays: dict) -> dict:
 
 
 def _circuit_graph(model: VQC, initializers) -> onnx.GraphProto:
-    nodes = []
-    dim = 2**model.n_qubits
-    state = "psi_0"
-    first = 0
-    if model.ops and isinstance(model.ops[0], AmplitudeEncode):
-        nodes.append(helper.make_node("AmplitudeEncode", ["x"], [state], domain=DOMAIN, name="amplitude",
-                                      n_qubits=model.n_qubits, n_features=model.n_features))
-        first = 1
-    else:
-        nodes.append(helper.make_node("ZeroState", ["x"], [state], domain=DOMAIN, name="zero_state",
-                                      n_qubits=model.n_qubits))
-    gate_index = 0
-    for k, op in enumerate(model.ops[first:], start=1):
-        out = f"psi_{k}"
-        if isinstance(op, Encode):
-            nodes.append(helper.make_node(f"Encode{op.name.upper()}", [state, "x"], [out], domain=DOMAIN,
-                                          name=f"op{k}_encode_{op.name}", wire=op.wire, feature=op.feature))
-        else:
-            nodes.append(helper.make_node(op.name.upper(), [state, "theta"], [out], domain=DOMAIN,
-                                          name=f"op{k}_gate{gate_index}_{op.name}", wires=list(op.wires),
-                                          params=list(op.params), gate_index=gate_index))
-            gate_index += 1
-        state = out
-    r = model.readout
-    nodes.append(helper.make_node("Readout", [state], ["logits"], domain=DOMAIN, name="readout", kind=r.kind,
-                                  group_sizes=[len(g) for g in r.groups],
-                                  indices=[i for g in r.groups for i in g]))
     return helper.make_graph(
-        nodes,
+        list(_circuit_nodes(model)),
         "vqc",
         [helper.make_tensor_value_info("x", TensorProto.DOUBLE, ["batch", model.n_features])],
         [helper.make_tensor_value_info("logits", TensorProto.DOUBLE, ["batch", model.n_classes])],
         initializer=initializers,
-        value_info=[helper.make_tensor_value_info(n.output[0], TensorProto.COMPLEX128, [dim, "batch"])
-                    for n in nodes[:-1]],
     )
+
+
+def _runs(ops):
+    """Consecutive operations of the same kind and gate type, as (op_type, [ops])."""
+    runs: list[tuple[str, list]] = []
+    for op in ops:
+        kind = "AmplitudeEncode" if isinstance(op, AmplitudeEncode) else (
+            f"Encode{op.name.upper()}" if isinstance(op, Encode) else op.name.upper())
+        if runs and runs[-1][0] == kind and kind != "AmplitudeEncode":
+            runs[-1][1].append(op)
+        else:
+            runs.append((kind, [op]))
+    return runs
+
+
+@functools.lru_cache(maxsize=16)
+def _circuit_nodes(model: VQC):
+    """The circuit as graph nodes: one node per run of same-type operations (a layer in a
+    viewer), flattened wires/params/features as attributes. These nodes are the file's only
+    copy of the circuit; cached because a training run saves one model many times."""
+    nodes = []
+    state = "s0"
+    runs = _runs(model.ops)
+    if not (runs and runs[0][0] == "AmplitudeEncode"):
+        nodes.append(helper.make_node("ZeroState", ["x"], [state], domain=DOMAIN, n_qubits=model.n_qubits))
+    for k, (kind, ops) in enumerate(runs, start=1):
+        out = f"s{k}"
+        if kind == "AmplitudeEncode":
+            nodes.append(helper.make_node(kind, ["x"], [out], domain=DOMAIN, n_qubits=model.n_qubits,
+                                          n_features=ops[0].n_features))
+        elif kind.startswith("Encode"):
+            nodes.append(helper.make_node(kind, [state, "x"], [out], domain=DOMAIN, count=len(ops),
+                                          wires=[o.wire for o in ops], features=[o.feature for o in ops]))
+        else:
+            nodes.append(helper.make_node(kind, [state, "theta"], [out], domain=DOMAIN, count=len(ops),
+                                          wires=[w for o in ops for w in o.wires],
+                                          params=[i for o in ops for i in o.params]))
+        state = out
+    r = model.readout
+    nodes.append(helper.make_node("Readout", [state], ["logits"], domain=DOMAIN, kind=r.kind,
+                                  group_sizes=[len(g) for g in r.groups], indices=[i for g in r.groups for i in g]))
+    return tuple(nodes)
+
+
+def _ops_from_graph(graph: onnx.GraphProto, source: str) -> list:
+    """Rebuild the operation list from the circuit nodes (validating attribute shapes)."""
+    from compvqc.model.gates import GATE_TYPES
+    from compvqc.model.ops import Gate
+
+    ops: list = []
+    for node in graph.node:
+        if node.domain != DOMAIN:
+            raise CheckpointError(f"{source}: node {node.op_type!r} outside the {DOMAIN} domain")
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        kind = node.op_type
+        if kind in ("ZeroState", "Readout"):
+            continue
+        if kind == "AmplitudeEncode":
+            ops.append(AmplitudeEncode(int(attrs["n_features"])))
+            continue
+        count = int(attrs["count"])
+        if not 0 < count <= MAX_ELEMENTS:
+            raise CheckpointError(f"{source}: node {kind} has an invalid count")
+        wires = list(attrs["wires"])
+        if kind.startswith("Encode"):
+            features = list(attrs["features"])
+            if len(wires) != count or len(features) != count:
+                raise CheckpointError(f"{source}: node {kind} attributes do not match its count")
+            ops.extend(Encode(kind[6:].lower(), int(w), int(f)) for w, f in zip(wires, features))
+            continue
+        gt = GATE_TYPES.get(kind.lower())
+        if gt is None:
+            raise CheckpointError(f"{source}: unknown circuit node {kind!r}")
+        params = list(attrs["params"])
+        if len(wires) != count * gt.n_wires or len(params) != count * gt.n_params:
+            raise CheckpointError(f"{source}: node {kind} attributes do not match its count")
+        for i in range(count):
+            ops.append(Gate(gt.name, tuple(int(w) for w in wires[i * gt.n_wires:(i + 1) * gt.n_wires]),
+                            tuple(int(p) for p in params[i * gt.n_params:(i + 1) * gt.n_params])))
+    return ops
 
 
 # --- decode ---------------------------------------------------------------------------------
@@ -219,11 +274,8 @@ def _decode(data: bytes, source: str) -> Checkpoint:
     onnx.checker.check_model(unsigned)
     docs = {key: _json(props.get(f"compvqc.{key}"), key, source) for key in DOCS}
     arrays = _arrays(proto.graph, source)
-    model = VQC.from_dict(docs["model"])
-    n_nodes = len([n for n in proto.graph.node if n.domain == DOMAIN])
-    expected = len(model.ops) + (1 if not (model.ops and isinstance(model.ops[0], AmplitudeEncode)) else 0) + 1
-    if n_nodes != expected:
-        raise CheckpointError(f"{source}: circuit graph has {n_nodes} nodes, the model needs {expected}")
+    ops = _ops_from_graph(proto.graph, source)
+    model = VQC.from_dict({**docs["model"], "ops": [op.to_dict() for op in ops]})
     shots = props.get("compvqc.shots", "")
     if not shots.isdigit() or len(shots) > 12:
         raise CheckpointError(f"{source}: shots must be a non-negative integer")
@@ -236,13 +288,16 @@ def _decode(data: bytes, source: str) -> Checkpoint:
     missing = set(FIXED_ARRAYS) - set(arrays)
     if missing:
         raise CheckpointError(f"{source}: missing arrays {sorted(missing)}")
+    for name in ("prune_mask", "quant_mask"):
+        if arrays[name].shape != (len(model.gates),):
+            raise CheckpointError(f"{source}: {name} has shape {arrays[name].shape}, the model has {len(model.gates)} gates")
     ckpt = Checkpoint(
         model=model,
         theta=arrays["theta"],
         theta_original=arrays["theta_original"],
         prune_mask=arrays["prune_mask"],
         quant_mask=arrays["quant_mask"],
-        levels=arrays["levels"],
+        levels=_expand_levels(arrays["levels"], arrays["prune_mask"] | arrays["quant_mask"], source),
         optimizer=docs["optimizer"],
         optimizer_state=opt_state,
         admm=ADMMState(arrays["admm.Z"], arrays["admm.u"], float(arrays["admm.rho"]), int(arrays["admm.iteration"])),
@@ -258,6 +313,14 @@ def _decode(data: bytes, source: str) -> Checkpoint:
     )
     ckpt.validate()
     return ckpt
+
+
+def _expand_levels(rows: np.ndarray, masked: np.ndarray, source: str) -> np.ndarray:
+    if masked.ndim != 1 or rows.shape != (int(masked.sum()), 3):
+        raise CheckpointError(f"{source}: levels have shape {rows.shape}, the masks need ({int(masked.sum())}, 3)")
+    full = np.full((masked.size, 3), np.nan)
+    full[masked] = rows
+    return full
 
 
 def _reject_external(graph: onnx.GraphProto, source: str) -> None:
@@ -287,7 +350,8 @@ def _json(text, key: str, source: str):
     return doc
 
 
-_DTYPES = {TensorProto.DOUBLE: np.float64, TensorProto.INT64: np.int64, TensorProto.BOOL: np.bool_}
+_DTYPES = {TensorProto.DOUBLE: np.float64, TensorProto.INT64: np.int64, TensorProto.INT32: np.int32,
+           TensorProto.BOOL: np.bool_}
 
 
 def _arrays(graph: onnx.GraphProto, source: str) -> dict[str, np.ndarray]:

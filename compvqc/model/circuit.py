@@ -22,7 +22,7 @@ from compvqc.model.readout import Readout, default_readout
 
 FORMAT = "compvqc-vqc"
 VERSION = 1
-MAX_QUBITS = 24
+MAX_QUBITS = 1024  # descriptions only; the simulator has its own, memory-bound limit
 
 
 @dataclass(frozen=True)

@@ -132,6 +132,23 @@ def train_on_dataset(config: TrainConfig, *, data_dir=None, progress=None, callb
         gate_set=config.gate_set,
         n_features=data.n_features,
     )
+    result = run_training(config, data, model, progress=progress, callback=callback, manager=manager, resume=resume)
+    metrics = {}
+    for split in ("train", "val", "test"):
+        s = getattr(data, split)
+        metrics[f"{split}_loss"], metrics[f"{split}_accuracy"] = evaluate(model, result.theta, s.x, s.y)
+    return TrainedModel(config, data, model, result, metrics, time.perf_counter() - start)
+
+
+def _null():
+    import contextlib
+
+    return contextlib.nullcontext()
+
+
+def run_training(config: TrainConfig, data: Dataset, model: VQC, *, progress=None, callback=None,
+                 manager: CheckpointManager | None = None, resume: bool = False) -> TrainResult:
+    """The training loop of ``train_on_dataset`` on already loaded data (what benchmarks time)."""
     optimizer = make_optimizer(config.optimizer, config.lr)
     theta0 = model.init_params(np.random.default_rng(config.seed))
     opt_state, start_epoch, start_step, history = None, 0, 0, []
@@ -191,14 +208,4 @@ def train_on_dataset(config: TrainConfig, *, data_dir=None, progress=None, callb
         manager.flush()
         if manager.stop_requested:
             raise Interrupted(manager.stop_requested, saved.get("path"))
-    metrics = {}
-    for split in ("train", "val", "test"):
-        s = getattr(data, split)
-        metrics[f"{split}_loss"], metrics[f"{split}_accuracy"] = evaluate(model, result.theta, s.x, s.y)
-    return TrainedModel(config, data, model, result, metrics, time.perf_counter() - start)
-
-
-def _null():
-    import contextlib
-
-    return contextlib.nullcontext()
+    return result
