@@ -249,3 +249,14 @@ def test_crash_while_saving_leaves_a_loadable_file(tmp_path):
         leftovers = [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
         for p in leftovers:  # a killed writer may leave its temp file, never a torn target
             p.unlink()
+
+
+def test_atomic_write_uses_the_usual_file_mode(tmp_path):
+    from compvqc.fsutil import atomic_write_bytes
+
+    old = os.umask(0o022)
+    try:
+        path = atomic_write_bytes(tmp_path / "f", b"x")
+    finally:
+        os.umask(old)
+    assert (path.stat().st_mode & 0o777) == 0o644

@@ -65,16 +65,26 @@ def test_errors_are_one_line_with_exit_code(argv, code, capsys):
     assert err.count("\n") == 1 and "Traceback" not in err
 
 
+def _leaf_commands(parser, prefix=()):
+    subs = [a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction"]
+    if not subs:
+        yield prefix
+        return
+    for name, sub in subs[0].choices.items():
+        yield from _leaf_commands(sub, prefix + (name,))
+
+
 def test_version_and_help_on_every_command(capsys):
     with pytest.raises(SystemExit) as e:
         main(["--version"])
     assert e.value.code == 0 and "compvqc" in capsys.readouterr().out
-    sub = next(a for a in build_parser()._actions if a.__class__.__name__ == "_SubParsersAction")
-    for name in sub.choices:
+    leaves = list(_leaf_commands(build_parser()))
+    assert ("train",) in leaves and ("compress",) in leaves and len(leaves) >= 6
+    for argv in leaves:
         with pytest.raises(SystemExit) as e:
-            main([name, "--help"])
+            main([*argv, "--help"])
         assert e.value.code == 0
-        assert "--json" in capsys.readouterr().out, f"{name} lacks --json"
+        assert "--json" in capsys.readouterr().out, f"{' '.join(argv)} lacks --json"
 
 
 def test_demo_json(tmp_path, capsys):

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from compvqc.compress.state import ADMMState  # noqa: F401 - part of the checkpoint's content
 from compvqc.errors import CompVQCError
 from compvqc.model.circuit import VQC
 
@@ -26,20 +27,6 @@ VERSION = 1
 
 class CheckpointError(CompVQCError):
     """A checkpoint is missing, unreadable, corrupt, hostile or inconsistent."""
-
-
-@dataclass
-class ADMMState:
-    """Scaled-form ADMM state: auxiliary Z, scaled dual u = λ/ρ, penalty ρ, iteration r."""
-
-    Z: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    u: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    rho: float = 0.0
-    iteration: int = 0
-
-    @property
-    def empty(self) -> bool:
-        return self.Z.size == 0
 
 
 @dataclass
@@ -95,7 +82,7 @@ class Checkpoint:
             levels=self.levels.copy(),
             optimizer=copy.deepcopy(self.optimizer),
             optimizer_state={k: np.array(v, copy=True) for k, v in self.optimizer_state.items()},
-            admm=ADMMState(self.admm.Z.copy(), self.admm.u.copy(), self.admm.rho, self.admm.iteration),
+            admm=self.admm.copy(),
             run=copy.deepcopy(self.run),
             hardware_profile=copy.deepcopy(self.hardware_profile),
             lut_provenance=copy.deepcopy(self.lut_provenance),

@@ -1,0 +1,122 @@
+"""``compvqc compress``: compress a checkpoint's model for a backend (or recompress for another)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from compvqc.cli.main import UsageError, add_json_flag, emit
+from compvqc.errors import CompVQCError
+
+SCHEMA = "compvqc.compress/1"
+
+
+def register(sub) -> None:
+    from compvqc.compress.methods import METHODS
+
+    p = sub.add_parser("compress", help="compress a trained model for a backend",
+                       description="Compress a checkpoint's VQC for a backend: ReCL + ADMM (or a baseline), "
+                                   "masked retraining, true TCD. Always starts from the original parameters.")
+    p.add_argument("checkpoint", help="a .ckpt written by compvqc train (or compress)")
+    p.add_argument("--backend", required=True, help="e.g. fake_manila, fake_torino")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--ratio", type=float, default=None, help="fraction of gates put on a level (default 0.5)")
+    g.add_argument("--degree", type=float, default=None, help="approximation degree (qiskit-approx only)")
+    p.add_argument("--method", choices=METHODS, default="compvqc")
+    p.add_argument("--alpha", type=float, default=0.5, help="mask score weight of the distance (default 0.5)")
+    p.add_argument("--rho", type=float, default=1.0, help="initial ADMM penalty (default 1.0)")
+    p.add_argument("--rho-growth", type=float, default=1.3, help="ρ multiplier per iteration (default 1.3)")
+    p.add_argument("--iters", type=int, default=10, help="ADMM iterations R (default 10)")
+    p.add_argument("--zeta", type=float, default=1e-4, help="stopping threshold ζ (default 1e-4)")
+    p.add_argument("--admm-epochs", type=int, default=1, help="Adam epochs per θ-step (default 1)")
+    p.add_argument("--lr", type=float, default=0.01, help="Adam learning rate of the θ-steps (default 0.01)")
+    p.add_argument("--retrain-epochs", type=int, default=3, help="masked retraining epochs (default 3)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0, help="batch-order seed of ADMM and retraining")
+    p.add_argument("--isolated", action="store_true", help="score depth savings with isolated LUT depths, not in context")
+    p.add_argument("--warm-start-masks", action="store_true", help="start ADMM from the checkpoint's masks")
+    p.add_argument("--data-dir", default=None, help="folder with the dataset's IDX files (default $COMPVQC_DATA)")
+    p.add_argument("--no-rebuild", action="store_true", help="refuse to rebuild a stale or missing LUT")
+    p.add_argument("--checkpoint-dir", default=None, help="run directory: save every ADMM iteration, resume with --resume")
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("-o", "--output", default=None, help="output .ckpt (default: <input>.<backend>.<method>.ckpt)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output")
+    add_json_flag(p)
+    p.set_defaults(func=cmd_compress)
+
+
+def default_output(src: Path, backend: str, method: str) -> Path:
+    stem = src.name[: -len(".ckpt")] if src.name.endswith(".ckpt") else src.name
+    for suffix in (".compressed",):
+        stem = stem.replace(suffix, "")
+    return src.with_name(f"{stem}.{backend}.{method}.ckpt")
+
+
+def cmd_compress(args) -> int:
+    from compvqc.checkpoint import CheckpointManager, load_checkpoint, save_checkpoint
+    from compvqc.cli.train import check_output
+    from compvqc.compile.backends import backend_name, resolve_backend
+    from compvqc.compress.admm import ADMMConfig
+    from compvqc.compress.methods import CompressConfig
+    from compvqc.compress.pipeline import compress_checkpoint
+
+    if args.method == "qiskit-approx" and args.degree is None:
+        raise UsageError("compvqc compress: qiskit-approx takes --degree (e.g. 0.99), not --ratio")
+    if args.method != "qiskit-approx" and args.degree is not None:
+        raise UsageError("compvqc compress: --degree is for --method qiskit-approx")
+    if args.resume and not args.checkpoint_dir:
+        raise UsageError("compvqc compress: --resume needs --checkpoint-dir")
+    ratio = None if args.method == "qiskit-approx" else (0.5 if args.ratio is None else args.ratio)
+    backend = resolve_backend(args.backend)
+    name = backend_name(backend)
+    src_path = Path(args.checkpoint)
+    src = load_checkpoint(src_path)
+    output = Path(args.output) if args.output else default_output(src_path, name, args.method)
+    check_output(output, args.force)
+    admm = ADMMConfig(ratio=ratio if ratio is not None else 0.0, alpha=args.alpha, rho=args.rho,
+                      rho_growth=args.rho_growth, iterations=args.iters, zeta=args.zeta, epochs=args.admm_epochs,
+                      lr=args.lr)
+    config = CompressConfig(method=args.method, ratio=ratio, degree=args.degree, admm=admm,
+                            retrain_epochs=args.retrain_epochs, batch_size=args.batch_size, seed=args.seed,
+                            context=not args.isolated)
+    manager = CheckpointManager(args.checkpoint_dir, keep_last=3) if args.checkpoint_dir else None
+    try:
+        out, result = compress_checkpoint(src, backend, config, data_dir=args.data_dir, manager=manager,
+                                          resume=args.resume, warm_start_masks=args.warm_start_masks,
+                                          no_rebuild=args.no_rebuild, progress=None if not args.json else False)
+    finally:
+        if manager is not None:
+            manager.close()
+    save_checkpoint(output, out)
+    van, comp = result.metrics["vanilla"], result.metrics["compressed"]
+    speedup = van["tcd"] / comp["tcd"] if comp["tcd"] else None
+    payload = {
+        "schema": SCHEMA,
+        "backend": name,
+        "method": args.method,
+        "ratio": ratio,
+        "degree": args.degree,
+        "vanilla": {"accuracy": van["test_accuracy"], "val_accuracy": van["val_accuracy"], "tcd": van["tcd"]},
+        "compressed": {"accuracy": comp["test_accuracy"], "val_accuracy": comp["val_accuracy"], "tcd": comp["tcd"]},
+        "speedup": speedup,
+        "pruned": int(out.prune_mask.sum()),
+        "quantized": int(out.quant_mask.sum()),
+        "gates": len(out.model.gates),
+        "admm": result.history,
+        "seconds": {k: round(v, 3) for k, v in result.seconds.items()},
+        "output": str(output),
+    }
+    knob = f"degree {args.degree}" if ratio is None else f"ratio {ratio}"
+    lines = [f"compressed {src_path} for {name} with {args.method} ({knob})",
+             "              val acc   test acc  TCD",
+             f"  vanilla     {van['val_accuracy']:.4f}    {van['test_accuracy']:.4f}    {van['tcd']}",
+             f"  compressed  {comp['val_accuracy']:.4f}    {comp['test_accuracy']:.4f}    {comp['tcd']}",
+             f"  speedup {speedup:.2f}x; {payload['pruned']} of {payload['gates']} gates pruned, "
+             f"{payload['quantized']} quantized" if speedup else "  speedup -"]
+    if result.history:
+        lines.append("  ADMM   it  rho      primal    dual      masked")
+        for h in result.history:
+            lines.append(f"         {h['iteration']:<3d} {h['rho']:<8.3g} {h['primal_residual']:<9.4f} "
+                         f"{h['dual_residual']:<9.4f} {h['masked']}")
+    lines.append(f"  wrote {output}")
+    emit(args, payload, "\n".join(lines))
+    return 0

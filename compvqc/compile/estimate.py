@@ -1,0 +1,277 @@
+"""Fast TCD estimate, and each gate's depth saving *in context*, for inner loops.
+
+Per-gate LUT depths are not additive — the transpiler merges consecutive single-qubit gates —
+so the isolated depth overstates what pruning a single-qubit gate saves (fake_manila, 50-gate
+MNIST-2 model: pruning all 20 single-qubit gates 196 → 188, all 30 controlled gates → 15). The
+estimate models that:
+
+* it is the longest path through the circuit's dependency DAG (nodes: two-qubit gates and
+  single-qubit *blocks*; an edge wherever two nodes follow each other on a wire);
+* a two-qubit node weighs the LUT depth of its gate at its exact canonical angle (worst case
+  over the region's edges; the generic mode off the grid); a pruned one (depth 0) vanishes and
+  no longer ties its wires together; a controlled gate whose target block is a phase e^{iα}·I
+  (CRX(2π) = Z on the control) is really a single-qubit gate on the control and joins its run;
+* each run of single-qubit gates on one wire between two-qubit nodes is *one merged block*:
+  bound gates multiply into one 2x2 unitary U, costing 0 if U is a global phase, the RZ depth
+  if U is diagonal (a virtual RZ on IBM devices), else min(Σ LUT depths, the depth of an
+  arbitrary single-qubit unitary on the backend). Input encoders are unbound Parameters that the
+  transpiler cannot fold into U, so each stays a separate term (its rotation's generic depth)
+  and splits the run into independently merged bound segments.
+
+:func:`estimate_tcd` evaluates the longest path with a per-wire sweep in circuit order (the ops
+are already topologically sorted; equal to ``networkx.dag_longest_path_length`` on
+:func:`gate_dag`, which the tests check). :func:`in_context_costs` gives, per gate and per LUT
+level, the estimated TCD with only that gate moved to that level and the saving against the
+current θ — what ReCL and the ADMM mask scores need.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import networkx as nx
+import numpy as np
+
+from compvqc.compile.lut import LEVEL_KINDS, LUT, is_identity
+from compvqc.model.gates import GATE_TYPES, canonicalize_angles, matrix
+
+_I2 = np.eye(2, dtype=np.complex128)
+
+
+@dataclass(frozen=True)
+class _Element:
+    """One instruction of the model's qiskit circuit, reduced to what the estimate needs."""
+
+    wires: tuple[int, ...]
+    gate: int | None  # index into model.gates for trainable gates, else None
+    cost: int  # fixed cost of non-trainable elements (encoders, amplitude-tree CX)
+
+
+@dataclass(frozen=True)
+class GateState:
+    """A trainable gate's contribution at given angles: depth, and its local unitary if any."""
+
+    depth: int
+    local: np.ndarray | None  # 2x2 unitary on ``wire`` when the gate acts on one wire
+    wire: int | None
+    vanishes: bool  # compiles to nothing (a pruning level)
+
+
+@dataclass(frozen=True)
+class LevelCost:
+    """Moving one gate to one LUT level: estimated TCD afterwards and the saving."""
+
+    gate: int
+    angles: tuple[float, ...]
+    kind: str
+    lut_depth: int
+    tcd: int
+    saving: int
+
+
+class Estimator:
+    """Precomputes the model's structure against a LUT; evaluates estimates for any θ."""
+
+    def __init__(self, model, lut: LUT):
+        from compvqc.model.qiskit_io import to_qiskit
+
+        self.model = model
+        self.lut = lut
+        self.block_max = lut.single_qubit_block
+        self.rz_depth = lut["rz"].generic.mode if "rz" in lut else 1
+        cx = lut.blocks.get("cx")
+        cx_depth = cx.max if cx is not None else 1
+        param_gate = {p: i for i, g in enumerate(model.gates) for p in g.params}
+        qv = to_qiskit(model)  # weights unbound: every weight is an element of ParameterVector w
+        qubit = {q: k for k, q in enumerate(qv.circuit.qubits)}
+        elements = []
+        for inst in qv.circuit.data:
+            wires = tuple(qubit[q] for q in inst.qubits)
+            params = [p for expr in inst.operation.params for p in getattr(expr, "parameters", ())]
+            weights = {param_gate[p.index] for p in params if p.vector == qv.weights}
+            if weights:
+                (i,) = weights
+                elements.append(_Element(wires, i, 0))
+            elif len(wires) == 1:
+                name = inst.operation.name
+                cost = lut[name].generic.max if name in lut else self.block_max
+                elements.append(_Element(wires, None, min(cost, self.block_max)))
+            else:  # a fixed two-qubit gate of the amplitude encoder (CX)
+                elements.append(_Element(wires, None, cx_depth))
+        self.elements = tuple(elements)
+        for i, g in enumerate(model.gates):
+            lut[g.name]  # fail early, with a clear message, on a gate type the LUT lacks
+
+    # --- per-gate state ---------------------------------------------------------------------
+    def gate_state(self, i: int, angles) -> GateState:
+        g = self.model.gates[i]
+        angles = canonicalize_angles(g.name, angles)
+        depth = self.lut[g.name].depth(angles)
+        u = matrix(g.name, np.array(angles))
+        if not GATE_TYPES[g.name].controlled:
+            return GateState(depth, u, g.wires[0], depth == 0 and is_identity(u))
+        if is_identity(u):  # controlled phase: diag(1, e^{iα}) on the control wire
+            local = np.diag([1.0, u[0, 0]]).astype(np.complex128)
+            return GateState(depth, local, g.wires[0], depth == 0 and is_identity(local))
+        return GateState(depth, None, None, depth == 0)
+
+    def states(self, theta) -> list[GateState]:
+        theta = np.asarray(theta, dtype=np.float64)
+        return [self.gate_state(i, theta[list(g.params)]) for i, g in enumerate(self.model.gates)]
+
+    # --- evaluation -------------------------------------------------------------------------
+    def _segment_cost(self, total: int, u: np.ndarray) -> int:
+        if total == 0 or is_identity(u):
+            return 0
+        if abs(u[0, 1]) < 1e-12 and abs(u[1, 0]) < 1e-12:
+            return min(total, self.rz_depth)
+        return min(total, self.block_max)
+
+    def tcd(self, states) -> int:
+        """Longest path (per-wire sweep) for the given per-gate states."""
+        n = self.model.n_qubits
+        time = [0] * n  # when the wire's last two-qubit node ended
+        closed = [0] * n  # cost of the run's finished terms (encoders, closed bound segments)
+        seg_total = [0] * n  # Σ LUT depths of the open bound segment
+        seg_u = [_I2] * n  # its product unitary
+
+        def flush(w: int) -> int:
+            return time[w] + closed[w] + self._segment_cost(seg_total[w], seg_u[w])
+
+        def reset(w: int, t: int) -> None:
+            time[w], closed[w], seg_total[w], seg_u[w] = t, 0, 0, _I2
+
+        for el in self.elements:
+            if el.gate is None:
+                if len(el.wires) == 1:
+                    (w,) = el.wires
+                    closed[w] += self._segment_cost(seg_total[w], seg_u[w]) + el.cost
+                    seg_total[w], seg_u[w] = 0, _I2
+                    continue
+                a, b = el.wires
+                end = max(flush(a), flush(b)) + el.cost
+                reset(a, end)
+                reset(b, end)
+                continue
+            s = states[el.gate]
+            if s.vanishes:
+                continue
+            if s.local is not None:
+                w = s.wire
+                seg_total[w] += s.depth
+                seg_u[w] = s.local @ seg_u[w]
+                continue
+            a, b = el.wires
+            end = max(flush(a), flush(b)) + s.depth
+            reset(a, end)
+            reset(b, end)
+        return max(flush(w) for w in range(n))
+
+    def estimate(self, theta) -> int:
+        return self.tcd(self.states(theta))
+
+    def in_context_costs(self, theta, kinds=LEVEL_KINDS) -> list[list[LevelCost]]:
+        """Per gate, per LUT level of ``kinds``: the estimate with only that gate moved there."""
+        base_states = self.states(theta)
+        base = self.tcd(base_states)
+        out = []
+        for i, g in enumerate(self.model.gates):
+            row = []
+            for entry in self.lut[g.name].levels(kinds):
+                states = list(base_states)
+                states[i] = self.gate_state(i, entry.angles)
+                t = self.tcd(states)
+                row.append(LevelCost(i, entry.angles, entry.kind, entry.depth, t, base - t))
+            out.append(row)
+        return out
+
+    # --- the same estimate as an explicit DAG -----------------------------------------------
+    def dag(self, theta) -> nx.DiGraph:
+        """Dependency DAG: nodes are two-qubit gates and merged single-qubit blocks, weighted."""
+        states = self.states(theta)
+        n = self.model.n_qubits
+        g = nx.DiGraph()
+        last = [None] * n  # last two-qubit node per wire
+        run: list[list] = [[] for _ in range(n)]  # pending single-qubit terms per wire
+        counter = iter(range(10**9))
+
+        def close(w: int):
+            """Turn wire w's pending run into one block node (weight = its merged cost)."""
+            cost, total, u = 0, 0, _I2
+            for kind, value, uu in run[w]:
+                if kind == "fixed":
+                    cost += self._segment_cost(total, u) + value
+                    total, u = 0, _I2
+                else:
+                    total += value
+                    u = uu @ u
+            cost += self._segment_cost(total, u)
+            run[w] = []
+            if cost == 0:
+                return last[w]
+            node = ("block", w, next(counter))
+            g.add_node(node, weight=cost)
+            if last[w] is not None:
+                g.add_edge(last[w], node)
+            return node
+
+        def two_qubit(wires, weight, label):
+            preds = [close(w) for w in wires]
+            node = (label, wires, next(counter))
+            g.add_node(node, weight=weight)
+            for p in preds:
+                if p is not None:
+                    g.add_edge(p, node)
+            for w in wires:
+                last[w] = node
+
+        for el in self.elements:
+            if el.gate is None:
+                if len(el.wires) == 1:
+                    run[el.wires[0]].append(("fixed", el.cost, None))
+                else:
+                    two_qubit(el.wires, el.cost, "cx")
+                continue
+            s = states[el.gate]
+            if s.vanishes:
+                continue
+            if s.local is not None:
+                run[s.wire].append(("bound", s.depth, s.local))
+            else:
+                two_qubit(el.wires, s.depth, self.model.gates[el.gate].name)
+        for w in range(n):
+            close(w)
+        return g
+
+
+def _dag_length(g: nx.DiGraph) -> int:
+    """Longest path with node weights (networkx weighs edges: push each node's weight onto its
+    out-edges and add the first node's own weight through a virtual source)."""
+    h = nx.DiGraph()
+    h.add_nodes_from(g.nodes)
+    h.add_node("source")
+    for node, data in g.nodes(data=True):
+        h.add_edge("source", node, weight=data["weight"])
+    for a, b in g.edges:
+        h.add_edge(a, b, weight=g.nodes[b]["weight"])
+    return int(nx.dag_longest_path_length(h, weight="weight")) if len(h) > 1 else 0
+
+
+def gate_dag(model, theta, lut: LUT) -> nx.DiGraph:
+    """The estimate's dependency DAG (node attribute ``weight``)."""
+    return Estimator(model, lut).dag(theta)
+
+
+def dag_longest_path(model, theta, lut: LUT) -> int:
+    """The estimate computed with networkx on :func:`gate_dag` (slower; same number)."""
+    return _dag_length(gate_dag(model, theta, lut))
+
+
+def estimate_tcd(model, theta, lut: LUT) -> int:
+    """Fast TCD estimate of ``model`` with weights ``theta`` on the LUT's backend."""
+    return Estimator(model, lut).estimate(theta)
+
+
+def in_context_costs(model, theta, lut: LUT, kinds=LEVEL_KINDS) -> list[list[LevelCost]]:
+    """Per gate and LUT level: estimated TCD with that gate alone moved there, and the saving."""
+    return Estimator(model, lut).in_context_costs(theta, kinds)

@@ -1,0 +1,5 @@
+"""Compression engine: levels, ReCL, ADMM with masked projection, final retraining, methods.
+
+Submodules are imported on use (``from compvqc.compress.admm import ADMM``) so that the
+checkpoint layer can read :class:`~compvqc.compress.state.ADMMState` without loading qiskit.
+"""

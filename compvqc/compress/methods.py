@@ -1,0 +1,242 @@
+"""One interface for every compression method, with checkpointed, resumable runs.
+
+Methods: ``compvqc`` (ReCL over pruning + quantization levels, then ADMM), ``prune`` (pruning
+levels only), ``quant`` (quantization levels only), ``zero`` (compiler-unaware zero-only
+pruning as QuantumNAS does it: phases wrapped to (−π, π], the smallest |θ| set to 0, one shot),
+``snap`` (each gate's nearest level; the ratio·|G| nearest are snapped, no ADMM — HotStorage'25
+§3.3), ``vanilla`` (no compression) and ``qiskit-approx`` (the compiler's approximate
+synthesis, see ``approx``). Every method but vanilla and qiskit-approx ends the same way:
+masked gates hard-set to their level's exact LUT float and frozen, the rest retrained for the
+same budget, then evaluated with the true TCD. Deep angles are never targets (only ``prune`` and
+``quant`` entries are levels).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from compvqc.compile.estimate import Estimator
+from compvqc.compile.tcd import TCD_SEEDS, true_tcd
+from compvqc.compress.admm import ADMM, ADMMConfig, Finalized, finalize
+from compvqc.compress.levels import METHOD_KINDS, CompressionError, candidate_levels, nearest_level, periods
+from compvqc.compress.recl import accuracy, recl
+from compvqc.compress.state import ADMMState
+from compvqc.train.loop import fit
+from compvqc.train.optim import Adam
+
+METHODS = ("compvqc", "prune", "quant", "zero", "snap", "vanilla", "qiskit-approx")
+
+
+@dataclass(frozen=True)
+class CompressConfig:
+    method: str = "compvqc"
+    ratio: float | None = 0.5  # None for qiskit-approx
+    degree: float | None = None  # qiskit-approx only
+    admm: ADMMConfig = field(default_factory=ADMMConfig)
+    retrain_epochs: int = 3
+    retrain_lr: float = 0.01
+    batch_size: int = 32
+    seed: int = 0
+    context: bool = True  # in-context depth savings (False: isolated LUT depths)
+    tcd_seeds: tuple[int, ...] = TCD_SEEDS
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise CompressionError(f"unknown method {self.method!r} (known: {', '.join(METHODS)})")
+        if self.method == "qiskit-approx":
+            if self.degree is None:
+                raise CompressionError("qiskit-approx needs an approximation degree (--degree), not a ratio")
+        elif self.ratio is None or not 0.0 <= self.ratio <= 1.0:
+            raise CompressionError("ratio must be in [0, 1]")
+        if self.retrain_epochs < 0 or self.batch_size < 1:
+            raise CompressionError("retrain_epochs must be ≥ 0 and batch_size ≥ 1")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["tcd_seeds"] = list(self.tcd_seeds)
+        return d
+
+
+@dataclass
+class CompressionResult:
+    method: str
+    theta: np.ndarray
+    final: Finalized | None
+    targets: list
+    admm_state: ADMMState
+    history: list[dict]
+    metrics: dict
+    seconds: dict  # wall time per stage
+
+
+def _evaluate(model, theta, data) -> dict:
+    return {"val_accuracy": accuracy(model, theta, data.val.x, data.val.y),
+            "test_accuracy": accuracy(model, theta, data.test.x, data.test.y)}
+
+
+def compress(model, theta, data, backend, lut, config: CompressConfig, *, manager=None, resume: bool = False,
+             warm_masks=None, progress=None, on_checkpoint=None, vanilla_metrics=None) -> CompressionResult:
+    """Compress θ of ``model`` for ``backend`` with ``lut``; see the module docstring.
+
+    ``manager`` (a CheckpointManager) receives a checkpoint after every ADMM iteration and
+    retraining epoch, built by ``on_checkpoint(stage_state) -> Checkpoint``; with ``resume``
+    the run continues from the manager's newest valid checkpoint and ends bit-identical.
+    """
+    theta = np.asarray(theta, dtype=np.float64)
+    clock: dict[str, float] = {}
+    t0 = time.perf_counter()
+    vanilla = dict(vanilla_metrics or _evaluate(model, theta, data))
+    vanilla["tcd"] = true_tcd(model, theta, backend, config.tcd_seeds).depth
+    clock["vanilla_tcd"] = time.perf_counter() - t0
+    method = config.method
+    if method == "vanilla":
+        return CompressionResult(method, theta, None, [None] * len(model.gates), ADMMState(), [],
+                                 {"vanilla": vanilla, "compressed": dict(vanilla)}, clock)
+    if method == "qiskit-approx":
+        from compvqc.compress.approx import approximate, compiled_accuracy
+
+        t = time.perf_counter()
+        compiled, depth, _ = approximate(model, theta, backend, config.degree, config.tcd_seeds)
+        comp = {"val_accuracy": compiled_accuracy(model, compiled, data.val.x, data.val.y),
+                "test_accuracy": compiled_accuracy(model, compiled, data.test.x, data.test.y), "tcd": depth}
+        clock["approximate"] = time.perf_counter() - t
+        return CompressionResult(method, theta, None, [None] * len(model.gates), ADMMState(), [],
+                                 {"vanilla": vanilla, "compressed": comp}, clock)
+
+    retrained, final, targets, state, history = compress_parameters(
+        model, theta, data, lut, config, manager=manager, resume=resume, warm_masks=warm_masks, progress=progress,
+        on_checkpoint=on_checkpoint, clock=clock)
+    t = time.perf_counter()
+    comp = _evaluate(model, retrained, data)
+    comp["tcd"] = true_tcd(model, retrained, backend, config.tcd_seeds).depth
+    clock["final_tcd"] = time.perf_counter() - t
+    metrics = {"vanilla": vanilla, "compressed": comp}
+    return CompressionResult(method, retrained, final, targets, state, history, metrics, clock)
+
+
+def compress_parameters(model, theta, data, lut, config: CompressConfig, *, manager=None, resume=False,
+                        warm_masks=None, progress=None, on_checkpoint=None, clock=None):
+    """The parameter side of compression (no transpiling): targets, masks, final θ.
+
+    Returns (θ after retraining, Finalized, targets per gate, ADMM state, ADMM history).
+    """
+    clock = {} if clock is None else clock
+    theta = np.asarray(theta, dtype=np.float64)
+    method = config.method
+    restored = manager.restore() if (manager is not None and resume) else None
+    estimator = Estimator(model, lut) if config.context else None
+    history: list[dict] = []
+    state = ADMMState()
+    t = time.perf_counter()
+    if method in ("compvqc", "prune", "quant"):
+        levels = candidate_levels(model, lut, METHOD_KINDS[method])
+        choices = recl(model, theta, lut, levels, data.val.x, data.val.y, context=config.context)
+        targets = [c.level for c in choices]
+        clock["recl"] = time.perf_counter() - t
+        mask, work, state, history, opt_state = _run_admm(model, theta, data, targets, config, estimator, manager,
+                                                          restored, warm_masks, progress, on_checkpoint)
+        clock["admm"] = time.perf_counter() - t - clock["recl"]
+    else:
+        targets, mask = _one_shot(model, theta, lut, config)
+        work = theta
+        clock["select"] = time.perf_counter() - t
+    final = finalize(model, work, mask, targets)
+    t = time.perf_counter()
+    retrained = _retrain(model, final, data, config, manager, restored, progress, on_checkpoint, targets, state, history)
+    clock["retrain"] = time.perf_counter() - t
+    final = Finalized(retrained, final.prune_mask, final.quant_mask, final.levels, final.frozen)
+    return retrained, final, targets, state, history
+
+
+def _one_shot(model, theta, lut, config):
+    """Masks and targets of the methods without ADMM (zero, snap)."""
+    n = len(model.gates)
+    k = int(round(config.ratio * n))
+    targets, scores = [None] * n, np.full(n, np.inf)
+    for i, g in enumerate(model.gates):
+        v = theta[list(g.params)]
+        if config.method == "zero":
+            wrapped = np.pi - np.mod(np.pi - v, 2 * np.pi)  # into (−π, π]
+            entry = lut[g.name].lookup((0.0,) * len(g.params))
+            if entry is None or entry.kind != "prune":
+                raise CompressionError(f"the LUT has no pruning level at 0 for {g.name}")
+            targets[i], scores[i] = entry, float(np.linalg.norm(wrapped))
+        else:  # snap
+            entry, d = nearest_level(v, lut[g.name].levels(), periods(g))
+            targets[i], scores[i] = entry, d
+    mask = np.zeros(n, bool)
+    order = np.lexsort((np.arange(n), scores))
+    mask[[i for i in order[:k] if targets[i] is not None]] = True
+    return targets, mask
+
+
+def _run_admm(model, theta, data, targets, config, estimator, manager, restored, warm_masks, progress, on_checkpoint):
+    cfg = config.admm
+    admm = ADMM(model, targets, cfg, estimator=estimator)
+    opt = Adam(lr=cfg.lr)
+    work = theta.copy()
+    state = admm.init(work)
+    if warm_masks is not None:
+        warm = np.asarray(warm_masks, bool) & admm.candidates
+        state.Z = admm._project(work, state.u, warm)
+    opt_state = opt.init(work)
+    history: list[dict] = []
+    start = 0
+    mask = admm.mask(work, state)
+    if restored is not None and restored.run.get("stage") in ("admm", "retrain"):
+        work = restored.theta.copy()
+        state = restored.admm.copy()
+        opt_state = opt.state_from_dict(restored.optimizer_state) if restored.run["stage"] == "admm" else opt_state
+        history = list(restored.run.get("admm_history", []))
+        start = int(state.iteration)
+        prev = restored.run.get("admm_prev_theta")
+        admm._prev_theta = None if prev is None else np.asarray(prev, dtype=np.float64)
+        mask = restored.prune_mask | restored.quant_mask
+        if restored.run["stage"] == "retrain":
+            return mask, work, state, history, opt_state
+    per_epoch = -(-len(data.train) // config.batch_size)
+    epochs = max(cfg.epochs, -(-cfg.min_steps // per_epoch))
+    for r in range(start, cfg.iterations):
+        result = fit(model, work, data.train.x, data.train.y, epochs=(r + 1) * epochs, seed=config.seed,
+                     batch_size=config.batch_size, optimizer=opt, opt_state=opt_state,
+                     loss_and_grad=admm.penalized(model.loss_and_grad, state), start_epoch=r * epochs,
+                     progress=progress)
+        work, opt_state = result.theta, result.opt_state
+        state, report = admm.update(work, state)
+        mask = report.mask
+        history.append({"iteration": state.iteration, "rho": state.rho / cfg.rho_growth, **report.to_dict()})
+        if manager is not None and on_checkpoint is not None:
+            ck = on_checkpoint(stage="admm", theta=work, state=state, mask=mask, targets=targets,
+                               opt_state=opt_state, history=history,
+                               extra={"admm_prev_theta": work.tolist()})
+            manager.save(ck, step=state.iteration)
+        if report.converged:
+            break
+    return mask, work, state, history, opt_state
+
+
+def _retrain(model, final: Finalized, data, config, manager, restored, progress, on_checkpoint, targets, state, history):
+    opt = Adam(lr=config.retrain_lr)
+    theta, opt_state, start = final.theta, None, 0
+    base = 10_000  # retraining checkpoints are numbered after the ADMM iterations
+    if restored is not None and restored.run.get("stage") == "retrain":
+        theta = restored.theta.copy()
+        opt_state = opt.state_from_dict(restored.optimizer_state)
+        start = int(restored.run["epoch"])
+    mask = final.prune_mask | final.quant_mask
+
+    def on_epoch(event):
+        if event.kind == "epoch" and manager is not None and on_checkpoint is not None:
+            ck = on_checkpoint(stage="retrain", theta=event.theta, state=state, mask=mask, targets=targets,
+                               opt_state=event.opt_state, history=history, extra={"epoch": event.epoch})
+            manager.save(ck, step=base + event.epoch)
+
+    result = fit(model, theta, data.train.x, data.train.y, epochs=config.retrain_epochs, seed=config.seed + 1,
+                 batch_size=config.batch_size, optimizer=opt, opt_state=opt_state, frozen=final.frozen,
+                 start_epoch=start, callback=on_epoch, progress=progress)
+    out = result.theta
+    out[final.frozen] = final.theta[final.frozen]  # exactly the LUT floats (they never moved)
+    return out

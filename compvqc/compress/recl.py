@@ -1,0 +1,71 @@
+"""ReCL (CompVQC §3 ⑤): one compression level per gate, by accuracy × speedup.
+
+For gate i and each level γ in T(G_i): θ' = θ with θ_i = γ, metric M = acc(θ') · TCD(θ)/TCD(θ')
+on the validation split, and T_admm(G_i) = argmax_γ M. (The paper prints the TCD fraction the
+other way up; its own Fig. 7 — higher is better, vanilla = its accuracy — only holds with the
+speedup.) TCD(θ') is the fast estimate *in context*: consecutive single-qubit gates merge after
+compilation, so pruning one of them saves less than its isolated depth. ``context=False`` uses
+the isolated LUT depths instead (TCD(θ) − depth(θ_i) + depth(γ)) to show what that changes;
+``true_tcd_backend`` measures every candidate with the transpiler (slow; for checking).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from compvqc.compile.estimate import Estimator
+
+
+@dataclass(frozen=True)
+class Choice:
+    gate: int
+    level: object | None  # the chosen LUT Entry, or None when the gate has no level
+    metric: float
+    accuracy: float
+    tcd: float  # estimated TCD with only this gate at its level
+
+
+def accuracy(model, theta, x, y) -> float:
+    return float(np.mean(model.predict(theta, x) == y))
+
+
+def recl(model, theta, lut, levels, x_val, y_val, *, context: bool = True, true_tcd_backend=None) -> list[Choice]:
+    theta = np.asarray(theta, dtype=np.float64)
+    est = Estimator(model, lut)
+    base_states = est.states(theta)
+    base_tcd = est.tcd(base_states)
+    if true_tcd_backend is not None:
+        from compvqc.compile.tcd import true_tcd
+
+        base_tcd = true_tcd(model, theta, true_tcd_backend).depth
+    choices = []
+    for i, (g, cands) in enumerate(zip(model.gates, levels)):
+        best = Choice(i, None, -np.inf, np.nan, np.nan)
+        idx = list(g.params)
+        for e in cands:
+            trial = theta.copy()
+            trial[idx] = e.angles
+            acc = accuracy(model, trial, x_val, y_val)
+            if true_tcd_backend is not None:
+                from compvqc.compile.tcd import true_tcd
+
+                t = true_tcd(model, trial, true_tcd_backend).depth
+            elif context:
+                states = list(base_states)
+                states[i] = est.gate_state(i, e.angles)
+                t = est.tcd(states)
+            else:
+                t = base_tcd - lut[g.name].depth(_canon(g, theta[idx])) + e.depth
+            m = acc * base_tcd / max(t, 1)
+            if m > best.metric:
+                best = Choice(i, e, m, acc, t)
+        choices.append(best)
+    return choices
+
+
+def _canon(gate, angles):
+    from compvqc.model.gates import canonicalize_angles
+
+    return canonicalize_angles(gate.name, angles)

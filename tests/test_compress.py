@@ -1,0 +1,216 @@
+"""Compression engine: exact LUT levels, ADMM mechanics, methods, resume, CLI, recompression."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from compvqc.checkpoint import CheckpointManager, load_checkpoint
+from compvqc.cli.main import main
+from compvqc.compile.lut import LUT, DepthStats, Entry, GateTable
+from compvqc.compress.admm import ADMM, ADMMConfig
+from compvqc.compress.levels import METHOD_KINDS, circular_delta, nearest_representative
+from compvqc.compress.methods import CompressConfig, compress_parameters
+from compvqc.data import load_dataset
+from compvqc.model import build_model
+from compvqc.model.gates import GATE_TYPES
+
+
+@pytest.fixture(scope="module")
+def syn4():
+    return load_dataset("syn4", n_samples=120)
+
+
+def synthetic_lut(draw_kinds, names) -> LUT:
+    """A LUT on the π/8 grid with arbitrary kinds (the engine must respect whatever it says)."""
+    gates = {}
+    for name in names:
+        gt = GATE_TYPES[name]
+        entries = []
+        grid = [k * math.pi / 8 for k in range(32)] if gt.n_params == 1 else \
+            [(t * math.pi / 2, p * math.pi / 2, 0.0) for t in range(8) for p in range(4)]
+        for k, a in enumerate(grid):
+            kind = draw_kinds(name, k)
+            depth = {"prune": 0, "quant": 1, "generic": 5, "deep": 9}[kind]
+            entries.append(Entry((a,) if gt.n_params == 1 else tuple(a), depth, kind))
+        gates[name] = GateTable(name, DepthStats.of([5]), tuple(entries))
+    return LUT({"backend": "synthetic"}, gates, {"1q": DepthStats.of([3]), "cx": DepthStats.of([1])})
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 1000), st.sampled_from(["compvqc", "prune", "quant", "snap", "zero"]),
+       st.floats(0.0, 1.0), st.lists(st.sampled_from(["prune", "quant", "generic", "deep"]), min_size=64, max_size=64))
+def test_masked_parameters_are_exact_lut_levels(syn4, seed, method, ratio, kinds):
+    model = build_model("2x2_ryz", "random8", 2, arch_seed=seed,
+                        gate_set=("rx", "ry", "rz", "crx", "cry", "crz", "u3", "cu3"))
+    kinds = list(kinds)
+    if method == "zero":  # zero-only pruning needs 0 to be a pruning level, as it is on hardware
+        kinds[0] = "prune"
+    lut = synthetic_lut(lambda name, k: kinds[k % len(kinds)] if k else kinds[0], {g.name for g in model.gates})
+    theta = model.init_params(np.random.default_rng(seed))
+    cfg = CompressConfig(method=method, ratio=ratio, retrain_epochs=1,
+                         admm=ADMMConfig(ratio=ratio, iterations=2, min_steps=4, epochs=1))
+    out, final, targets, _, _ = compress_parameters(model, theta, syn4, lut, cfg)
+    masked = final.prune_mask | final.quant_mask
+    assert masked.sum() <= round(ratio * len(model.gates))
+    allowed = METHOD_KINDS.get(method, ("prune", "quant")) if method != "zero" else ("prune",)
+    for i in np.flatnonzero(masked):
+        g = model.gates[i]
+        entry = lut[g.name].lookup(out[list(g.params)])
+        assert entry is not None, "masked θ is not bit-identical to a LUT entry"
+        assert entry.kind in allowed and entry.kind not in ("deep", "generic")
+        assert np.array_equal(final.levels[i, : len(g.params)], out[list(g.params)])
+        assert final.prune_mask[i] == (entry.kind == "prune")
+
+
+@given(st.floats(-100, 100), st.floats(0, 4 * math.pi, exclude_max=True))
+def test_nearest_representative_is_unwrapped_and_close(v, level):
+    rep = nearest_representative(np.array([v]), (level,), 4 * math.pi)[0]
+    assert abs(rep - v) <= 2 * math.pi + 1e-9
+    assert abs(circular_delta(rep, level, 4 * math.pi)) < 1e-9
+
+
+def test_admm_mask_counts_and_prefers_close_gates():
+    model = build_model("2x2_ryz", "random6", 2, arch_seed=0, gate_set=("rx", "ry"))
+    targets = [Entry((0.0,), 0, "prune")] * 6
+    admm = ADMM(model, targets, ratio=0.5, alpha=1.0)
+    theta = np.array([0.01, 3.0, -0.02, 2.0, 0.05, 1.0])
+    state = admm.init(theta)
+    assert list(np.flatnonzero(admm.mask(theta, state))) == [0, 2, 4]
+    assert np.allclose(state.Z[[0, 2, 4]], 0.0) and np.array_equal(state.Z[[1, 3, 5]], theta[[1, 3, 5]])
+    p, g = admm.penalty(theta, state)
+    assert np.isclose(p, 0.5 * state.rho * np.sum((theta - state.Z) ** 2)) and np.allclose(g, state.rho * (theta - state.Z))
+    new, report = admm.update(theta, state)
+    assert new.iteration == 1 and np.isclose(new.rho, state.rho * 1.3)
+    assert np.allclose(new.u, state.u + theta - new.Z) and report.primal_residual > 0
+
+
+def test_user_owned_loop(syn4):
+    """The README's pattern: the user adds the penalty to their loss and calls update()."""
+    model = build_model("2x2_ryz", "random8", 2, arch_seed=1)
+    lut = synthetic_lut(lambda name, k: "prune" if k in (0, 16) else "quant" if k % 4 == 0 else "generic",
+                        {g.name for g in model.gates})
+    theta = model.init_params(np.random.default_rng(0))
+    from compvqc.compile.estimate import Estimator
+    from compvqc.compress.levels import candidate_levels
+    from compvqc.compress.recl import recl
+
+    targets = [c.level for c in recl(model, theta, lut, candidate_levels(model, lut, ("prune", "quant")),
+                                     syn4.val.x, syn4.val.y)]
+    admm = ADMM(model, targets, ratio=0.5, rho=2.0, estimator=Estimator(model, lut))
+    state = admm.init(theta)
+    for _ in range(6):
+        for _ in range(40):
+            loss, grad = model.loss_and_grad(theta, syn4.train.x, syn4.train.y)
+            _, pgrad = admm.penalty(theta, state)
+            theta = theta - 0.05 * (grad + pgrad)
+        state, info = admm.update(theta, state)
+    assert info.primal_residual < 0.5
+    final = admm.finalize(theta, info.mask)
+    for i in np.flatnonzero(info.mask):
+        assert lut[model.gates[i].name].lookup(final.theta[list(model.gates[i].params)]) is not None
+
+
+class _Killed(Exception):
+    pass
+
+
+class _DyingManager(CheckpointManager):
+    def __init__(self, *a, die_after, **kw):
+        super().__init__(*a, **kw)
+        self.left = die_after
+
+    def save(self, *a, **kw):
+        path = super().save(*a, **kw, wait=True)
+        self.left -= 1
+        if self.left == 0:
+            raise _Killed
+        return path
+
+
+def test_killed_compression_resumes_bit_identical(syn4, tmp_path):
+    model = build_model("2x2_ryz", "random8", 2, arch_seed=2)
+    lut = synthetic_lut(lambda name, k: "prune" if k in (0, 16) else "quant" if k % 4 == 0 else "generic",
+                        {g.name for g in model.gates})
+    theta = model.init_params(np.random.default_rng(0))
+    cfg = CompressConfig(ratio=0.5, retrain_epochs=2, admm=ADMMConfig(ratio=0.5, iterations=4, min_steps=20, zeta=0))
+    straight = compress_parameters(model, theta, syn4, lut, cfg)[0]
+
+    def make(stage, theta, state, mask, targets, opt_state, history, extra=None):
+        from compvqc.checkpoint import Checkpoint
+        from compvqc.compress.pipeline import _masks
+
+        prune, quant, levels = _masks(targets, mask)
+        return Checkpoint(model, theta, prune_mask=prune, quant_mask=quant, levels=levels,
+                          optimizer_state=opt_state._asdict(), admm=state,
+                          run={"stage": stage, "admm_history": history, **(extra or {})})
+
+    for die_after in (2, 5):  # during ADMM, and during retraining
+        run = tmp_path / f"run{die_after}"
+        with pytest.raises(_Killed):
+            compress_parameters(model, theta, syn4, lut, cfg, on_checkpoint=make,
+                                manager=_DyingManager(run, die_after=die_after, asynchronous=False))
+        resumed = compress_parameters(model, theta, syn4, lut, cfg, on_checkpoint=make, resume=True,
+                                      manager=CheckpointManager(run, asynchronous=False))[0]
+        assert np.array_equal(resumed, straight)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    path = tmp_path_factory.mktemp("m") / "digits.ckpt"
+    assert main(["train", "--dataset", "digits2", "--arch", "random22", "--epochs", "5", "-o", str(path),
+                 "--backend", "fake_manila"]) == 0
+    return path
+
+
+KEYS = {"schema", "backend", "method", "ratio", "vanilla", "compressed", "speedup", "pruned", "quantized", "output"}
+
+
+def test_cli_compress_and_recompress_for_another_backend(trained, tmp_path, capsys):
+    capsys.readouterr()
+    out = tmp_path / "manila.ckpt"
+    assert main(["compress", str(trained), "--backend", "fake_manila", "--ratio", "0.4", "--iters", "3",
+                 "-o", str(out), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert KEYS <= set(d) and d["ratio"] == 0.4 and {"accuracy", "tcd"} <= set(d["compressed"])
+    ck = load_checkpoint(out)
+    assert ck.run["stage"] == "compressed" and ck.lut_provenance["backend"] == "fake_manila"
+    # The reported TCD equals a fresh transpile of the exported circuit over the same seeds.
+    from qiskit import qasm3, transpile
+
+    from compvqc.compile.backends import resolve_backend
+    from compvqc.compile.tcd import TCD_SEEDS
+    from compvqc.model.qiskit_io import to_qasm3
+
+    circuit = qasm3.loads(to_qasm3(ck.model, ck.theta))
+    fresh = min(transpile(circuit, resolve_backend("fake_manila"), optimization_level=3, seed_transpiler=s).depth()
+                for s in TCD_SEEDS)
+    assert fresh == d["compressed"]["tcd"]
+    for i in np.flatnonzero(ck.prune_mask | ck.quant_mask):
+        assert np.array_equal(ck.theta[list(ck.model.gates[i].params)], ck.levels[i, : len(ck.model.gates[i].params)])
+    # Recompression for fake_torino starts from the original θ, bit-identical.
+    out2 = tmp_path / "torino.ckpt"
+    assert main(["compress", str(out), "--backend", "fake_torino", "--iters", "2", "--warm-start-masks",
+                 "-o", str(out2), "--json"]) == 0
+    capsys.readouterr()
+    ck2 = load_checkpoint(out2)
+    assert np.array_equal(ck2.theta_original, load_checkpoint(trained).theta)
+    assert ck2.lut_provenance["backend"] == "fake_torino" and ck2.hardware_profile["backend"] == "fake_torino"
+
+
+def test_cli_qiskit_approx_and_errors(trained, tmp_path, capsys):
+    capsys.readouterr()
+    out = tmp_path / "approx.ckpt"
+    assert main(["compress", str(trained), "--backend", "fake_manila", "--method", "qiskit-approx", "--degree",
+                 "0.95", "-o", str(out), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["ratio"] is None and d["degree"] == 0.95 and d["compressed"]["tcd"] <= d["vanilla"]["tcd"]
+    assert main(["compress", str(trained), "--backend", "fake_manila", "-o", str(out)]) == 1  # exists
+    assert "exists" in capsys.readouterr().err
+    assert main(["compress", str(trained), "--backend", "fake_manila", "--method", "qiskit-approx"]) == 2
+    assert main(["compress", str(trained), "--backend", "nope"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 2 and "Traceback" not in err
