@@ -37,7 +37,7 @@ ROWS = {
 }
 
 # Architecture seed per row, chosen on validation accuracy (``--select-arch``); see RESULTS.md.
-DEFAULT_ARCH_SEEDS: dict[str, int] = {}
+DEFAULT_ARCH_SEEDS: dict[str, int] = {"fashion2": 2}  # best validation accuracy among arch seeds 0-4
 
 
 def run_row(name: str, seeds: int, epochs: int | None, max_train: int | None, arch_seed: int, data_dir):

@@ -11,7 +11,13 @@ import tempfile
 from pathlib import Path
 
 
-def atomic_write_bytes(path, data: bytes) -> Path:
+def atomic_write_bytes(path, data: bytes, *, durable: bool = True) -> Path:
+    """Write ``data`` to ``path`` atomically; ``durable=False`` skips the fsyncs.
+
+    Without fsync the rename is still atomic against a crashed *process* (the page cache
+    survives); only a power loss may lose the file. Use it for data that can be rebuilt, such
+    as the checkpoint manager's ``latest`` pointer, whose loss restore already tolerates.
+    """
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
@@ -20,7 +26,8 @@ def atomic_write_bytes(path, data: bytes) -> Path:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -28,7 +35,8 @@ def atomic_write_bytes(path, data: bytes) -> Path:
         except FileNotFoundError:
             pass
         raise
-    _fsync_dir(directory)
+    if durable:
+        _fsync_dir(directory)
     return path
 
 

@@ -1,8 +1,9 @@
 """The checkpoint manager every long run uses (training and compression alike).
 
-A run directory holds ``ckpt-<step>.ckpt`` files, ``index.json`` (step and metric of each) and
-``latest`` (the newest file's name), both written atomically after the checkpoint itself, so
-``latest`` never points at a file that is not complete. Rotation keeps the last ``keep_last``
+A run directory holds ``ckpt-<step>.ckpt`` files (atomic and durable: fsync, rename, directory
+fsync), ``index.json`` (step and metric of each) and ``latest`` (the newest file's name), both
+written atomically after the checkpoint itself, so ``latest`` never points at a file that is not
+complete; they are not fsynced, since restore recovers without them. Rotation keeps the last ``keep_last``
 files plus the best one by a metric. ``restore`` walks from the newest checkpoint back and
 returns the first that validates, reporting each corrupt one it skips.
 
@@ -110,8 +111,10 @@ class CheckpointManager:
             for e in [e for e in self._index if e["file"] not in keep]:
                 (self.directory / e["file"]).unlink(missing_ok=True)
             self._index = [e for e in self._index if e["file"] in keep]
-            atomic_write_bytes(self.directory / "index.json", json.dumps(self._index, indent=1).encode())
-            atomic_write_bytes(self.directory / "latest", (name + "\n").encode())
+            # Pointer files are atomic but not fsynced: a checkpoint is durable before they name
+            # it, and restore falls back to scanning (and validating) the files if they are lost.
+            atomic_write_bytes(self.directory / "index.json", json.dumps(self._index, indent=1).encode(), durable=False)
+            atomic_write_bytes(self.directory / "latest", (name + "\n").encode(), durable=False)
 
     def _best(self):
         scored = [e for e in self._index if isinstance(e.get("metric"), (int, float))]
