@@ -91,6 +91,7 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--epochs", type=int, default=None, help="vanilla training epochs (default 30)")
     p.add_argument("--backend", default="fake_manila")
+    p.add_argument("--alpha", type=float, default=0.5, help="ADMM mask weight of the distance (default 0.5)")
     p.add_argument("--data-dir", default=os.environ.get("COMPVQC_DATA", str(SHARED)))
     p.add_argument("--out", default=str(RUNS / "compression.jsonl"))
     args = p.parse_args(argv)
@@ -101,10 +102,11 @@ def main(argv=None) -> int:
         for seed in range(args.seeds):
             src_path = vanilla(dataset, seed, args.epochs, args.data_dir)
             src = load_checkpoint(src_path)
-            jobs = [("entanglement-free", None)] + [(m, float(r)) for m in args.methods.split(",")
+            jobs = [("entanglement-free", None)] * (args.alpha == 0.5) + [(m, float(r)) for m in args.methods.split(",")
                                                     for r in args.ratios.split(",")]
             for method, ratio in jobs:
-                key = f"{dataset}|{src_path.name}|{args.backend}|{method}|{ratio}"
+                tag = method if args.alpha == 0.5 or method not in ("compvqc", "prune", "quant") else f"{method}@a{args.alpha}"
+                key = f"{dataset}|{src_path.name}|{args.backend}|{tag}|{ratio}"
                 if key in rows:
                     continue
                 t = time.perf_counter()
@@ -112,10 +114,10 @@ def main(argv=None) -> int:
                     comp = entanglement_free(src, args.backend, args.data_dir, 3)
                     van = None
                 else:
-                    cfg = CompressConfig(method=method, ratio=ratio, admm=ADMMConfig(ratio=ratio))
+                    cfg = CompressConfig(method=method, ratio=ratio, admm=ADMMConfig(ratio=ratio, alpha=args.alpha))
                     ck, res = compress_checkpoint(src, args.backend, cfg, data_dir=args.data_dir, progress=False)
                     van, comp = res.metrics["vanilla"], res.metrics["compressed"]
-                row = {"key": key, "dataset": dataset, "seed": seed, "backend": args.backend, "method": method,
+                row = {"key": key, "dataset": dataset, "seed": seed, "backend": args.backend, "method": tag,
                        "ratio": ratio, "vanilla": van, "compressed": comp, "seconds": round(time.perf_counter() - t, 1)}
                 with out.open("a") as f:
                     f.write(json.dumps(row) + "\n")

@@ -14,7 +14,8 @@ from compvqc import __version__
 from compvqc.errors import CompVQCError
 
 # One module per command; each defines ``register(subparsers)`` (which sets ``func``).
-COMMANDS = ("compvqc.cli.train", "compvqc.cli.inspect", "compvqc.cli.compress", "compvqc.cli.lut")
+COMMANDS = ("compvqc.cli.train", "compvqc.cli.inspect", "compvqc.cli.compress", "compvqc.cli.lut", "compvqc.cli.evaluate",
+            "compvqc.cli.export")
 
 
 class UsageError(Exception):

@@ -194,6 +194,35 @@ def cmd_demo(args) -> int:
              f"  compressed  {comp['test_accuracy']:.4f}    {comp['tcd']}   "
              f"({van['tcd'] / comp['tcd']:.2f}x shallower; {int(compressed.prune_mask.sum())} gates pruned, "
              f"{int(compressed.quant_mask.sum())} quantized)\n  wrote     {comp_path}")
+    evaluation, table_eval = _demo_evaluation(trained.checkpoint(), compressed, args.backend)
+    payload["evaluation"] = evaluation
     emit(args, payload, "compvqc demo: digits2 (scikit-learn's bundled 8x8 digits, 3 vs 6), 50-gate VQC\n"
-         + text + table)
+         + text + table + table_eval)
     return 0
+
+
+DEMO_SHOTS = 1024
+
+
+def _demo_evaluation(vanilla, compressed, backend) -> tuple[dict, str]:
+    """Deploy both models on ``backend`` and compare them on its noise model (Aer, test split)."""
+    from compvqc.compress.pipeline import dataset_for
+    from compvqc.deploy import evaluate
+
+    test = dataset_for(vanilla).test
+    rows, out = {}, {"backend": backend, "executor": "aer", "shots": DEMO_SHOTS, "seed": 0, "split": "test",
+                     "samples": int(len(test.y))}
+    for name, ck in (("vanilla", vanilla), ("compressed", compressed)):
+        ev = evaluate(ck.model, ck.theta, test.x, test.y, backend, executor="aer", shots=DEMO_SHOTS, seed=0)
+        d = ev.deployment
+        rows[name] = (ev, d)
+        out[name] = {"accuracy": ev.accuracy, "tcd": d.tcd, "two_qubit_gates": d.two_qubit_gates,
+                     "duration": d.duration, "success_probability": d.success_probability,
+                     "physical_qubits": list(d.physical_qubits), "seconds": round(ev.seconds, 3)}
+    lines = [f"\n\nnoisy evaluation on {backend} (qiskit-aer noise model, {DEMO_SHOTS} shots, "
+             f"{out['samples']} test samples):",
+             "              noisy acc  TCD   2q gates  duration   success p"]
+    for name, (ev, d) in rows.items():
+        lines.append(f"  {name:<11s} {ev.accuracy:.4f}     {d.tcd:<5d} {d.two_qubit_gates:<9d} "
+                     f"{d.duration * 1e6:6.2f} µs  {d.success_probability:.4f}")
+    return out, "\n".join(lines)

@@ -2,7 +2,10 @@
 
 A backend is any qiskit ``BackendV2``; names such as ``fake_manila`` resolve to the fake
 backends of ``qiskit_ibm_runtime.fake_provider`` (real calibration snapshots), and
-``fake_fractional`` to ``FakeFractionalBackend``. Everything downstream reads the backend's
+``fake_fractional`` to ``FakeFractionalBackend``, and ``ibm_*`` names (``ibm_brisbane``, ...) to
+real devices through the IBM Quantum account saved with
+``QiskitRuntimeService.save_account(token=..., instance=...)`` (or the ``QISKIT_IBM_*``
+environment variables qiskit-ibm-runtime reads). Everything downstream reads the backend's
 ``Target`` (qiskit's "backend as data"), so a real IBM device goes through the same code.
 
 Why a Target digest: compiled depths follow the coupling map *and* the calibration (two-qubit
@@ -72,7 +75,30 @@ def resolve_backend(backend):
     for candidate in (key, f"fake_{key}"):
         if candidate in classes:
             return _instance(candidate)
+    if key.startswith("ibm_"):
+        return _runtime_backend(key)
     raise BackendNotFound(f"unknown backend {backend!r}; valid names: {', '.join(backend_names())}")
+
+
+def _runtime_backend(name: str):
+    """A real IBM device through the saved qiskit-ibm-runtime account (network access)."""
+    from qiskit_ibm_runtime import QiskitRuntimeService
+
+    try:
+        service = QiskitRuntimeService()
+    except Exception as e:  # noqa: BLE001 - AccountNotFoundError and friends: one clear line
+        raise BackendNotFound(
+            f"{name} needs a saved IBM Quantum account (QiskitRuntimeService.save_account(token=..., "
+            f"instance=...)): {_first_line(e)}") from None
+    try:
+        return service.backend(name)
+    except Exception as e:  # noqa: BLE001
+        raise BackendNotFound(f"{name} is not available to the saved IBM Quantum account: {_first_line(e)}") from None
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
 
 
 def backend_name(backend) -> str:

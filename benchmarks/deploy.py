@@ -1,0 +1,217 @@
+"""Deployment benchmark (issue 8): noisy-evaluation throughput, and vanilla vs CompVQC on noisy devices.
+
+Part 1 — throughput at 1024 shots on fake_manila, same run, same once-transpiled circuit:
+a per-sample loop (bind one sample, one ``AerSimulator.run`` each) against one Aer job with all
+bindings (``compvqc.deploy.evaluate``'s path), Aer's ``SamplerV2`` with one pub, and
+qiskit-ibm-runtime's ``executor_sampler.Sampler`` (local on the fake backend). Each with Aer's
+default threading and with ``max_parallel_threads=1`` (the machine is 2 shared cores).
+
+Part 2 — Syn-Dataset-4 (random14, 2x2_ryz) and Syn-Dataset-16 (random22, 4x4_ryzxy), 5
+training seeds on one architecture (arch seed 0), on the noise models of fake_lagos, fake_perth
+and fake_jakarta, 1024 shots, qiskit-aer (``AerSimulator.from_backend``). For each (dataset,
+seed, device): the vanilla model, and CompVQC compressed *for that device* at the ratio among
+``--ratios`` with the best noisy *validation* accuracy (ties → the larger ratio); both scored on
+the whole test split, noisy and noise-free, with TCD and cost measures from the deployment.
+
+Resumable: each finished (dataset, seed, device) row is appended to
+``benchmarks/runs/deploy.jsonl`` and skipped on the next run.
+
+    .venv/bin/python benchmarks/deploy.py                      # both parts, full protocol
+    .venv/bin/python benchmarks/deploy.py --part throughput
+    .venv/bin/python benchmarks/deploy.py --part compare --seeds 1 --backends fake_lagos   # quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from compvqc.checkpoint import load_checkpoint, save_checkpoint
+from compvqc.compile.backends import resolve_backend
+from compvqc.compress.methods import CompressConfig
+from compvqc.compress.pipeline import compress_checkpoint, dataset_for
+from compvqc.deploy import deploy, evaluate
+from compvqc.train import TrainConfig, train_on_dataset
+
+ROOT = Path(__file__).resolve().parent
+RUNS = ROOT / "runs"
+SETUPS = {"syn4": dict(arch="random14", encoder="2x2_ryz"), "syn16": dict(arch="random22", encoder="4x4_ryzxy")}
+BACKENDS = ("fake_lagos", "fake_perth", "fake_jakarta")
+SHOTS = 1024
+
+
+# ---------------------------------------------------------------- part 1: throughput
+def throughput(samples: int, shots: int) -> dict:
+    from qiskit_aer import AerSimulator
+    from qiskit_aer.primitives import SamplerV2 as AerSampler
+    from qiskit_ibm_runtime.executor_sampler import Sampler
+
+    from compvqc.data import load_dataset
+    from compvqc.model import build_model
+
+    backend = resolve_backend("fake_manila")
+    model = build_model("4x4_ryzxy", "random50", 2, arch_seed=0)  # the 50-gate MNIST-2 model
+    theta = np.random.default_rng(0).uniform(-np.pi, np.pi, model.n_params)
+    x = load_dataset("syn16").test.x[:samples]
+    dep = deploy(model, theta, backend)
+    values = dep.values(model, x)
+    params = dep.parameters
+    out = {"samples": len(x), "shots": shots, "tcd": dep.tcd, "gates": len(model.gates), "load": os.getloadavg()[0]}
+    for label, opts in (("default threads", {}), ("1 thread", {"max_parallel_threads": 1})):
+        sim = AerSimulator.from_backend(backend, **opts)
+        sim.run(dep.measured.assign_parameters(dict(zip(params, values[0]))), shots=shots).result()  # warm-up
+        t = time.perf_counter()
+        for row in values:
+            sim.run(dep.measured.assign_parameters(dict(zip(params, row))), shots=shots, seed_simulator=1).result()
+        loop = len(values) / (time.perf_counter() - t)
+        y = np.zeros(len(x), int)
+        evaluate(model, theta, x[:1], y[:1], backend, shots=shots, deployment=dep, options=opts)  # warm-up
+        t = time.perf_counter()
+        evaluate(model, theta, x, y, backend, executor="aer", shots=shots, seed=1, deployment=dep, options=opts)
+        batched = len(values) / (time.perf_counter() - t)
+        sampler = AerSampler.from_backend(backend, seed=1)
+        if opts:
+            sampler.options.backend_options.update(opts)
+        t = time.perf_counter()
+        sampler.run([(dep.measured, values)], shots=shots).result()
+        aer_sampler = len(values) / (time.perf_counter() - t)
+        out[label] = {"loop": loop, "batched": batched, "aer_sampler": aer_sampler, "speedup": batched / loop}
+    runtime = Sampler(mode=backend)
+    runtime.options.simulator.seed_simulator = 1
+    t = time.perf_counter()
+    runtime.run([(dep.measured, values)], shots=shots).result()
+    out["runtime_sampler"] = len(values) / (time.perf_counter() - t)
+    out["load_after"] = os.getloadavg()[0]
+    return out
+
+
+def print_throughput(r: dict) -> None:
+    print(f"\nnoisy evaluation throughput, fake_manila, {r['shots']} shots, {r['samples']} samples, "
+          f"{r['gates']}-gate model (TCD {r['tcd']}), load {r['load']:.1f}→{r['load_after']:.1f}")
+    print("| Aer threads | per-sample loop | one Aer job (compvqc) | Aer SamplerV2 | batched / loop |")
+    print("|---|---|---|---|---|")
+    for label in ("default threads", "1 thread"):
+        d = r[label]
+        print(f"| {label} | {d['loop']:.1f}/s | {d['batched']:.1f}/s | {d['aer_sampler']:.1f}/s | {d['speedup']:.1f}× |")
+    print(f"qiskit-ibm-runtime executor_sampler.Sampler (local, default threads): {r['runtime_sampler']:.1f}/s")
+
+
+# ---------------------------------------------------------------- part 2: vanilla vs CompVQC
+def vanilla(dataset: str, seed: int) -> Path:
+    path = RUNS / f"deploy.{dataset}.{SETUPS[dataset]['arch']}.s{seed}.ckpt"
+    if not path.exists():
+        t = train_on_dataset(TrainConfig(dataset=dataset, seed=seed, **SETUPS[dataset]), progress=False)
+        save_checkpoint(path, t.checkpoint())
+    return path
+
+
+def scored(ckpt, backend, data, seed: int) -> dict:
+    dep = deploy(ckpt.model, ckpt.theta, backend)
+    noisy = evaluate(ckpt.model, ckpt.theta, data.test.x, data.test.y, backend, shots=SHOTS, seed=seed, deployment=dep)
+    exact = evaluate(ckpt.model, ckpt.theta, data.test.x, data.test.y, backend, executor="exact", deployment=dep)
+    return {"noisy": noisy.accuracy, "exact": exact.accuracy, "tcd": dep.tcd, "two_qubit_gates": dep.two_qubit_gates,
+            "duration": dep.duration, "success_probability": dep.success_probability,
+            "qubits": list(dep.physical_qubits), "seconds": noisy.seconds}
+
+
+def compare_row(dataset: str, seed: int, backend_name: str, ratios) -> dict:
+    backend = resolve_backend(backend_name)
+    src = load_checkpoint(vanilla(dataset, seed))
+    data = dataset_for(src)
+    t0 = time.perf_counter()
+    candidates = []
+    for r in ratios:
+        comp, _ = compress_checkpoint(src, backend, CompressConfig(ratio=r), progress=False)
+        val = evaluate(comp.model, comp.theta, data.val.x, data.val.y, backend, shots=SHOTS, seed=seed).accuracy
+        candidates.append((val, r, comp))
+    val, ratio, comp = max(candidates, key=lambda c: (c[0], c[1]))
+    return {"dataset": dataset, "seed": seed, "backend": backend_name, "shots": SHOTS, "ratios": list(ratios),
+            "val_by_ratio": {str(r): v for v, r, _ in candidates}, "ratio": ratio,
+            "vanilla": scored(src, backend, data, seed), "compvqc": scored(comp, backend, data, seed),
+            "seconds": time.perf_counter() - t0}
+
+
+def done_rows(out: Path) -> dict:
+    rows = {}
+    if out.exists():
+        for line in out.read_text().splitlines():
+            if line.strip():
+                r = json.loads(line)
+                rows[(r["dataset"], r["seed"], r["backend"])] = r
+    return rows
+
+
+def print_table(rows: list[dict]) -> None:
+    mean = statistics.fmean
+    print("\n| dataset | device | seeds | vanilla noisy acc | CompVQC noisy acc | noise-free (van / comp) | "
+          "TCD (van → comp) | speedup | 2q gates | duration µs | success p | ratios chosen |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    keys = sorted({(r["dataset"], r["backend"]) for r in rows}, key=lambda k: (k[0], BACKENDS.index(k[1])
+                                                                             if k[1] in BACKENDS else 9))
+    for ds, be in keys:
+        rs = [r for r in rows if r["dataset"] == ds and r["backend"] == be]
+        v = {k: [r["vanilla"][k] for r in rs] for k in rs[0]["vanilla"] if k != "qubits"}
+        c = {k: [r["compvqc"][k] for r in rs] for k in rs[0]["compvqc"] if k != "qubits"}
+        sd = lambda a: statistics.stdev(a) if len(a) > 1 else 0.0  # noqa: E731
+        speed = mean([a / b for a, b in zip(v["tcd"], c["tcd"])])
+        print(f"| {ds} | {be} | {len(rs)} | {mean(v['noisy']):.3f} ± {sd(v['noisy']):.3f} | "
+              f"{mean(c['noisy']):.3f} ± {sd(c['noisy']):.3f} | {mean(v['exact']):.3f} / {mean(c['exact']):.3f} | "
+              f"{mean(v['tcd']):.1f} → {mean(c['tcd']):.1f} | {speed:.2f}× | "
+              f"{mean(v['two_qubit_gates']):.1f} → {mean(c['two_qubit_gates']):.1f} | "
+              f"{mean(v['duration']) * 1e6:.2f} → {mean(c['duration']) * 1e6:.2f} | "
+              f"{mean(v['success_probability']):.3f} → {mean(c['success_probability']):.3f} | "
+              f"{', '.join(str(r['ratio']) for r in rs)} |")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--part", choices=("all", "throughput", "compare"), default="all")
+    p.add_argument("--samples", type=int, default=64, help="throughput batch (default 64)")
+    p.add_argument("--datasets", nargs="+", default=list(SETUPS))
+    p.add_argument("--backends", nargs="+", default=list(BACKENDS))
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--ratios", type=float, nargs="+", default=[0.25, 0.5, 0.75])
+    p.add_argument("--out", default=str(RUNS / "deploy.jsonl"))
+    args = p.parse_args(argv)
+    RUNS.mkdir(parents=True, exist_ok=True)
+    import qiskit
+    import qiskit_aer
+
+    print(f"python {platform.python_version()}, qiskit {qiskit.__version__}, qiskit-aer {qiskit_aer.__version__}, "
+          f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
+    if args.part in ("all", "throughput"):
+        r = throughput(args.samples, SHOTS)
+        with open(RUNS / "deploy_throughput.jsonl", "a") as f:
+            f.write(json.dumps(r) + "\n")
+        print_throughput(r)
+    if args.part in ("all", "compare"):
+        out = Path(args.out)
+        rows = done_rows(out)
+        for ds in args.datasets:
+            for seed in range(args.seeds):
+                for be in args.backends:
+                    if (ds, seed, be) in rows:
+                        continue
+                    row = compare_row(ds, seed, be, args.ratios)
+                    with open(out, "a") as f:
+                        f.write(json.dumps(row) + "\n")
+                    rows[(ds, seed, be)] = row
+                    print(f"  {ds} seed {seed} {be}: vanilla {row['vanilla']['noisy']:.3f} (TCD "
+                          f"{row['vanilla']['tcd']}), compvqc {row['compvqc']['noisy']:.3f} (TCD "
+                          f"{row['compvqc']['tcd']}, ratio {row['ratio']}) in {row['seconds']:.0f} s", flush=True)
+        selected = [r for k, r in rows.items() if k[0] in args.datasets and k[2] in args.backends
+                    and k[1] < args.seeds]
+        print_table(selected)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

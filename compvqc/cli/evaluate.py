@@ -1,0 +1,88 @@
+"""``compvqc evaluate``: deploy a checkpoint's model on a backend and measure it there."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from compvqc.cli.main import UsageError, add_json_flag, emit
+
+SCHEMA = "compvqc.evaluate/1"
+
+
+def register(sub) -> None:
+    p = sub.add_parser("evaluate", help="deploy a model on a backend: noisy accuracy, TCD and cost measures",
+                       description="Transpile the checkpoint's model once for the backend (noise-aware layout, "
+                                   "recorded seeds), bind every sample of a split into one job, and report "
+                                   "accuracy, TCD, two-qubit gates, scheduled duration and estimated success "
+                                   "probability. ibm_* backends use the saved qiskit-ibm-runtime account.")
+    p.add_argument("checkpoint", help="a .ckpt written by compvqc train or compress")
+    p.add_argument("--backend", required=True, help="e.g. fake_lagos, fake_manila, or ibm_<device> (saved account)")
+    p.add_argument("--executor", choices=("aer", "primitives", "exact"), default="aer",
+                   help="aer: qiskit-aer with the backend's noise model (default); primitives: qiskit-ibm-runtime "
+                        "Sampler (runs on the device for ibm_*); exact: compvqc's noise-free simulator")
+    p.add_argument("--shots", type=int, default=1024, help="shots per sample (default 1024; 0 = exact, noise-free only)")
+    p.add_argument("--no-noise", action="store_true", help="ideal simulation of the transpiled circuit")
+    p.add_argument("--split", choices=("train", "val", "test"), default="test")
+    p.add_argument("--samples", type=int, default=None, help="evaluate N samples of the split (drawn with --seed)")
+    p.add_argument("--seed", type=int, default=0, help="seed_simulator and sample draw (default 0)")
+    p.add_argument("--data-dir", default=None, help="folder with the dataset's IDX files (default $COMPVQC_DATA)")
+    p.add_argument("--save-mapping", action="store_true",
+                   help="write the checkpoint with the chosen qubit mapping and deployment record to -o")
+    p.add_argument("-o", "--output", default=None, help="output .ckpt for --save-mapping (never the input)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --output")
+    add_json_flag(p)
+    p.set_defaults(func=cmd_evaluate)
+
+
+def cmd_evaluate(args) -> int:
+    from compvqc.checkpoint import load_checkpoint, save_checkpoint
+    from compvqc.cli.train import check_output
+    from compvqc.compile.backends import resolve_backend
+    from compvqc.compress.pipeline import dataset_for
+    from compvqc.deploy import evaluate, pick_samples, with_deployment
+
+    if args.shots < 0:
+        raise UsageError("compvqc evaluate: --shots must be ≥ 0")
+    if args.samples is not None and args.samples < 1:
+        raise UsageError("compvqc evaluate: --samples must be at least 1")
+    if args.output and not args.save_mapping:
+        raise UsageError("compvqc evaluate: -o/--output is for --save-mapping")
+    src = Path(args.checkpoint)
+    output = None
+    if args.save_mapping:
+        if not args.output:
+            raise UsageError("compvqc evaluate: --save-mapping needs -o/--output (the input is never overwritten)")
+        output = Path(args.output)
+        if output.resolve() == src.resolve():
+            raise UsageError("compvqc evaluate: -o must differ from the input checkpoint")
+        check_output(output, args.force)
+    ckpt = load_checkpoint(src)
+    backend = resolve_backend(args.backend)
+    split = getattr(dataset_for(ckpt, args.data_dir), args.split)
+    idx = pick_samples(len(split.y), args.samples, args.seed)
+    ev = evaluate(ckpt.model, ckpt.theta, split.x[idx], split.y[idx], backend, executor=args.executor,
+                  shots=args.shots, noise=not args.no_noise, seed=args.seed)
+    dep = ev.deployment
+    payload = {
+        "schema": SCHEMA, "checkpoint": str(src), "backend": dep.backend, "executor": ev.executor,
+        "split": args.split, "accuracy": ev.accuracy, "tcd": dep.tcd, "two_qubit_gates": dep.two_qubit_gates,
+        "duration": dep.duration, "success_probability": dep.success_probability, "shots": ev.shots,
+        "noise": ev.noise, "samples": ev.samples, "seconds": round(ev.seconds, 3), "seed_simulator": ev.seed,
+        "seed_transpiler": dep.seed_transpiler, "physical_qubits": list(dep.physical_qubits),
+        "measured_qubits": list(dep.measured_qubits), "output": str(output) if output else None,
+    }
+    if output is not None:
+        save_checkpoint(output, with_deployment(ckpt, dep, backend, shots=ev.shots))
+    noise = "noisy" if ev.noise else "noise-free"
+    shots = f"{ev.shots} shots" if ev.shots else "exact"
+    lines = [f"evaluated {src} on {dep.backend} ({ev.executor}, {noise}, {shots}, seed {ev.seed})",
+             f"  accuracy     {ev.accuracy:.4f} on {ev.samples} {args.split} samples ({ev.seconds:.2f} s)",
+             f"  TCD          {dep.tcd} (seed_transpiler {dep.seed_transpiler})",
+             f"  2q gates     {dep.two_qubit_gates}",
+             f"  duration     {dep.duration * 1e6:.2f} µs (scheduled, with readout)",
+             f"  success p    {dep.success_probability:.4f} (product of gate and readout fidelities)",
+             f"  qubits       {list(dep.physical_qubits)} (read out on {list(dep.measured_qubits)})"]
+    if output is not None:
+        lines.append(f"  wrote        {output}")
+    emit(args, payload, "\n".join(lines))
+    return 0

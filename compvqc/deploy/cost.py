@@ -1,0 +1,49 @@
+"""Cost measures of a transpiled circuit beyond its depth, read from the backend's ``Target``.
+
+* **two-qubit gates** — the instructions acting on two qubits (the dominant error source);
+* **scheduled duration** — the circuit scheduled as soon as possible with the Target's
+  per-instruction durations (qiskit's ``QuantumCircuit.estimate_duration``), final
+  measurements included, in seconds;
+* **estimated success probability** — ESP = Π_g (1 − ε_g) · Π_m (1 − ε_m), the product of the
+  fidelities of every gate g and every readout m along the circuit, with ε the Target's error
+  for that instruction on those physical qubits (virtual RZ has ε = 0). It ignores idling
+  decoherence and crosstalk, so it ranks circuits rather than predicting accuracy.
+"""
+
+from __future__ import annotations
+
+import math
+
+from compvqc.deploy.errors import DeployError
+
+_SKIP = {"barrier", "delay"}
+
+
+def two_qubit_gates(circuit) -> int:
+    return sum(1 for inst in circuit.data if inst.operation.num_qubits == 2 and inst.operation.name not in _SKIP)
+
+
+def scheduled_duration(circuit, target) -> float:
+    """ASAP-scheduled duration of ``circuit`` in seconds from the Target's durations."""
+    try:
+        return float(circuit.estimate_duration(target, unit="s"))
+    except Exception as e:  # noqa: BLE001 - qiskit raises several types for missing durations
+        raise DeployError(f"cannot schedule the circuit with the backend's durations: {e}") from None
+
+
+def success_probability(circuit, target) -> float:
+    """Π (1 − error) over every instruction of ``circuit`` on its physical qubits."""
+    index = {q: i for i, q in enumerate(circuit.qubits)}
+    log_p = 0.0
+    for inst in circuit.data:
+        name = inst.operation.name
+        if name in _SKIP:
+            continue
+        qargs = tuple(index[q] for q in inst.qubits)
+        props = target[name].get(qargs) if name in target.operation_names else None
+        error = getattr(props, "error", None) if props is not None else None
+        if error:
+            if error >= 1.0:
+                return 0.0
+            log_p += math.log1p(-float(error))
+    return math.exp(log_p)
