@@ -91,7 +91,7 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--epochs", type=int, default=None, help="vanilla training epochs (default 30)")
     p.add_argument("--backend", default="fake_manila")
-    p.add_argument("--alpha", type=float, default=0.5, help="ADMM mask weight of the distance (default 0.5)")
+    p.add_argument("--alpha", type=float, default=0.5, help="ADMM mask weight of the distance (rows tagged @a<α> unless 0.5)")
     p.add_argument("--data-dir", default=os.environ.get("COMPVQC_DATA", str(SHARED)))
     p.add_argument("--out", default=str(RUNS / "compression.jsonl"))
     args = p.parse_args(argv)

@@ -22,7 +22,7 @@ def register(sub) -> None:
     g.add_argument("--ratio", type=float, default=None, help="fraction of gates put on a level (default 0.5)")
     g.add_argument("--degree", type=float, default=None, help="approximation degree (qiskit-approx only)")
     p.add_argument("--method", choices=METHODS, default="compvqc")
-    p.add_argument("--alpha", type=float, default=0.5, help="mask score weight of the distance (default 0.5)")
+    p.add_argument("--alpha", type=float, default=0.25, help="mask score weight of the distance (default 0.25)")
     p.add_argument("--rho", type=float, default=1.0, help="initial ADMM penalty (default 1.0)")
     p.add_argument("--rho-growth", type=float, default=1.3, help="ρ multiplier per iteration (default 1.3)")
     p.add_argument("--iters", type=int, default=10, help="ADMM iterations R (default 10)")
