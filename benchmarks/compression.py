@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from compvqc.checkpoint import load_checkpoint, save_checkpoint
+from runlog import append_row, read_rows
 from compvqc.compress.admm import ADMMConfig
 from compvqc.compress.methods import CompressConfig
 from compvqc.compress.pipeline import compress_checkpoint
@@ -54,13 +55,7 @@ def vanilla(dataset: str, seed: int, epochs, data_dir) -> Path:
 
 
 def done_rows(out: Path) -> dict:
-    rows = {}
-    if out.exists():
-        for line in out.read_text().splitlines():
-            if line.strip():
-                r = json.loads(line)
-                rows[r["key"]] = r
-    return rows
+    return read_rows(out, lambda r: r["key"])
 
 
 def entanglement_free(src, backend, data_dir, retrain_epochs):
@@ -119,8 +114,7 @@ def main(argv=None) -> int:
                     van, comp = res.metrics["vanilla"], res.metrics["compressed"]
                 row = {"key": key, "dataset": dataset, "seed": seed, "backend": args.backend, "method": tag,
                        "ratio": ratio, "vanilla": van, "compressed": comp, "seconds": round(time.perf_counter() - t, 1)}
-                with out.open("a") as f:
-                    f.write(json.dumps(row) + "\n")
+                append_row(out, row)
                 rows[key] = row
                 print(f"{dataset} seed {seed} {method} {ratio}: test {comp['test_accuracy']:.4f} tcd {comp['tcd']}"
                       + (f" (vanilla {van['test_accuracy']:.4f} / {van['tcd']})" if van else ""), flush=True)

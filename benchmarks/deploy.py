@@ -40,6 +40,7 @@ from compvqc.compress.methods import CompressConfig
 from compvqc.compress.pipeline import compress_checkpoint, dataset_for
 from compvqc.deploy import deploy, evaluate
 from compvqc.train import TrainConfig, train_on_dataset
+from runlog import append_row, read_rows
 
 ROOT = Path(__file__).resolve().parent
 RUNS = ROOT / "runs"
@@ -140,13 +141,7 @@ def compare_row(dataset: str, seed: int, backend_name: str, ratios) -> dict:
 
 
 def done_rows(out: Path) -> dict:
-    rows = {}
-    if out.exists():
-        for line in out.read_text().splitlines():
-            if line.strip():
-                r = json.loads(line)
-                rows[(r["dataset"], r["seed"], r["backend"])] = r
-    return rows
+    return read_rows(out, lambda r: (r["dataset"], r["seed"], r["backend"]))
 
 
 def print_table(rows: list[dict]) -> None:
@@ -189,8 +184,7 @@ def main(argv=None) -> int:
           f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
     if args.part in ("all", "throughput"):
         r = throughput(args.samples, SHOTS)
-        with open(RUNS / "deploy_throughput.jsonl", "a") as f:
-            f.write(json.dumps(r) + "\n")
+        append_row(RUNS / "deploy_throughput.jsonl", r)
         print_throughput(r)
     if args.part in ("all", "compare"):
         out = Path(args.out)
@@ -201,8 +195,7 @@ def main(argv=None) -> int:
                     if (ds, seed, be) in rows:
                         continue
                     row = compare_row(ds, seed, be, args.ratios)
-                    with open(out, "a") as f:
-                        f.write(json.dumps(row) + "\n")
+                    append_row(out, row)
                     rows[(ds, seed, be)] = row
                     print(f"  {ds} seed {seed} {be}: vanilla {row['vanilla']['noisy']:.3f} (TCD "
                           f"{row['vanilla']['tcd']}), compvqc {row['compvqc']['noisy']:.3f} (TCD "

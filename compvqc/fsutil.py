@@ -57,3 +57,19 @@ def _fsync_dir(directory: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def read_bytes_bounded(path, limit: int, error: type[Exception], what: str = "file") -> bytes:
+    """The bytes of ``path``, refusing files over ``limit``; every failure is one ``error`` line."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > limit:
+            raise error(f"{path}: {size} bytes exceeds the {limit}-byte limit of a {what}")
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise error(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise error(f"{path}: is a directory") from None
+    except OSError as e:
+        raise error(f"{path}: cannot read ({e.strerror or e})") from None

@@ -112,10 +112,32 @@ def encode(ckpt: Checkpoint) -> bytes:
         props[f"compvqc.{key}"] = json.dumps(doc, sort_keys=True, allow_nan=True, default=_json_default)
     for k, v in props.items():
         model.metadata_props.add(key=k, value=v)
-    onnx.checker.check_model(model)
+    _check_structure(model)
     digest = hashlib.sha256(model.SerializeToString(deterministic=True)).hexdigest()
     model.metadata_props.add(key="compvqc.checksum", value=digest)
     return model.SerializeToString(deterministic=True)
+
+
+_CHECKED: set = set()
+
+
+def _check_structure(model: onnx.ModelProto) -> None:
+    """``onnx.checker.check_model``, once per structure.
+
+    The checker's verdict depends on the graph, the opsets and each initializer's name, dtype
+    and shape — not on the values nor on the metadata text — so a training run, which saves one
+    structure many times, pays for it once.
+    """
+    g = model.graph
+    key = (
+        hashlib.sha256(b"".join(n.SerializeToString(deterministic=True) for n in g.node)).hexdigest(),
+        tuple((t.name, t.data_type, tuple(t.dims)) for t in g.initializer),
+        tuple((o.domain, o.version) for o in model.opset_import),
+        tuple(p.key for p in model.metadata_props),
+    )
+    if key not in _CHECKED:
+        onnx.checker.check_model(model)
+        _CHECKED.add(key)
 
 
 def _json_default(o):

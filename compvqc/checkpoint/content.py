@@ -106,18 +106,26 @@ class Checkpoint:
         _shape(self.levels, (n_gates, 3), "levels")
         if np.any(self.prune_mask & self.quant_mask):
             raise CheckpointError("a gate is both pruned and quantized")
-        for i, g in enumerate(gates):
-            row = self.levels[i]
-            k = g.type.n_params
-            if self.masked[i]:
-                for a, period in zip(row[:k], g.type.periods):
-                    if not (math.isfinite(a) and 0.0 <= a < period):
-                        raise CheckpointError(f"gate {i} ({g.name}): level {a!r} is not on its period [0, {period:.6g})")
-                if self.run.get("stage") == "compressed":
-                    if not np.array_equal(self.theta[list(g.params)], row[:k]):
-                        raise CheckpointError(f"gate {i} ({g.name}): θ differs from its LUT level")
-            if np.any(np.isfinite(row[k:])) or (not self.masked[i] and np.any(np.isfinite(row))):
-                raise CheckpointError(f"gate {i}: level set where no level applies")
+        # Vectorized over gates: a training run validates on every save.
+        n_angles, per = _angle_layout(self.model)
+        masked = self.masked
+        used = np.arange(3)[None, :] < n_angles[:, None]
+        finite = np.isfinite(self.levels)
+        in_period = finite & (self.levels >= 0.0) & (self.levels < per)
+        bad = masked[:, None] & used & ~in_period
+        if bad.any():
+            i, k = map(int, np.argwhere(bad)[0])
+            g = gates[i]
+            raise CheckpointError(f"gate {i} ({g.name}): level {self.levels[i, k]!r} is not on its period "
+                                  f"[0, {per[i, k]:.6g})")
+        stray = finite & ~(masked[:, None] & used)
+        if stray.any():
+            raise CheckpointError(f"gate {int(np.argwhere(stray)[0][0])}: level set where no level applies")
+        if self.run.get("stage") == "compressed" and masked.any():
+            for i in np.flatnonzero(masked):
+                g = gates[i]
+                if not np.array_equal(self.theta[list(g.params)], self.levels[i, : len(g.params)]):
+                    raise CheckpointError(f"gate {i} ({g.name}): θ differs from its LUT level")
         if not self.admm.empty:
             _shape(self.admm.Z, (n_params,), "admm.Z")
             _shape(self.admm.u, (n_params,), "admm.u")
@@ -136,6 +144,25 @@ class Checkpoint:
         for name, value in self.optimizer_state.items():
             if value.dtype.kind not in "fiu" or (value.ndim == 1 and value.shape != (n_params,)) or value.ndim > 1:
                 raise CheckpointError(f"optimizer state {name!r} has shape {value.shape} / dtype {value.dtype}")
+
+
+_LAYOUTS: dict = {}
+
+
+def _angle_layout(model) -> tuple[np.ndarray, np.ndarray]:
+    """Per gate: number of angles, and the period of each of its (up to 3) angles."""
+    key = id(model)
+    hit = _LAYOUTS.get(key)
+    if hit is None or hit[0] is not model:
+        n = np.array([g.type.n_params for g in model.gates], dtype=np.int64)
+        per = np.full((len(model.gates), 3), np.inf)
+        for i, g in enumerate(model.gates):
+            per[i, : len(g.type.periods)] = g.type.periods
+        hit = (model, n, per)
+        if len(_LAYOUTS) > 64:
+            _LAYOUTS.clear()
+        _LAYOUTS[key] = hit
+    return hit[1], hit[2]
 
 
 def _shape(a: np.ndarray, shape, name: str) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from compvqc.checkpoint.container import MAX_FILE_BYTES, decode, encode
 from compvqc.checkpoint.content import Checkpoint, CheckpointError
-from compvqc.fsutil import atomic_write_bytes
+from compvqc.fsutil import atomic_write_bytes, read_bytes_bounded
 
 
 def save_checkpoint(path, ckpt: Checkpoint) -> Path:
@@ -18,18 +18,7 @@ def save_checkpoint(path, ckpt: Checkpoint) -> Path:
 
 def load_checkpoint(path) -> Checkpoint:
     """Read and validate a checkpoint; every problem is one ``CheckpointError`` naming the file."""
-    path = Path(path)
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise CheckpointError(f"{path}: {size} bytes exceeds the {MAX_FILE_BYTES}-byte limit")
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise CheckpointError(f"{path}: is a directory") from None
-    except OSError as e:
-        raise CheckpointError(f"{path}: cannot read ({e.strerror or e})") from None
+    data = read_bytes_bounded(path, MAX_FILE_BYTES, CheckpointError, "checkpoint")
     return decode(data, str(path))
 
 

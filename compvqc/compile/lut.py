@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from compvqc.compile.errors import CompileError, LUTFileError
-from compvqc.fsutil import atomic_write_bytes
+from compvqc.fsutil import atomic_write_bytes, read_bytes_bounded
 from compvqc.model.gates import GATE_TYPES
 
 FORMAT = "compvqc-lut"
@@ -293,13 +293,9 @@ def save_lut(path, lut: LUT) -> Path:
 def load_lut_file(path) -> LUT:
     """Read and verify a LUT file; any problem is one :class:`LUTFileError` line."""
     path = Path(path)
+    raw = read_bytes_bounded(path, MAX_BYTES, LUTFileError, "LUT")
     try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise LUTFileError(f"{path}: {size} bytes is larger than a LUT can be")
-        doc = json.loads(path.read_bytes())
-    except FileNotFoundError:
-        raise LUTFileError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        doc = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise LUTFileError(f"{path}: not a readable LUT file ({type(e).__name__})") from None
     return LUT.from_dict(doc, source=str(path))
