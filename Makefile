@@ -34,7 +34,9 @@ PEERS := .venv-peers
 bench-peers: $(STAMP)
 	@test -x $(PEERS)/bin/python || $(PYTHON) -m venv $(PEERS)
 	$(PEERS)/bin/python -m pip install --quiet -e .
+	$(PEERS)/bin/python -m pip install --quiet torch==2.13.0
 	$(PEERS)/bin/python -m pip install --quiet -r benchmarks/requirements-peers.txt
+	$(PEERS)/bin/python -m pip install --quiet --no-deps torchquantum-ng==0.2.0 torchpack==0.3.1
 	$(PEERS)/bin/python benchmarks/simulator.py
 
 clean:

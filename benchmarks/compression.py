@@ -18,7 +18,6 @@ retrained) and ReCL with isolated vs in-context depths.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys

@@ -24,7 +24,6 @@ Resumable: each finished (dataset, seed, device) row is appended to
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics

@@ -1,12 +1,15 @@
 """Gate kernels on a batch of statevectors.
 
-Layout: a state batch is a complex128 array of shape (2^n, N), one column per sample (or per
-pseudo-sample, see ``engine``), basis index s = Σ_q b_q 2^q as in qiskit. Reshaping it to
-(2^(n-1-q), 2, 2^q, N) exposes qubit q as axis 1 without copying, so a 2x2 gate is four
-multiply-adds on two views. A controlled gate acts on the control = 1 slice only.
+Layout: a state batch is a complex128 array of shape (..., 2^n, N), one column per sample (or
+per pseudo-sample, see ``engine``), basis index s = Σ_q b_q 2^q as in qiskit. Leading axes are
+independent copies (the backward sweep stacks ket and bra as (2, 2^n, N) and moves both with
+one call). Row-major, reshaping to (-1, 2, 2^q·N) exposes qubit q as axis 1 without copying:
+the leading copies merge with the bits above q. So a shared 2x2 gate is a single broadcast
+``matmul`` on that view (one numpy call, BLAS inside), and a controlled gate acts on the
+control = 1 slice only.
 
 A matrix is either shared, shape (2, 2), or per column, shape (N, 2, 2) (input encoders, whose
-angle differs per sample); both broadcast over the last axis.
+angle differs per sample); per-column entries broadcast over the last axis.
 """
 
 from __future__ import annotations
@@ -14,14 +17,28 @@ from __future__ import annotations
 import numpy as np
 
 
-def halves(state: np.ndarray, n: int, target: int, control: int | None = None):
-    """Views (s0, s1) of the target bit = 0 / 1 parts (restricted to control = 1)."""
-    cols = state.size >> n  # trailing axes (columns, or stacked column blocks) flatten together
+def _cols(state: np.ndarray) -> int:
+    return state.shape[-1]
+
+
+def halves(state: np.ndarray, n: int, target: int, control: int | None = None, split_columns: bool = False):
+    """Views (s0, s1) of the target bit = 0 / 1 parts (restricted to control = 1).
+
+    With ``split_columns`` the column axis stays last and separate (for per-column matrices);
+    otherwise the lower bits and the columns are flattened together.
+    """
+    cols = _cols(state)
     if control is None:
-        v = state.reshape(1 << (n - 1 - target), 2, 1 << target, cols)
+        if split_columns:
+            v = state.reshape(-1, 2, 1 << target, cols)
+        else:
+            v = state.reshape(-1, 2, (1 << target) * cols)
         return v[:, 0], v[:, 1]
     hi, lo = max(control, target), min(control, target)
-    v = state.reshape(1 << (n - 1 - hi), 2, 1 << (hi - lo - 1), 2, 1 << lo, cols)
+    if split_columns:
+        v = state.reshape(-1, 2, 1 << (hi - lo - 1), 2, 1 << lo, cols)
+    else:
+        v = state.reshape(-1, 2, 1 << (hi - lo - 1), 2, (1 << lo) * cols)
     if target == hi:
         return v[:, 0, :, 1], v[:, 1, :, 1]
     return v[:, 1, :, 0], v[:, 1, :, 1]
@@ -29,15 +46,33 @@ def halves(state: np.ndarray, n: int, target: int, control: int | None = None):
 
 def apply(state: np.ndarray, mat: np.ndarray, n: int, target: int, control: int | None = None) -> np.ndarray:
     """Return ``mat`` applied to ``target`` (controlled on ``control``); the input is not changed."""
-    out = state.copy() if control is not None else np.empty_like(state)
-    s0, s1 = halves(state, n, target, control)
-    o0, o1 = halves(out, n, target, control)
-    m00, m01, m10, m11 = mat[..., 0, 0], mat[..., 0, 1], mat[..., 1, 0], mat[..., 1, 1]
-    np.multiply(s0, m00, out=o0)
-    o0 += m01 * s1
-    np.multiply(s0, m10, out=o1)
-    o1 += m11 * s1
+    if mat.ndim == 2 and control is None:
+        v = state.reshape(-1, 2, (1 << target) * _cols(state))
+        return np.matmul(mat, v).reshape(state.shape)
+    out = state.copy()
+    apply_inplace(out, mat, n, target, control)
     return out
+
+
+def apply_inplace(state: np.ndarray, mat: np.ndarray, n: int, target: int, control: int | None = None) -> None:
+    """Apply ``mat`` to ``state`` in place (``state`` must be C-contiguous)."""
+    per_column = mat.ndim == 3
+    if per_column:
+        m00, m01, m10, m11 = mat[:, 0, 0], mat[:, 0, 1], mat[:, 1, 0], mat[:, 1, 1]
+    else:
+        m00, m01, m10, m11 = (complex(v) for v in mat.ravel())
+    apply_entries(state, (m00, m01, m10, m11), n, target, control, per_column)
+
+
+def apply_entries(state, entries, n: int, target: int, control: int | None, per_column: bool) -> None:
+    """In place: (s0, s1) ← (m00 s0 + m01 s1, m10 s0 + m11 s1) on the target halves."""
+    m00, m01, m10, m11 = entries
+    s0, s1 = halves(state, n, target, control, split_columns=per_column)
+    t = m01 * s1
+    t += m00 * s0  # new s0, kept aside while s1 still needs the old s0
+    s1 *= m11
+    s1 += m10 * s0
+    s0[...] = t
 
 
 def correlate(bra: np.ndarray, ket: np.ndarray, n: int, target: int, control: int | None = None) -> np.ndarray:
@@ -46,6 +81,13 @@ def correlate(bra: np.ndarray, ket: np.ndarray, n: int, target: int, control: in
     Then ⟨bra| (H on target, controlled) |ket⟩ = Σ_ab H[a, b] M[a, b] for any 2x2 H, which is
     how the adjoint gradient contracts a gate's generators.
     """
+    if control is None:
+        cols = (1 << target) * _cols(bra)
+        b = bra.reshape(-1, 2, cols)
+        k = ket.reshape(-1, 2, cols)
+        if b.shape[0] == 1:
+            return b[0].conj() @ k[0].T
+        return np.einsum("lar,lbr->ab", b.conj(), k)  # no transposed copies (measured 1.5-3x)
     b0, b1 = halves(bra, n, target, control)
     k0, k1 = halves(ket, n, target, control)
     return np.array(
