@@ -1,0 +1,163 @@
+"""The simulator's fast paths, each against qiskit's Statevector and finite differences.
+
+The engine picks a path per trainable block — dense prefix products (2^n ≤ DENSE_MAX_DIM and
+2^n ≤ B), folded kernel sweep (larger 2^n ≤ B), direct sweep (B < 2^n) — and builds a leading
+run of encoders as a product state. Every path must give the same numbers; these tests pin each
+one down on circuits chosen to hit it, including encoders between and after trainable blocks.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from qiskit.quantum_info import Statevector
+
+from compvqc.model import VQC, AmplitudeEncode, Encode, Gate, Readout, build_model, default_readout
+from compvqc.model.encoders import amplitude_state
+from compvqc.model.gates import GATE_TYPES
+from compvqc.model.qiskit_io import input_values, to_qiskit
+from compvqc.simulate import Simulator, engine
+
+
+def _reference_probs(model, theta, x):
+    q = to_qiskit(model, theta)
+    return np.array([
+        Statevector(q.circuit.assign_parameters(dict(zip(q.inputs, v)), strict=False)).probabilities()
+        for v in input_values(model, x)
+    ])
+
+
+def _finite_difference(sim, theta, x, y, eps=1e-6):
+    out = np.zeros_like(theta)
+    for k in range(len(theta)):
+        e = np.zeros_like(theta)
+        e[k] = eps
+        out[k] = (sim.loss_and_grad(theta + e, x, y)[0] - sim.loss_and_grad(theta - e, x, y)[0]) / (2 * eps)
+    return out
+
+
+def _random_gates(n, count, rng, names, start=0):
+    gates = []
+    for _ in range(count):
+        name = names[int(rng.integers(len(names)))]
+        gt = GATE_TYPES[name]
+        wires = tuple(int(w) for w in rng.permutation(n)[: gt.n_wires])
+        gates.append(Gate(name, wires, tuple(range(start, start + gt.n_params))))
+        start += gt.n_params
+    return gates
+
+
+def _model(n, rng, *, names=tuple(GATE_TYPES), encoders=True, trailing=True, blocks=2, amplitude=False):
+    """Encoders (mixed axes, some wires skipped) / gates / encoders / gates / [encoders]."""
+    names = [g for g in names if GATE_TYPES[g].n_wires <= n]
+    n_features = 5
+    ops = [AmplitudeEncode(2**n)] if amplitude else []
+    if amplitude:
+        n_features = 2**n
+    p = 0
+    for b in range(blocks):
+        if encoders and (b > 0 or not amplitude):
+            for _ in range(int(rng.integers(1, 2 * n + 1))):
+                ops.append(Encode(str(rng.choice(["rx", "ry", "rz"])), int(rng.integers(n)), int(rng.integers(n_features))))
+        gates = _random_gates(n, int(rng.integers(3, 12)), rng, names, p)
+        p += sum(len(g.params) for g in gates)
+        ops += gates
+    if trailing and encoders:
+        ops.append(Encode("rx", 0, 0))
+    readout = Readout("basis", ((0,), (1,))) if n == 1 else default_readout(n, 2)
+    return VQC(n, n_features, tuple(ops), readout)
+
+
+CASES = [  # (n, batch): which path
+    (2, 64),  # dense fold
+    (4, 40),  # dense fold at DENSE_MAX_DIM
+    (5, 32),  # kernel fold (just above DENSE_MAX_DIM)
+    (6, 80),  # kernel fold
+    (4, 3),  # direct
+    (6, 5),  # direct
+]
+
+
+@pytest.mark.parametrize("n,batch", CASES)
+@pytest.mark.parametrize("names", [("rx", "ry", "rz", "crx", "cry", "crz"), ("u3", "cu3"), tuple(GATE_TYPES)])
+def test_paths_match_statevector_and_finite_differences(n, batch, names, rng):
+    model = _model(n, rng, names=names)
+    sim = Simulator(model)
+    theta = rng.uniform(-7, 7, model.n_params)
+    x = rng.normal(0, 2, (batch, model.n_features))
+    y = rng.integers(0, 2, batch)
+    assert np.max(np.abs(sim.probabilities(theta, x) - _reference_probs(model, theta, x))) < 1e-10
+    _, grad = sim.loss_and_grad(theta, x, y)
+    assert np.allclose(grad, _finite_difference(sim, theta, x, y), atol=1e-7)
+
+
+@pytest.mark.parametrize("n,batch", [(3, 16), (5, 40), (6, 5)])
+def test_amplitude_then_encoders_between_blocks(n, batch, rng):
+    model = _model(n, rng, amplitude=True, blocks=3)
+    sim = Simulator(model)
+    theta = rng.uniform(-7, 7, model.n_params)
+    x = rng.normal(0, 1, (batch, model.n_features))
+    y = rng.integers(0, 2, batch)
+    # qiskit_io's input vector is the amplitude tree's angles, so encoders after an amplitude
+    # encoding have no qiskit form there: evolve the amplitude state through the rest instead.
+    rest = VQC(n, model.n_features, model.ops[1:], model.readout)
+    q = to_qiskit(rest, theta)
+    amps = amplitude_state(x, n).T
+    ref = np.array([
+        Statevector(a).evolve(q.circuit.assign_parameters(dict(zip(q.inputs, v)), strict=False)).probabilities()
+        for a, v in zip(amps, x)
+    ])
+    assert np.max(np.abs(sim.probabilities(theta, x) - ref)) < 1e-10
+    assert np.allclose(sim.loss_and_grad(theta, x, y)[1], _finite_difference(sim, theta, x, y), atol=1e-7)
+
+
+def test_trailing_encoder_propagates_the_cotangent(rng):
+    """Regression: encoders after the last trainable gate used to be skipped in the backward pass."""
+    model = VQC(1, 1, (Gate("rx", (0,), (0,)), Encode("rx", 0, 0)), Readout("basis", ((0,), (1,))))
+    sim = Simulator(model)
+    theta, x, y = np.array([2.73923375]), np.array([[-0.26420973]]), np.array([0])
+    assert np.allclose(sim.loss_and_grad(theta, x, y)[1], _finite_difference(sim, theta, x, y), atol=1e-8)
+
+
+@given(st.integers(1, 5), st.integers(0, 2**32 - 1), st.booleans())
+def test_dense_and_sweep_paths_agree(n, seed, amplitude):
+    rng = np.random.default_rng(seed)
+    model = _model(n, rng, amplitude=amplitude)
+    theta = rng.uniform(-7, 7, model.n_params)
+    x = rng.normal(0, 2, (40, model.n_features))
+    y = rng.integers(0, 2, 40)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(engine, "DENSE_MAX_DIM", 1 << n)  # dense prefix products
+        loss, grad = Simulator(model).loss_and_grad(theta, x, y)
+        mp.setattr(engine, "DENSE_MAX_DIM", 0)  # folded kernel sweep
+        loss_k, grad_k = Simulator(model).loss_and_grad(theta, x, y)
+    direct = [Simulator(model).loss_and_grad(theta, x[i : i + 1], y[i : i + 1]) for i in range(40)]
+    assert np.isclose(loss, loss_k) and np.allclose(grad, grad_k, atol=1e-12)
+    assert np.isclose(loss, np.mean([d[0] for d in direct]))
+    assert np.allclose(grad, np.mean([d[1] for d in direct], axis=0), atol=1e-12)
+
+
+def test_ten_qubits_folded_and_direct_agree(rng):
+    model = VQC(10, 10, (*[Encode("ry", w, w) for w in range(10)], *_random_gates(10, 30, rng, list(GATE_TYPES))),
+                default_readout(10, 2))
+    sim = Simulator(model)
+    theta = rng.uniform(-3, 3, model.n_params)
+    x = rng.uniform(0, 3, (1024, 10))
+    y = rng.integers(0, 2, 1024)
+    loss, grad = sim.loss_and_grad(theta, x, y)  # 1024 ≥ 2^10: folded
+    parts = [sim.loss_and_grad(theta, x[i : i + 256], y[i : i + 256]) for i in range(0, 1024, 256)]  # direct
+    assert np.isclose(loss, np.mean([p[0] for p in parts]))
+    assert np.allclose(grad, np.mean([p[1] for p in parts], axis=0), atol=1e-11)
+    assert np.max(np.abs(sim.probabilities(theta, x[:3]) - _reference_probs(model, theta, x[:3]))) < 1e-10
+
+
+def test_main_case_matches_statevector_and_blas_limit_is_restored(rng):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    before = [c.num_threads for c in threadpoolctl.ThreadpoolController().select(user_api="blas").lib_controllers]
+    model = build_model("4x4_ryzxy", "random50", 2, arch_seed=0)
+    theta = model.init_params(rng)
+    x = rng.uniform(0, np.pi, (64, 16))
+    assert np.max(np.abs(model.probabilities(theta, x) - _reference_probs(model, theta, x))) < 1e-10
+    model.loss_and_grad(theta, x, rng.integers(0, 2, 64))
+    after = [c.num_threads for c in threadpoolctl.ThreadpoolController().select(user_api="blas").lib_controllers]
+    assert before == after
