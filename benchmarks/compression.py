@@ -39,6 +39,9 @@ SHARED = ROOT.parents[1] / "shared" / "datasets"
 SETUPS = {  # dataset: (train config kwargs, validation-drop budget in points)
     "mnist2": (dict(arch="random50", epochs=30), 0.91),
     "fashion2": (dict(arch="random22", arch_seed=2, encoder="amplitude", epochs=30), 0.5),
+    # The same task with the angle encoder: its depth does not dominate the TCD.
+    "fashion2-angle": (dict(dataset="fashion2", arch="random22", arch_seed=2, encoder="4x4_ryzxy",
+                            preprocess="standardize", epochs=30), 0.5),
 }
 METHODS = ("compvqc", "prune", "quant", "zero", "snap")
 
@@ -48,7 +51,8 @@ def vanilla(dataset: str, seed: int, epochs, data_dir) -> Path:
     kwargs = dict(kwargs, **({"epochs": epochs} if epochs else {}))
     path = RUNS / f"{dataset}.{kwargs['arch']}.e{kwargs['epochs']}.s{seed}.ckpt"
     if not path.exists():
-        t = train_on_dataset(TrainConfig(dataset=dataset, seed=seed, **kwargs), data_dir=data_dir, progress=False)
+        kwargs.setdefault("dataset", dataset)
+        t = train_on_dataset(TrainConfig(seed=seed, **kwargs), data_dir=data_dir, progress=False)
         save_checkpoint(path, t.checkpoint())
     return path
 
