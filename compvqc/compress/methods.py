@@ -37,6 +37,7 @@ class CompressConfig:
     degree: float | None = None  # qiskit-approx only
     admm: ADMMConfig = field(default_factory=ADMMConfig)
     retrain_epochs: int = 3
+    retrain_min_steps: int = 200  # small datasets get more epochs (as the ADMM θ-step does)
     retrain_lr: float = 0.01
     batch_size: int = 32
     seed: int = 0
@@ -234,7 +235,9 @@ def _retrain(model, final: Finalized, data, config, manager, restored, progress,
                                opt_state=event.opt_state, history=history, extra={"epoch": event.epoch})
             manager.save(ck, step=base + event.epoch)
 
-    result = fit(model, theta, data.train.x, data.train.y, epochs=config.retrain_epochs, seed=config.seed + 1,
+    per_epoch = -(-len(data.train) // config.batch_size)
+    epochs = max(config.retrain_epochs, -(-config.retrain_min_steps // per_epoch)) if config.retrain_epochs else 0
+    result = fit(model, theta, data.train.x, data.train.y, epochs=epochs, seed=config.seed + 1,
                  batch_size=config.batch_size, optimizer=opt, opt_state=opt_state, frozen=final.frozen,
                  start_epoch=start, callback=on_epoch, progress=progress)
     out = result.theta
