@@ -214,3 +214,14 @@ def test_cli_qiskit_approx_and_errors(trained, tmp_path, capsys):
     assert main(["compress", str(trained), "--backend", "nope"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 2 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("ratio", [0.25, 0.5, 0.75])
+def test_the_ratio_reaches_admm(syn4, ratio):
+    """CompressConfig(ratio=r) alone must mask round(r·|G|) gates (it once stayed at 0.5)."""
+    assert CompressConfig(ratio=ratio).admm.ratio == ratio
+    model = build_model("2x2_ryz", "random8", 2, arch_seed=3)
+    lut = synthetic_lut(lambda name, k: "prune" if k % 4 == 0 else "quant", {g.name for g in model.gates})
+    cfg = CompressConfig(ratio=ratio, retrain_epochs=0, admm=ADMMConfig(iterations=1, min_steps=2))
+    _, final, _, _, _ = compress_parameters(model, model.init_params(np.random.default_rng(0)), syn4, lut, cfg)
+    assert int((final.prune_mask | final.quant_mask).sum()) == round(ratio * len(model.gates))

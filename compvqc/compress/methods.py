@@ -14,7 +14,7 @@ same budget, then evaluated with the true TCD. Deep angles are never targets (on
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -54,6 +54,9 @@ class CompressConfig:
             raise CompressionError("ratio must be in [0, 1]")
         if self.retrain_epochs < 0 or self.batch_size < 1:
             raise CompressionError("retrain_epochs must be ≥ 0 and batch_size ≥ 1")
+        # One source of truth for the ratio: the ADMM settings follow this config's ratio.
+        if self.ratio is not None and self.admm.ratio != self.ratio:
+            object.__setattr__(self, "admm", replace(self.admm, ratio=self.ratio))
 
     def to_dict(self) -> dict:
         d = asdict(self)
