@@ -23,3 +23,18 @@ def data_dir() -> Path:
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(scope="session")
+def manila():
+    from compvqc.compile.backends import resolve_backend
+
+    return resolve_backend("fake_manila")
+
+
+@pytest.fixture(scope="session")
+def manila_lut():
+    from compvqc.compile.cache import prebuilt_path
+    from compvqc.compile.lut import load_lut_file
+
+    return load_lut_file(prebuilt_path("fake_manila"))

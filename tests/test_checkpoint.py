@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compvqc.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from compvqc.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from compvqc.checkpoint.container import decode, encode
 from tests.checkpoint_helpers import assert_same, full_checkpoint
 

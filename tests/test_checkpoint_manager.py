@@ -1,7 +1,6 @@
 """Asynchronous writer, run-directory manager, SIGTERM handling and exact resume."""
 
 import json
-import os
 import signal
 import subprocess
 import sys

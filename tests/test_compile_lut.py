@@ -43,16 +43,6 @@ def _private_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("COMPVQC_CACHE", str(tmp_path / "cache"))
 
 
-@pytest.fixture(scope="module")
-def manila():
-    return resolve_backend("fake_manila")
-
-
-@pytest.fixture(scope="module")
-def manila_lut():
-    return load_lut_file(prebuilt_path("fake_manila"))
-
-
 def direct_depth(backend, name, angles, site, seed=0):
     """What the LUT claims, measured independently: one gate, one transpile."""
     gate = GATES[name](*angles)

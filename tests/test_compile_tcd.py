@@ -33,16 +33,6 @@ from tests.conftest import FULL
 
 
 @pytest.fixture(scope="module")
-def manila():
-    return resolve_backend("fake_manila")
-
-
-@pytest.fixture(scope="module")
-def lut():
-    return load_lut_file(prebuilt_path("fake_manila"))
-
-
-@pytest.fixture(scope="module")
 def mnist2():
     """The 50-gate MNIST-2 model (4x4_ryzxy encoder, random50, arch seed 0) and a θ."""
     model = build_model("4x4_ryzxy", "random50", 2, arch_seed=0)
@@ -102,7 +92,7 @@ def _pruned(model, theta, controlled):
     return th
 
 
-def test_pruning_entanglers_saves_far_more_than_single_qubit_gates(mnist2, manila, lut):
+def test_pruning_entanglers_saves_far_more_than_single_qubit_gates(mnist2, manila, manila_lut):
     """DESIGN.md: 196 → 188 pruning the 20 single-qubit gates, → 15 pruning the 30 controlled."""
     model, theta = mnist2
     seeds = (0,)
@@ -110,7 +100,7 @@ def test_pruning_entanglers_saves_far_more_than_single_qubit_gates(mnist2, manil
     no_1q = true_tcd(model, _pruned(model, theta, False), manila, seeds).depth
     no_2q = true_tcd(model, _pruned(model, theta, True), manila, seeds).depth
     assert base - no_1q < 20 and no_2q < 25 and base > 150
-    est = Estimator(model, lut)
+    est = Estimator(model, manila_lut)
     assert est.estimate(_pruned(model, theta, True)) < 25  # merged single-qubit runs, not Σ depths
     assert est.estimate(theta) - est.estimate(_pruned(model, theta, False)) < 20
 
@@ -128,22 +118,22 @@ def _random_compression(model, theta, lut, rng, p):
 
 @settings(max_examples=15)
 @given(seed=st.integers(0, 2**31), p=st.floats(0, 1))
-def test_sweep_equals_networkx_longest_path(mnist2, lut, seed, p):
+def test_sweep_equals_networkx_longest_path(mnist2, manila_lut, seed, p):
     model, theta = mnist2
-    th = _random_compression(model, theta, lut, np.random.default_rng(seed), p)
-    assert estimate_tcd(model, th, lut) == dag_longest_path(model, th, lut)
-    assert nx.is_directed_acyclic_graph(gate_dag(model, th, lut))
+    th = _random_compression(model, theta, manila_lut, np.random.default_rng(seed), p)
+    assert estimate_tcd(model, th, manila_lut) == dag_longest_path(model, th, manila_lut)
+    assert nx.is_directed_acyclic_graph(gate_dag(model, th, manila_lut))
 
 
-def test_in_context_costs_are_savings_against_the_current_theta(mnist2, lut):
+def test_in_context_costs_are_savings_against_the_current_theta(mnist2, manila_lut):
     model, theta = mnist2
-    est = Estimator(model, lut)
+    est = Estimator(model, manila_lut)
     base = est.estimate(theta)
-    costs = in_context_costs(model, theta, lut)
+    costs = in_context_costs(model, theta, manila_lut)
     assert len(costs) == len(model.gates)
     for i, row in enumerate(costs):
         g = model.gates[i]
-        assert {c.kind for c in row} <= {"prune", "quant"} and len(row) == len(lut[g.name].levels())
+        assert {c.kind for c in row} <= {"prune", "quant"} and len(row) == len(manila_lut[g.name].levels())
         for c in row:
             th = theta.copy()
             th[list(g.params)] = c.angles
@@ -163,7 +153,7 @@ def test_estimate_covers_amplitude_and_three_angle_models():
         assert estimate_tcd(model, np.zeros(model.n_params), lut) < e
 
 
-def test_estimate_needs_the_gate_types_in_the_lut(lut):
+def test_estimate_needs_the_gate_types_in_the_lut(manila_lut):
     from compvqc.compile import build_lut
 
     small = build_lut("fake_manila", ("rx", "ry", "rz"), qubits=(0, 1), progress=False, workers=1)
@@ -181,18 +171,18 @@ def _rank_study(model, theta, lut, backend, n, seeds, rng):
     return spearmanr(est, tru).statistic, est, tru
 
 
-def test_estimate_ranks_like_the_true_tcd_small(mnist2, manila, lut):
+def test_estimate_ranks_like_the_true_tcd_small(mnist2, manila, manila_lut):
     model, theta = mnist2
-    rho, _, _ = _rank_study(model, theta, lut, manila, 24, TCD_SEEDS[:1], np.random.default_rng(5))
+    rho, _, _ = _rank_study(model, theta, manila_lut, manila, 24, TCD_SEEDS[:1], np.random.default_rng(5))
     assert rho >= 0.9
 
 
 @pytest.mark.slow
-def test_estimate_ranks_like_the_true_tcd_full(mnist2, manila, lut):
+def test_estimate_ranks_like_the_true_tcd_full(mnist2, manila, manila_lut):
     """The issue's study: 200 random compressions, true TCD over the recorded seed list
     (CI: 40 compressions, 2 seeds). Prints the figure benchmarks/RESULTS.md records."""
     model, theta = mnist2
     n, seeds = (200, TCD_SEEDS) if FULL else (40, TCD_SEEDS[:2])
-    rho, est, tru = _rank_study(model, theta, lut, manila, n, seeds, np.random.default_rng(2022))
+    rho, est, tru = _rank_study(model, theta, manila_lut, manila, n, seeds, np.random.default_rng(2022))
     print(f"\nspearman={rho:.4f} n={n} seeds={list(seeds)} true TCD {min(tru)}-{max(tru)} estimate {min(est)}-{max(est)}")
     assert rho >= 0.9

@@ -25,11 +25,6 @@ def _model(encoder="4x4_ryzxy", arch="random14", gates=("rx", "ry", "rz", "crx",
 
 
 @pytest.fixture(scope="module")
-def manila():
-    return resolve_backend("fake_manila")
-
-
-@pytest.fixture(scope="module")
 def controlled(manila):
     """A model made only of controlled rotations (the gates the Aer trap silently drops)."""
     model, theta, x = _model(gates=CONTROLLED, seed=3)

@@ -4,11 +4,10 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from qiskit.quantum_info import Statevector
 
 from compvqc.model import VQC, AmplitudeEncode, Encode, Gate, Readout, build_model, default_readout
 from compvqc.model.gates import GATE_TYPES
-from compvqc.model.qiskit_io import input_values, to_qiskit
+from tests.references import finite_difference, reference_probs
 
 
 @st.composite
@@ -37,21 +36,13 @@ def random_vqcs(draw):
     return VQC(n, n_features, tuple(ops), readout), np.random.default_rng(seed)
 
 
-def _reference_probs(model, theta, x):
-    q = to_qiskit(model, theta)
-    values = input_values(model, x)
-    return np.array(
-        [Statevector(q.circuit.assign_parameters(dict(zip(q.inputs, v)), strict=False)).probabilities() for v in values]
-    )
-
-
 @given(random_vqcs(), st.integers(1, 40))
 def test_probabilities_and_logits_match_statevector(case, batch):
     model, rng = case
     theta = rng.uniform(-10, 10, model.n_params)
     x = rng.normal(0, 2, (batch, model.n_features))
     ours = model.probabilities(theta, x)
-    ref = _reference_probs(model, theta, x)
+    ref = reference_probs(model, theta, x)
     assert np.max(np.abs(ours - ref)) < 1e-10
     w = model.readout.weights(model.n_qubits)
     assert np.max(np.abs(model.logits(theta, x) - ref @ w)) < 1e-10
@@ -64,16 +55,7 @@ def test_every_encoder_matches_statevector(encoder, arch, rng):
     model = build_model(encoder, arch, 2, arch_seed=5)
     theta = rng.uniform(-7, 7, model.n_params)
     x = rng.uniform(-1, 4, (5, model.n_features))
-    assert np.max(np.abs(model.probabilities(theta, x) - _reference_probs(model, theta, x))) < 1e-10
-
-
-def _finite_difference(model, theta, x, y, eps=1e-6):
-    out = np.zeros_like(theta)
-    for k in range(len(theta)):
-        e = np.zeros_like(theta)
-        e[k] = eps
-        out[k] = (model.loss_and_grad(theta + e, x, y)[0] - model.loss_and_grad(theta - e, x, y)[0]) / (2 * eps)
-    return out
+    assert np.max(np.abs(model.probabilities(theta, x) - reference_probs(model, theta, x))) < 1e-10
 
 
 @given(random_vqcs(), st.sampled_from([1, 3, 70]))
@@ -84,7 +66,7 @@ def test_gradient_matches_finite_differences(case, batch):
     x = rng.normal(0, 2, (batch, model.n_features))
     y = rng.integers(0, model.n_classes, batch)
     _, grad = model.loss_and_grad(theta, x, y)
-    assert np.allclose(grad, _finite_difference(model, theta, x, y), atol=1e-7)
+    assert np.allclose(grad, finite_difference(model, theta, x, y), atol=1e-7)
 
 
 def test_folded_and_direct_paths_agree(rng):

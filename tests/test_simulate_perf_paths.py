@@ -15,25 +15,9 @@ from qiskit.quantum_info import Statevector
 from compvqc.model import VQC, AmplitudeEncode, Encode, Gate, Readout, build_model, default_readout
 from compvqc.model.encoders import amplitude_state
 from compvqc.model.gates import GATE_TYPES
-from compvqc.model.qiskit_io import input_values, to_qiskit
+from compvqc.model.qiskit_io import to_qiskit
 from compvqc.simulate import Simulator, engine
-
-
-def _reference_probs(model, theta, x):
-    q = to_qiskit(model, theta)
-    return np.array([
-        Statevector(q.circuit.assign_parameters(dict(zip(q.inputs, v)), strict=False)).probabilities()
-        for v in input_values(model, x)
-    ])
-
-
-def _finite_difference(sim, theta, x, y, eps=1e-6):
-    out = np.zeros_like(theta)
-    for k in range(len(theta)):
-        e = np.zeros_like(theta)
-        e[k] = eps
-        out[k] = (sim.loss_and_grad(theta + e, x, y)[0] - sim.loss_and_grad(theta - e, x, y)[0]) / (2 * eps)
-    return out
+from tests.references import finite_difference, reference_probs
 
 
 def _random_gates(n, count, rng, names, start=0):
@@ -86,9 +70,9 @@ def test_paths_match_statevector_and_finite_differences(n, batch, names, rng):
     theta = rng.uniform(-7, 7, model.n_params)
     x = rng.normal(0, 2, (batch, model.n_features))
     y = rng.integers(0, 2, batch)
-    assert np.max(np.abs(sim.probabilities(theta, x) - _reference_probs(model, theta, x))) < 1e-10
+    assert np.max(np.abs(sim.probabilities(theta, x) - reference_probs(model, theta, x))) < 1e-10
     _, grad = sim.loss_and_grad(theta, x, y)
-    assert np.allclose(grad, _finite_difference(sim, theta, x, y), atol=1e-7)
+    assert np.allclose(grad, finite_difference(sim, theta, x, y), atol=1e-7)
 
 
 @pytest.mark.parametrize("n,batch", [(3, 16), (5, 40), (6, 5)])
@@ -108,7 +92,7 @@ def test_amplitude_then_encoders_between_blocks(n, batch, rng):
         for a, v in zip(amps, x)
     ])
     assert np.max(np.abs(sim.probabilities(theta, x) - ref)) < 1e-10
-    assert np.allclose(sim.loss_and_grad(theta, x, y)[1], _finite_difference(sim, theta, x, y), atol=1e-7)
+    assert np.allclose(sim.loss_and_grad(theta, x, y)[1], finite_difference(sim, theta, x, y), atol=1e-7)
 
 
 def test_trailing_encoder_propagates_the_cotangent(rng):
@@ -116,7 +100,7 @@ def test_trailing_encoder_propagates_the_cotangent(rng):
     model = VQC(1, 1, (Gate("rx", (0,), (0,)), Encode("rx", 0, 0)), Readout("basis", ((0,), (1,))))
     sim = Simulator(model)
     theta, x, y = np.array([2.73923375]), np.array([[-0.26420973]]), np.array([0])
-    assert np.allclose(sim.loss_and_grad(theta, x, y)[1], _finite_difference(sim, theta, x, y), atol=1e-8)
+    assert np.allclose(sim.loss_and_grad(theta, x, y)[1], finite_difference(sim, theta, x, y), atol=1e-8)
 
 
 @given(st.integers(1, 5), st.integers(0, 2**32 - 1), st.booleans())
@@ -148,7 +132,7 @@ def test_ten_qubits_folded_and_direct_agree(rng):
     parts = [sim.loss_and_grad(theta, x[i : i + 256], y[i : i + 256]) for i in range(0, 1024, 256)]  # direct
     assert np.isclose(loss, np.mean([p[0] for p in parts]))
     assert np.allclose(grad, np.mean([p[1] for p in parts], axis=0), atol=1e-11)
-    assert np.max(np.abs(sim.probabilities(theta, x[:3]) - _reference_probs(model, theta, x[:3]))) < 1e-10
+    assert np.max(np.abs(sim.probabilities(theta, x[:3]) - reference_probs(model, theta, x[:3]))) < 1e-10
 
 
 def test_main_case_matches_statevector_and_blas_limit_is_restored(rng):
@@ -157,7 +141,7 @@ def test_main_case_matches_statevector_and_blas_limit_is_restored(rng):
     model = build_model("4x4_ryzxy", "random50", 2, arch_seed=0)
     theta = model.init_params(rng)
     x = rng.uniform(0, np.pi, (64, 16))
-    assert np.max(np.abs(model.probabilities(theta, x) - _reference_probs(model, theta, x))) < 1e-10
+    assert np.max(np.abs(model.probabilities(theta, x) - reference_probs(model, theta, x))) < 1e-10
     model.loss_and_grad(theta, x, rng.integers(0, 2, 64))
     after = [c.num_threads for c in threadpoolctl.ThreadpoolController().select(user_api="blas").lib_controllers]
     assert before == after

@@ -12,6 +12,7 @@ dicts), so later features fill fields instead of changing the format.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field, replace
 
@@ -71,8 +72,6 @@ class Checkpoint:
 
     def copy(self) -> "Checkpoint":
         """A deep copy of every array (what the asynchronous writer takes synchronously)."""
-        import copy
-
         return replace(
             self,
             theta=self.theta.copy(),

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from compvqc.cli.main import UsageError, add_json_flag, emit
-from compvqc.errors import CompVQCError
 
 SCHEMA = "compvqc.compress/1"
 
@@ -46,8 +45,6 @@ def register(sub) -> None:
 
 def default_output(src: Path, backend: str, method: str) -> Path:
     stem = src.name[: -len(".ckpt")] if src.name.endswith(".ckpt") else src.name
-    for suffix in (".compressed",):
-        stem = stem.replace(suffix, "")
     return src.with_name(f"{stem}.{backend}.{method}.ckpt")
 
 

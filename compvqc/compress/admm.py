@@ -116,14 +116,23 @@ class ADMM:
         self.estimator = estimator
         self.candidates = np.array([t is not None for t in self.targets])
         self.n_mask = min(int(round(self.config.ratio * len(self.targets))), int(self.candidates.sum()))
-        self._prev_theta: np.ndarray | None = None
+        self.prev_theta: np.ndarray | None = None  # θ at the last update (ζ test); resume state
+        self.initial_mask: np.ndarray | None = None
 
     # --- the θ-step's extra term ---------------------------------------------------------
-    def init(self, theta) -> ADMMState:
+    def init(self, theta, warm_mask=None) -> ADMMState:
+        """Start Z at the projection, so the first θ-step already pulls toward the levels.
+
+        ``warm_mask`` (e.g. the masks of a checkpoint compressed for another backend) replaces
+        the scored mask for this first projection.
+        """
         theta = np.asarray(theta, dtype=np.float64)
         state = ADMMState(theta.copy(), np.zeros_like(theta), float(self.config.rho), 0)
-        # Start Z at the projection so the first θ-step already pulls toward the levels.
-        mask = self.mask(theta, state)
+        if warm_mask is not None:
+            mask = np.asarray(warm_mask, bool) & self.candidates
+        else:
+            mask = self.mask(theta, state)
+        self.initial_mask = mask
         state.Z = self._project(theta, state.u, mask)
         return state
 
@@ -195,11 +204,11 @@ class ADMM:
         mask = self.mask(theta, state)
         z = self._project(theta, state.u, mask)
         u = state.u + theta - z
-        d_theta = float(np.sum((theta - self._prev_theta) ** 2)) if self._prev_theta is not None else np.inf
+        d_theta = float(np.sum((theta - self.prev_theta) ** 2)) if self.prev_theta is not None else np.inf
         d_z = float(np.sum((z - state.Z) ** 2))
         report = Update(mask, float(np.linalg.norm(theta - z)), float(state.rho * np.sqrt(d_z)),
                         None if d_theta == np.inf else d_theta, d_z, d_theta < self.config.zeta and d_z < self.config.zeta)
-        self._prev_theta = theta.copy()
+        self.prev_theta = theta.copy()
         new = ADMMState(z, u, float(state.rho * self.config.rho_growth), state.iteration + 1)
         return new, report
 

@@ -182,14 +182,11 @@ def _run_admm(model, theta, data, targets, config, estimator, manager, restored,
     admm = ADMM(model, targets, cfg, estimator=estimator)
     opt = Adam(lr=cfg.lr)
     work = theta.copy()
-    state = admm.init(work)
-    if warm_masks is not None:
-        warm = np.asarray(warm_masks, bool) & admm.candidates
-        state.Z = admm._project(work, state.u, warm)
+    state = admm.init(work, warm_mask=warm_masks)
     opt_state = opt.init(work)
     history: list[dict] = []
     start = 0
-    mask = admm.mask(work, state)
+    mask = admm.initial_mask
     if restored is not None and restored.run.get("stage") in ("admm", "retrain"):
         work = restored.theta.copy()
         state = restored.admm.copy()
@@ -197,7 +194,7 @@ def _run_admm(model, theta, data, targets, config, estimator, manager, restored,
         history = list(restored.run.get("admm_history", []))
         start = int(state.iteration)
         prev = restored.run.get("admm_prev_theta")
-        admm._prev_theta = None if prev is None else np.asarray(prev, dtype=np.float64)
+        admm.prev_theta = None if prev is None else np.asarray(prev, dtype=np.float64)
         mask = restored.prune_mask | restored.quant_mask
         if restored.run["stage"] == "retrain":
             return mask, work, state, history, opt_state

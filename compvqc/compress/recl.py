@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from compvqc.compile.estimate import Estimator
+from compvqc.model.gates import canonicalize_angles
 
 
 @dataclass(frozen=True)
@@ -57,15 +58,10 @@ def recl(model, theta, lut, levels, x_val, y_val, *, context: bool = True, true_
                 states[i] = est.gate_state(i, e.angles)
                 t = est.tcd(states)
             else:
-                t = base_tcd - lut[g.name].depth(_canon(g, theta[idx])) + e.depth
+                t = base_tcd - lut[g.name].depth(canonicalize_angles(g.name, theta[idx])) + e.depth
             m = acc * base_tcd / max(t, 1)
             if m > best.metric:
                 best = Choice(i, e, m, acc, t)
         choices.append(best)
     return choices
 
-
-def _canon(gate, angles):
-    from compvqc.model.gates import canonicalize_angles
-
-    return canonicalize_angles(gate.name, angles)

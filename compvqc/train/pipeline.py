@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 
@@ -140,11 +141,6 @@ def train_on_dataset(config: TrainConfig, *, data_dir=None, progress=None, callb
     return TrainedModel(config, data, model, result, metrics, time.perf_counter() - start)
 
 
-def _null():
-    import contextlib
-
-    return contextlib.nullcontext()
-
 
 def run_training(config: TrainConfig, data: Dataset, model: VQC, *, progress=None, callback=None,
                  manager: CheckpointManager | None = None, resume: bool = False) -> TrainResult:
@@ -186,7 +182,7 @@ def run_training(config: TrainConfig, data: Dataset, model: VQC, *, progress=Non
             save(event.theta, event.opt_state, event.epoch, event.step_in_epoch, event.step)
         return False if manager.stop_requested else None
 
-    with (manager.catch_signals() if manager is not None else _null()):
+    with (manager.catch_signals() if manager is not None else contextlib.nullcontext()):
         result = fit(
             model,
             theta0,
