@@ -9,37 +9,14 @@ import time
 import numpy as np
 import pytest
 
-from compvqc.checkpoint import AsyncWriter, CheckpointError, CheckpointManager, load_checkpoint
+from compvqc.checkpoint import CheckpointError, CheckpointManager, load_checkpoint
 from compvqc.cli.main import main
 from tests.checkpoint_helpers import full_checkpoint
 
 
-def test_async_writer_copies_synchronously(tmp_path):
-    c = full_checkpoint(with_profile=False)
-    expected = c.theta.copy()
-    with AsyncWriter() as w:
-        w.submit(tmp_path / "a.ckpt", c)
-        c.theta += 100.0  # the caller keeps training
-        c.optimizer_state["mu"][:] = 0.0
-    back = load_checkpoint(tmp_path / "a.ckpt")
-    assert np.array_equal(back.theta, expected) and back.optimizer_state["mu"].any()
-
-
-def test_async_writer_errors_surface_on_next_call_and_close(tmp_path):
-    c = full_checkpoint(with_profile=False)
-    w = AsyncWriter()
-    w.submit(tmp_path / "missing-dir" / "a.ckpt", c)
-    w._queue.join()
-    with pytest.raises(CheckpointError):
-        w.submit(tmp_path / "b.ckpt", c)
-    w.submit(tmp_path / "missing-dir" / "c.ckpt", c)
-    with pytest.raises(CheckpointError):
-        w.close()
-
-
 def test_rotation_latest_and_best(tmp_path):
     c = full_checkpoint(with_profile=False)
-    m = CheckpointManager(tmp_path, keep_last=2, best_metric="val_accuracy", asynchronous=True)
+    m = CheckpointManager(tmp_path, keep_last=2, best_metric="val_accuracy", writer="process")
     for step, metric in [(1, 0.5), (2, 0.9), (3, 0.6), (4, 0.7), (5, 0.65)]:
         m.save(c, step=step, metric=metric)
     m.close()
@@ -52,7 +29,7 @@ def test_rotation_latest_and_best(tmp_path):
 
 def test_restore_skips_corrupt_checkpoints_and_says_so(tmp_path):
     c = full_checkpoint(with_profile=False)
-    m = CheckpointManager(tmp_path, keep_last=5, asynchronous=False)
+    m = CheckpointManager(tmp_path, keep_last=5, writer="sync")
     for step in (1, 2, 3):
         c.run["step"] = step
         m.save(c, step=step)

@@ -152,9 +152,9 @@ def test_killed_compression_resumes_bit_identical(syn4, tmp_path):
         run = tmp_path / f"run{die_after}"
         with pytest.raises(_Killed):
             compress_parameters(model, theta, syn4, lut, cfg, on_checkpoint=make,
-                                manager=_DyingManager(run, die_after=die_after, asynchronous=False))
+                                manager=_DyingManager(run, die_after=die_after, writer="sync"))
         resumed = compress_parameters(model, theta, syn4, lut, cfg, on_checkpoint=make, resume=True,
-                                      manager=CheckpointManager(run, asynchronous=False))[0]
+                                      manager=CheckpointManager(run, writer="sync"))[0]
         assert np.array_equal(resumed, straight)
 
 

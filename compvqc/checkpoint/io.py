@@ -22,8 +22,21 @@ def load_checkpoint(path) -> Checkpoint:
     return decode(data, str(path))
 
 
+def run_then(then: dict) -> None:
+    """The file steps that follow a durable save (the manager's pointer files, then rotation):
+    ``{"write": [[path, text], ...], "unlink": [path, ...]}``; pointers are atomic, not fsynced."""
+    for path, text in then.get("write", ()):
+        atomic_write_bytes(path, text.encode(), durable=False)
+    for path in then.get("unlink", ()):
+        Path(path).unlink(missing_ok=True)
+
+
 class AsyncWriter:
     """Writes checkpoints from a background thread so training does not wait on disk.
+
+    For fast training loops prefer :class:`~compvqc.checkpoint.process_writer.ProcessWriter`
+    (same interface): a thread shares the GIL with training, which costs more than the save
+    itself when steps take a millisecond (see its module docstring).
 
     ``submit`` copies the caller's arrays synchronously (the caller may keep mutating θ), then
     queues serialization and the atomic write. An error in the background surfaces as the
@@ -40,11 +53,12 @@ class AsyncWriter:
         self._closed = False
         self._thread.start()
 
-    def submit(self, path, ckpt: Checkpoint, on_done=None) -> None:
+    def submit(self, path, ckpt: Checkpoint, *, then: dict | None = None) -> None:
+        """Queue a save of ``ckpt`` to ``path``, then the file steps ``then`` (``run_then``)."""
         self._raise_pending()
         if self._closed:
             raise CheckpointError("the checkpoint writer is closed")
-        self._queue.put((Path(path), ckpt.copy(), on_done))
+        self._queue.put((Path(path), ckpt.copy(), then))
 
     def flush(self) -> None:
         self._queue.join()
@@ -75,11 +89,10 @@ class AsyncWriter:
             try:
                 if item is None:
                     return
-                path, ckpt, on_done = item
+                path, ckpt, then = item
                 try:
                     save_checkpoint(path, ckpt)
-                    if on_done is not None:
-                        on_done(path)
+                    run_then(then or {})
                 except BaseException as e:  # noqa: BLE001 - handed to the caller's thread
                     with self._lock:
                         if self._error is None:
