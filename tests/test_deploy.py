@@ -189,3 +189,145 @@ def test_ibm_names_go_through_the_saved_runtime_account(monkeypatch, manila):
 
     monkeypatch.setattr(qiskit_ibm_runtime, "QiskitRuntimeService", Service)
     assert resolve_backend("ibm_kyiv") is manila
+
+
+# ---------------------------------------------------------------- the batched density-matrix engine
+def _gof(counts, probs):
+    """Per-binding chi-square goodness of fit of ``counts`` against the law ``probs``.
+
+    Bins with expected count < 5 are pooled (smallest first) so the chi-square approximation
+    holds; returns (statistics, degrees of freedom, p-values), one per binding.
+    """
+    chi, dof = [], []
+    for c, p in zip(counts, probs):
+        e = p * c.sum()
+        order = np.argsort(e)
+        small = np.cumsum(e[order]) < 5
+        small[np.argmax(~small)] = True  # the first bin that brings the pool to ≥ 5 joins it
+        pool, rest = order[small], order[~small]
+        obs = np.append(c[rest], c[pool].sum())
+        exp = np.append(e[rest], e[pool].sum())
+        chi.append(float(((obs - exp) ** 2 / exp).sum()))
+        dof.append(len(obs) - 1)
+    chi, dof = np.array(chi), np.array(dof)
+    return chi, dof, stats.chi2.sf(chi, dof)
+
+
+def _agrees(counts, probs, level=0.01):
+    """Two criteria at ``level``: the number of per-binding rejections at 1% is within the
+    Binomial(B, 1%) range, and the pooled statistic Σχ² against χ²(Σ dof) (the sensitive one:
+    a small systematic bias in every binding adds up)."""
+    chi, dof, p = _gof(counts, probs)
+    rejected = int((p < 0.01).sum())
+    allowed = int(stats.binom.isf(level, len(p), 0.01))
+    pooled = float(stats.chi2.sf(chi.sum(), dof.sum()))
+    return rejected <= allowed and pooled > level, (rejected, allowed, pooled)
+
+
+@pytest.fixture(scope="module")
+def noisy_batch(manila):
+    """A small model on fake_manila's noise model, 300 bindings, and Aer's noise model."""
+    from qiskit_aer import AerSimulator
+
+    model = build_model("4x4_ryzxy", "random14", 2, arch_seed=1)
+    theta = np.random.default_rng(0).uniform(0, 4 * np.pi, model.n_params)
+    x = np.random.default_rng(1).uniform(0, np.pi, (300, model.n_features))
+    dep = deploy(model, theta, manila, SEEDS)
+    noise_model = AerSimulator.from_backend(manila).options.noise_model
+    return model, theta, x, dep, dep.values(model, x), noise_model
+
+
+def test_density_engine_is_exact_against_aer_density_matrix(noisy_batch, manila):
+    """Before readout errors, the engine's noisy probabilities are Aer's to rounding."""
+    import dataclasses
+
+    from qiskit_aer import AerSimulator
+
+    from compvqc.deploy import density
+
+    model, theta, x, dep, values, noise_model = noisy_batch
+    program = density.compile_program(dep.measured, noise_model, dep.parameters)
+    assert program.n == model.n_qubits and all(a is not None for a in program.readout)
+    mine = density.probabilities(dataclasses.replace(program, readout=(None,) * len(program.readout)), values[:20])
+    circuit = dep.circuit.copy()
+    circuit.save_probabilities(list(dep.measured_qubits), label="p")
+    sim = AerSimulator.from_backend(manila, method="density_matrix")
+    binds = [{p: values[:20, j].tolist() for j, p in enumerate(dep.parameters)}]
+    result = sim.run(circuit, parameter_binds=binds).result()
+    aer = np.array([result.data(i)["p"] for i in range(20)])
+    np.testing.assert_allclose(mine, aer, atol=1e-12)
+    # noise-free, the engine is the model's own simulator
+    ideal = density.probabilities(density.compile_program(dep.measured, None, dep.parameters), values[:20])
+    np.testing.assert_allclose(ideal, model.probabilities(theta, x[:20]), atol=1e-12)
+    assert np.abs(aer - ideal).max() > 0.05  # the noise matters
+
+
+def test_density_engine_agrees_with_aer_sampling_chi_square(noisy_batch, manila):
+    """Issue 8: going past Aer's batching needs per-binding agreement with Aer within shot noise.
+
+    Aer's counts, 300 bindings on fake_manila's noise model, from (a) its default method
+    (``automatic``, which picks ``density_matrix`` here, 1024 shots) and (b) statevector
+    trajectories (an independent algorithm; 150 bindings × 64 shots to stay fast), are tested against the
+    engine's outcome law; the same counts must reject a wrong law (noise off; readout errors
+    off), so the test can fail. Then the engine's own sampled counts (``run_aer``, engine
+    ``density``) against Aer's: two-sample chi-square per binding.
+    """
+    import dataclasses
+
+    from qiskit_aer import AerSimulator
+
+    from compvqc.deploy import density
+    from compvqc.deploy.counts import counts_from_aer
+
+    model, theta, x, dep, values, noise_model = noisy_batch
+    program = density.compile_program(dep.measured, noise_model, dep.parameters)
+    law = density.probabilities(program, values)
+    no_readout = density.probabilities(dataclasses.replace(program, readout=(None,) * len(program.readout)), values)
+    no_noise = model.probabilities(theta, x)
+    binds = [{p: values[:, j].tolist() for j, p in enumerate(dep.parameters)}]
+    for method, shots, n in (("automatic", 1024, 300), ("statevector", 64, 150)):
+        sim = AerSimulator.from_backend(manila, method=method, max_parallel_threads=1)
+        result = sim.run(dep.measured, parameter_binds=[{p: v[:n] for p, v in binds[0].items()}], shots=shots,
+                         seed_simulator=5).result()
+        assert result.results[0].metadata["method"] == ("density_matrix" if method == "automatic" else method)
+        aer = counts_from_aer(result, n, model.n_qubits)
+        ok, info = _agrees(aer, law[:n])
+        assert ok, (method, info)
+        assert not _agrees(aer, no_noise[:n])[0], method  # noise off: rejected
+        assert not _agrees(aer, no_readout[:n])[0], method  # only the readout errors missing: rejected too
+        if method == "automatic":
+            # the engine's sampled counts against Aer's (same evaluate path, one call)
+            mine = run_aer(dep, values, manila, shots=1024, noise=True, seed=9, engine="density")
+            assert (mine.sum(axis=1) == 1024).all()
+            p = []
+            for a, b in zip(aer, mine):
+                keep = (a + b) > 0
+                p.append(stats.chi2_contingency(np.stack([a[keep], b[keep]])).pvalue)
+            p = np.array(p)
+            assert (p < 0.01).sum() <= stats.binom.isf(0.01, len(p), 0.01), np.sort(p)[:5]
+
+
+def test_aer_engine_choice_and_seeds(noisy_batch, manila, monkeypatch):
+    from compvqc.deploy import aer_engine, density
+
+    model, theta, x, dep, values, _ = noisy_batch
+    y = np.zeros(8, int)
+    auto = evaluate(model, theta, x[:8], y, manila, shots=256, seed=4, deployment=dep)
+    assert auto.engine == "density" and auto.seed == 4 and auto.shots == 256
+    again = evaluate(model, theta, x[:8], y, manila, shots=256, seed=4, deployment=dep)
+    assert np.array_equal(auto.counts, again.counts)  # the seed fixes the counts
+    assert len(density._PROGRAMS[id(dep.measured)][1]) == 1  # compiled once per deployment and noise model
+    aer = evaluate(model, theta, x[:8], y, manila, shots=256, seed=4, deployment=dep, engine="aer")
+    assert aer.engine == "aer" and aer.counts.shape == auto.counts.shape
+    # simulator options other than threading mean "run Aer itself"; shots=0 is Aer's exact path
+    assert aer_engine(dep, manila, shots=256, noise=True, options={"method": "statevector"}) == "aer"
+    assert aer_engine(dep, manila, shots=256, noise=True, options={"max_parallel_threads": 1}) == "density"
+    assert aer_engine(dep, manila, shots=0, noise=False) == "aer"
+    # above the active-qubit bound, auto falls back to Aer and an explicit "density" is refused
+    monkeypatch.setattr(density, "MAX_ACTIVE_QUBITS", model.n_qubits - 1)
+    monkeypatch.setattr(density, "_PROGRAMS", {})
+    assert aer_engine(dep, manila, shots=256, noise=True) == "aer"
+    with pytest.raises(DeployError, match="active qubits"):
+        aer_engine(dep, manila, shots=256, noise=True, engine="density")
+    with pytest.raises(DeployError, match="unknown Aer engine"):
+        aer_engine(dep, manila, shots=256, noise=True, engine="gpu")

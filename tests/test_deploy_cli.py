@@ -35,6 +35,16 @@ def test_evaluate_json(executor, ckpt, capsys):
     assert d["backend"] == "fake_manila" and d["executor"] == executor and d["split"] == "test"
     assert d["samples"] == 12 and 0 <= d["accuracy"] <= 1 and d["tcd"] > 0 and 0 < d["success_probability"] < 1
     assert d["shots"] == (0 if executor == "exact" else 256) and d["noise"] == (executor != "exact")
+    assert d["engine"] == ("density" if executor == "aer" else None)
+
+
+def test_evaluate_engine_choice(ckpt, capsys):
+    code, out, err = run(capsys, "evaluate", ckpt, "--backend", "fake_manila", "--engine", "aer",
+                         "--samples", 6, "--shots", 128, "--json")
+    assert code == 0, err
+    assert json.loads(out)["engine"] == "aer"
+    code, out, err = run(capsys, "evaluate", ckpt, "--backend", "fake_manila", "--engine", "warp")
+    assert code == 2 and "Traceback" not in err
 
 
 def test_evaluate_no_noise_text_and_save_mapping(ckpt, tmp_path, capsys):

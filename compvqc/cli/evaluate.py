@@ -20,6 +20,9 @@ def register(sub) -> None:
     p.add_argument("--executor", choices=("aer", "primitives", "exact"), default="aer",
                    help="aer: qiskit-aer with the backend's noise model (default); primitives: qiskit-ibm-runtime "
                         "Sampler (runs on the device for ibm_*); exact: compvqc's noise-free simulator")
+    p.add_argument("--engine", choices=("auto", "density", "aer"), default="auto",
+                   help="aer executor: compvqc's batched density matrices under Aer's noise model (density; "
+                        "auto = up to 8 active qubits) or Aer's own job (aer)")
     p.add_argument("--shots", type=int, default=1024, help="shots per sample (default 1024; 0 = exact, noise-free only)")
     p.add_argument("--no-noise", action="store_true", help="ideal simulation of the transpiled circuit")
     p.add_argument("--split", choices=("train", "val", "test"), default="test")
@@ -61,11 +64,12 @@ def cmd_evaluate(args) -> int:
     split = getattr(dataset_for(ckpt, args.data_dir), args.split)
     idx = pick_samples(len(split.y), args.samples, args.seed)
     ev = evaluate(ckpt.model, ckpt.theta, split.x[idx], split.y[idx], backend, executor=args.executor,
-                  shots=args.shots, noise=not args.no_noise, seed=args.seed)
+                  shots=args.shots, noise=not args.no_noise, seed=args.seed, engine=args.engine)
     dep = ev.deployment
     payload = {
         "schema": SCHEMA, "checkpoint": str(src), "backend": dep.backend, "executor": ev.executor,
-        "split": args.split, "accuracy": ev.accuracy, "tcd": dep.tcd, "two_qubit_gates": dep.two_qubit_gates,
+        "engine": ev.engine or None, "split": args.split, "accuracy": ev.accuracy, "tcd": dep.tcd,
+        "two_qubit_gates": dep.two_qubit_gates,
         "duration": dep.duration, "success_probability": dep.success_probability, "shots": ev.shots,
         "noise": ev.noise, "samples": ev.samples, "seconds": round(ev.seconds, 3), "seed_simulator": ev.seed,
         "seed_transpiler": dep.seed_transpiler, "physical_qubits": list(dep.physical_qubits),
@@ -75,7 +79,8 @@ def cmd_evaluate(args) -> int:
         save_checkpoint(output, with_deployment(ckpt, dep, backend, shots=ev.shots))
     noise = "noisy" if ev.noise else "noise-free"
     shots = f"{ev.shots} shots" if ev.shots else "exact"
-    lines = [f"evaluated {src} on {dep.backend} ({ev.executor}, {noise}, {shots}, seed {ev.seed})",
+    engine = f" [{ev.engine}]" if ev.engine else ""
+    lines = [f"evaluated {src} on {dep.backend} ({ev.executor}{engine}, {noise}, {shots}, seed {ev.seed})",
              f"  accuracy     {ev.accuracy:.4f} on {ev.samples} {args.split} samples ({ev.seconds:.2f} s)",
              f"  TCD          {dep.tcd} (seed_transpiler {dep.seed_transpiler})",
              f"  2q gates     {dep.two_qubit_gates}",

@@ -22,7 +22,7 @@ from compvqc.compile.backends import resolve_backend
 from compvqc.compile.tcd import TCD_SEEDS
 from compvqc.deploy.counts import probabilities_from_counts
 from compvqc.deploy.errors import DeployError
-from compvqc.deploy.executors import EXECUTORS, run_aer, run_primitives
+from compvqc.deploy.executors import EXECUTORS, aer_engine, run_aer, run_primitives
 from compvqc.deploy.transpile import Deployment, deploy
 
 
@@ -40,6 +40,7 @@ class Evaluation:
     noise: bool
     seed: int  # seed_simulator
     seconds: float  # execution (binding + job + readout), transpilation excluded
+    engine: str = ""  # aer executor: "density" (compvqc's batched density matrices) or "aer"
 
     @property
     def samples(self) -> int:
@@ -48,7 +49,7 @@ class Evaluation:
 
 def evaluate(model, theta, x, y, backend, *, executor: str = "aer", shots: int = 1024, noise: bool = True,
              seed: int = 0, deployment: Deployment | None = None, seeds=TCD_SEEDS,
-             options: dict | None = None) -> Evaluation:
+             options: dict | None = None, engine: str = "auto") -> Evaluation:
     """Deploy (unless given a deployment) and evaluate ``model`` on (x, y).
 
     ``executor``: ``aer`` | ``primitives`` | ``exact`` (see :mod:`compvqc.deploy.executors`).
@@ -56,6 +57,8 @@ def evaluate(model, theta, x, y, backend, *, executor: str = "aer", shots: int =
     ``shots``: 0 asks for exact probabilities (``exact``, or ``aer`` without noise).
     ``seed``: ``seed_simulator`` of the sampling; the transpiler seeds are ``seeds``.
     ``options``: extra ``AerSimulator`` options (e.g. ``max_parallel_threads``).
+    ``engine``: for ``aer``, ``auto`` | ``density`` | ``aer`` (see
+    :mod:`compvqc.deploy.executors`); the one used is recorded in ``Evaluation.engine``.
     """
     if executor not in EXECUTORS:
         raise DeployError(f"unknown executor {executor!r} (known: {', '.join(EXECUTORS)})")
@@ -70,13 +73,15 @@ def evaluate(model, theta, x, y, backend, *, executor: str = "aer", shots: int =
     if deployment is None:
         deployment = deploy(model, theta, backend, seeds)
     t0 = time.perf_counter()
-    counts = None
+    counts, used = None, ""
     if executor == "exact":
         probs, shots, noise = model.probabilities(theta, x), 0, False
     else:
         values = deployment.values(model, x)
         if executor == "aer":
-            out = run_aer(deployment, values, backend, shots=shots, noise=noise, seed=seed, options=options)
+            used = aer_engine(deployment, backend, shots=shots, noise=noise, engine=engine, options=options)
+            out = run_aer(deployment, values, backend, shots=shots, noise=noise, seed=seed, options=options,
+                          engine=used)
         else:
             out = run_primitives(deployment, values, backend, shots=shots, noise=noise, seed=seed)
         if shots == 0:
@@ -88,7 +93,7 @@ def evaluate(model, theta, x, y, backend, *, executor: str = "aer", shots: int =
     seconds = time.perf_counter() - t0
     return Evaluation(accuracy=float(np.mean(pred == y)), predictions=pred, probabilities=probs, counts=counts,
                       deployment=deployment, executor=executor, shots=int(shots), noise=bool(noise), seed=int(seed),
-                      seconds=seconds)
+                      seconds=seconds, engine=used)
 
 
 def pick_samples(n: int, samples: int | None, seed: int) -> np.ndarray:

@@ -6,10 +6,18 @@ in one job — the circuit was transpiled once, samples are parameter bindings:
 
 * ``exact``      — compvqc's own noise-free simulator on the logical model (no backend, no
                    shots): the reference every other path must agree with;
-* ``aer``        — qiskit-aer: ``AerSimulator.from_backend(backend)`` (the Target's noise
-                   model) or a noiseless ``AerSimulator()``; all bindings in one ``run`` via
-                   ``parameter_binds``; ``shots=0`` (noise-free only) saves exact
-                   probabilities instead of sampling;
+* ``aer``        — qiskit-aer's noise model: ``AerSimulator.from_backend(backend)`` (the
+                   Target's noise model) or a noiseless ``AerSimulator()``. Two engines
+                   (``engine=``): ``"aer"`` runs all bindings in one ``AerSimulator.run`` via
+                   ``parameter_binds``; ``"density"`` (:mod:`compvqc.deploy.density`) evolves all
+                   bindings together as density matrices under the same noise model (inserted
+                   by Aer's ``insert_noise``) and draws each binding's counts from its exact
+                   outcome law — ≈ 30× faster than Aer's job at 4 active qubits, less as they grow; checked
+                   against Aer by a per-binding chi-square test. ``"auto"`` (default) takes
+                   ``density`` up to :data:`~compvqc.deploy.density.MAX_ACTIVE_QUBITS` active
+                   qubits and when the circuit and noise model compile, else ``aer``; passing
+                   Aer ``options`` other than threading forces ``aer``. ``shots=0`` (noise-free
+                   only) saves exact probabilities with Aer instead of sampling;
 * ``primitives`` — qiskit-ibm-runtime's current Sampler (``executor_sampler.Sampler``, the
                    successor of ``SamplerV2`` in 0.51) with ``mode=backend``: a fake backend
                    runs locally on Aer with its noise model, a real ``ibm_*`` device runs on
@@ -31,6 +39,8 @@ from compvqc.deploy.counts import counts_from_aer, counts_from_bitarray
 from compvqc.deploy.errors import DeployError
 
 EXECUTORS = ("aer", "primitives", "exact")
+ENGINES = ("auto", "density", "aer")
+_THREAD_OPTIONS = {"max_parallel_threads", "max_parallel_experiments", "max_parallel_shots"}
 
 
 def require_transpiled(circuit, backend) -> None:
@@ -82,16 +92,55 @@ def aer_simulator(backend, noise: bool, options: dict | None = None):
     return per_backend[key]
 
 
+def aer_engine(deployment, backend, *, shots: int, noise: bool, engine: str = "auto",
+               options: dict | None = None) -> str:
+    """Which engine :func:`run_aer` uses for these arguments: ``"density"`` or ``"aer"``."""
+    from compvqc.deploy import density
+
+    if engine not in ENGINES:
+        raise DeployError(f"unknown Aer engine {engine!r} (known: {', '.join(ENGINES)})")
+    if engine == "aer" or shots == 0:
+        return "aer"
+    if engine == "auto" and set(options or {}) - _THREAD_OPTIONS:
+        return "aer"  # explicit simulator options (a method, a device…) ask for Aer itself
+    try:
+        _density_program(deployment, backend, noise, options)
+    except density.Unsupported as e:
+        if engine == "density":
+            raise DeployError(f"the density engine cannot run this circuit: {e}") from None
+        return "aer"
+    return "density"
+
+
+def _density_program(deployment, backend, noise: bool, options: dict | None):
+    from compvqc.deploy import density
+
+    noise_model = aer_simulator(backend, True, options).options.noise_model if noise else None
+    return density.program_for(deployment.measured, noise_model, deployment.parameters)
+
+
 def run_aer(deployment, values: np.ndarray, backend, *, shots: int, noise: bool, seed: int,
-            options: dict | None = None) -> np.ndarray:
-    """All bindings in one Aer job; (B, 2^n) counts, or exact probabilities if ``shots == 0``."""
+            options: dict | None = None, engine: str = "auto") -> np.ndarray:
+    """All bindings in one job; (B, 2^n) counts, or exact probabilities if ``shots == 0``.
+
+    ``engine``: ``"auto"`` | ``"density"`` | ``"aer"`` (see the module docstring and
+    :func:`aer_engine`). ``seed`` seeds Aer's ``seed_simulator`` or the density engine's
+    ``numpy.random.default_rng``; either way the same seed gives the same counts.
+    """
     require_transpiled(deployment.measured, backend)
     values = np.atleast_2d(values)
     params = deployment.parameters
+    if shots < 0:
+        raise DeployError("shots must be ≥ 0")
+    if shots == 0 and noise:
+        raise DeployError("exact probabilities (shots=0) are only available without noise")
+    if aer_engine(deployment, backend, shots=shots, noise=noise, engine=engine, options=options) == "density":
+        from compvqc.deploy import density
+
+        program = _density_program(deployment, backend, noise, options)
+        return density.sample_counts(density.probabilities(program, values), shots, seed)
     sim = aer_simulator(backend, noise, options)
     if shots == 0:
-        if noise:
-            raise DeployError("exact probabilities (shots=0) are only available without noise")
         circuit = deployment.circuit.copy()
         circuit.save_probabilities(list(deployment.measured_qubits), label="p")
         result = sim.run(circuit, parameter_binds=_binds(params, values), seed_simulator=seed).result()
