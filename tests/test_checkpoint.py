@@ -260,3 +260,16 @@ def test_atomic_write_uses_the_usual_file_mode(tmp_path):
     finally:
         os.umask(old)
     assert (path.stat().st_mode & 0o777) == 0o644
+
+
+@settings(max_examples=40, deadline=None)
+@given(dtype=st.sampled_from(["<f8", ">f8", "<f4", "<i8", ">i4", "<i2", "|i1", "|u1", "|b1", "<u8", "<c16"]),
+       shape=st.lists(st.integers(0, 4), max_size=3), seed=st.integers(0, 2**16))
+def test_fast_tensor_matches_onnx_from_array(dtype, shape, seed):
+    from onnx import numpy_helper
+
+    from compvqc.checkpoint.container import _tensor
+
+    a = (np.random.default_rng(seed).normal(size=shape) * 50).astype(dtype)
+    little = a.astype(a.dtype.newbyteorder("<"))  # onnx's helper refuses big-endian input
+    assert _tensor("x", a) == numpy_helper.from_array(little, "x")

@@ -7,9 +7,8 @@ import sys
 import time
 
 import numpy as np
-import pytest
 
-from compvqc.checkpoint import CheckpointError, CheckpointManager, load_checkpoint
+from compvqc.checkpoint import CheckpointManager, load_checkpoint
 from compvqc.cli.main import main
 from tests.checkpoint_helpers import full_checkpoint
 

@@ -87,7 +87,7 @@ def encode(ckpt: Checkpoint) -> bytes:
     for name, value in ckpt.optimizer_state.items():
         arrays[f"optimizer.{name}"] = np.asarray(value)
     profile = _split_profile(ckpt.hardware_profile, arrays)
-    initializers = [numpy_helper.from_array(np.array(v, order="C"), name) for name, v in arrays.items()]
+    initializers = [_tensor(name, v) for name, v in arrays.items()]
     graph = _circuit_graph(ckpt.model, initializers)
     model = helper.make_model(
         graph,
@@ -95,10 +95,7 @@ def encode(ckpt: Checkpoint) -> bytes:
         opset_imports=[helper.make_opsetid("", ONNX_OPSET), helper.make_opsetid(DOMAIN, 1)],
         doc_string="compvqc checkpoint: a variational quantum circuit with its training and compression state",
     )
-    model_doc = ckpt.model.to_dict()
-    del model_doc["ops"]  # the graph nodes are the circuit
     docs = {
-        "model": model_doc,
         "optimizer": ckpt.optimizer,
         "run": ckpt.run,
         "hardware_profile": profile,
@@ -107,15 +104,44 @@ def encode(ckpt: Checkpoint) -> bytes:
         "training": ckpt.training,
         "metrics": ckpt.metrics,
     }
-    props = {"compvqc.format": FORMAT, "compvqc.version": str(VERSION), "compvqc.shots": str(int(ckpt.shots))}
+    props = {"compvqc.format": FORMAT, "compvqc.version": str(VERSION), "compvqc.shots": str(int(ckpt.shots)),
+             "compvqc.model": _model_text(ckpt.model)}
     for key, doc in docs.items():
-        props[f"compvqc.{key}"] = json.dumps(doc, sort_keys=True, allow_nan=True, default=_json_default)
+        props[f"compvqc.{key}"] = json.dumps(doc, sort_keys=True, allow_nan=True, default=json_default)
     for k, v in props.items():
         model.metadata_props.add(key=k, value=v)
     _check_structure(model, ckpt.model)
     digest = hashlib.sha256(model.SerializeToString(deterministic=True)).hexdigest()
     model.metadata_props.add(key="compvqc.checksum", value=digest)
     return model.SerializeToString(deterministic=True)
+
+
+def _tensor(name: str, value) -> onnx.TensorProto:
+    """``numpy_helper.from_array`` for our numeric arrays, without its per-call dtype dispatch
+    (this runs for every array of every save; a test checks both give the same proto)."""
+    a = np.asarray(value)
+    t = TensorProto()
+    t.name = name
+    try:
+        t.data_type = _TENSOR_TYPES[a.dtype.newbyteorder("=")]
+    except KeyError:
+        raise CheckpointError(f"array {name!r}: dtype {a.dtype} cannot be stored") from None
+    t.dims.extend(a.shape)
+    t.raw_data = a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes()
+    return t
+
+
+_TENSOR_TYPES = {np.dtype(t): helper.np_dtype_to_tensor_dtype(np.dtype(t))
+                 for t in (np.float64, np.float32, np.int64, np.int32, np.int16, np.int8, np.uint8, np.bool_,
+                           np.uint16, np.uint32, np.uint64, np.complex64, np.complex128, np.float16)}
+
+
+@functools.lru_cache(maxsize=16)
+def _model_text(model: VQC) -> str:
+    """The model's JSON document without its operations (the graph nodes are the circuit)."""
+    doc = model.to_dict()
+    del doc["ops"]
+    return json.dumps(doc, sort_keys=True, allow_nan=True, default=json_default)
 
 
 _CHECKED: set = set()
@@ -140,7 +166,7 @@ def _check_structure(model: onnx.ModelProto, structure) -> None:
         _CHECKED.add(key)
 
 
-def _json_default(o):
+def json_default(o):
     if isinstance(o, np.ndarray):
         return o.tolist()
     if isinstance(o, np.generic):
@@ -150,7 +176,7 @@ def _json_default(o):
 
 def _split_profile(profile: dict, arrays: dict) -> dict:
     """Move the profile's numeric arrays into ``arrays``; return the JSON part."""
-    rest = json.loads(json.dumps(profile, default=_json_default)) if profile else {}
+    rest = json.loads(json.dumps(profile, default=json_default)) if profile else {}
     for (group, key), dtype in HW_ARRAYS.items():
         if group in rest and key in rest[group]:
             value = np.asarray(profile[group][key], dtype=dtype)

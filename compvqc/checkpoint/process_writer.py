@@ -39,16 +39,19 @@ import signal
 import struct
 import subprocess
 import sys
+import time
 import weakref
 from pathlib import Path
 
 import numpy as np
 
+from compvqc.checkpoint.container import json_default
 from compvqc.checkpoint.content import ADMMState, Checkpoint, CheckpointError
 from compvqc.checkpoint.io import run_then, save_checkpoint
 
 FRAME = struct.Struct("<QQ")
 MAX_HEADER = 1 << 30
+POLL_SECONDS = (0.001, 0.02)  # the child's sleep between looks at an empty pipe: first, longest
 PIPE_BYTES = 1 << 20  # Linux's default maximum pipe size; frames beyond it make submit wait
 ARRAY_FIELDS = ("theta", "theta_original", "prune_mask", "quant_mask", "levels", "qubit_mapping", "gradient_history")
 DOC_FIELDS = ("optimizer", "run", "hardware_profile", "lut_provenance", "dataset", "training", "metrics")
@@ -56,16 +59,6 @@ ARRAY_KINDS = "biufc"  # numeric and boolean arrays only: nothing that needs pic
 
 
 # --- frames (both sides) ----------------------------------------------------------------------
-def _json_default(o):
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON-serializable: {type(o).__name__}")
-
-
 def pack_save(path, ckpt: Checkpoint, *, seq: int, with_model: bool, then: dict | None = None) -> bytes:
     """One ``save`` frame: the snapshot of ``ckpt`` (arrays copied into the frame's bytes)."""
     arrays = [(f, getattr(ckpt, f)) for f in ARRAY_FIELDS]
@@ -90,7 +83,7 @@ def pack_save(path, ckpt: Checkpoint, *, seq: int, with_model: bool, then: dict 
     }
     header["docs"] = {f: getattr(ckpt, f) for f in DOC_FIELDS}
     try:
-        text = json.dumps(header, allow_nan=True, default=_json_default).encode()
+        text = json.dumps(header, allow_nan=True, default=json_default).encode()
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{path}: cannot snapshot the checkpoint ({e})") from None
     payload = b"".join(chunks)
@@ -171,7 +164,13 @@ def serve(inp: int = 0, out: int = 1) -> int:
         signal.signal(s, signal.SIG_IGN)
     parent = os.getppid()
     model = None
+    idle = POLL_SECONDS[0]
     while True:
+        if not select.select([inp], [], [], 0)[0]:  # nothing yet (end of input counts as readable)
+            time.sleep(idle)
+            idle = min(2 * idle, POLL_SECONDS[1])
+            continue
+        idle = POLL_SECONDS[0]
         frame = read_frame(inp)
         if frame is None or os.getppid() != parent:
             return 0

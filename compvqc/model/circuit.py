@@ -37,6 +37,13 @@ class VQC:
         object.__setattr__(self, "ops", tuple(self.ops))
         self.validate()
 
+    def __hash__(self) -> int:
+        """Hashed once: a VQC is immutable and keys several caches (circuit nodes, checks)."""
+        h = self.__dict__.get("_hash")
+        if h is None:
+            h = self.__dict__["_hash"] = hash((self.n_qubits, self.n_features, self.ops, self.readout))
+        return h
+
     # --- structure ----------------------------------------------------------------------
     @cached_property
     def gates(self) -> tuple[Gate, ...]:
