@@ -162,7 +162,10 @@ def compile_program(measured, noise_model, params: list, max_qubits: int | None 
 
         if getattr(noise_model, "_default_readout_error", None) is not None:
             raise Unsupported("an all-qubit readout error")
-        for qubits, err in noise_model._local_readout_errors.items():
+        local_readout = getattr(noise_model, "_local_readout_errors", None)  # qiskit-aer 0.18's layout
+        if local_readout is None:
+            raise Unsupported("a noise model without per-qubit readout errors as qiskit-aer 0.18 keeps them")
+        for qubits, err in local_readout.items():
             if len(qubits) != 1:
                 raise Unsupported("a correlated readout error")
             readout_errors[int(qubits[0])] = np.asarray(err.probabilities, dtype=np.float64)
