@@ -150,3 +150,20 @@ def test_the_writer_process_ends_when_its_trainer_is_killed(tmp_path):
     assert _gone(child)
     for p in tmp_path.glob("c*.ckpt"):  # whatever it finished is whole
         load_checkpoint(p)
+
+
+def test_manager_falls_back_to_a_thread_when_no_process_can_start(tmp_path, monkeypatch):
+    import subprocess as sp
+
+    from compvqc.checkpoint import CheckpointManager
+
+    def refuse(*a, **kw):
+        raise PermissionError("fork refused")
+
+    monkeypatch.setattr(sp, "Popen", refuse)
+    said = []
+    m = CheckpointManager(tmp_path, log=said.append)
+    assert isinstance(m._writer, AsyncWriter) and len(said) == 1 and "thread" in said[0] and "fork refused" in said[0]
+    m.save(full_checkpoint(with_profile=False), step=1)
+    m.close()
+    assert (tmp_path / "latest").read_text() == "ckpt-000000001.ckpt\n"

@@ -69,8 +69,21 @@ class CheckpointManager:
         self.stop_requested: int | None = None  # the signal number once one arrived
         if writer not in WRITERS:
             raise CheckpointError(f"writer must be one of {', '.join(WRITERS)}, not {writer!r}")
-        self._writer = WRITERS[writer]()
+        self._writer = self._start_writer(writer)
         self._index = self._read_index()
+
+    def _start_writer(self, kind: str):
+        """The writer; a process writer that cannot start (no POSIX pipes, no ``fork``/``exec``
+        allowed) falls back to a thread, saying so, rather than failing the run."""
+        if kind == "process":
+            if os.name != "posix":
+                return AsyncWriter()
+            try:
+                return ProcessWriter()
+            except CheckpointError as e:
+                self.log(f"compvqc: {e}; checkpoints are written from a thread instead")
+                return AsyncWriter()
+        return WRITERS[kind]()
 
     # --- policy -----------------------------------------------------------------------------
     def due(self, *, step: int, epoch_end: int | None = None) -> bool:

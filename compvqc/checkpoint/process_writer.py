@@ -31,7 +31,6 @@ in a thread; the save in progress completes atomically or not at all.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import select
@@ -42,6 +41,11 @@ import sys
 import time
 import weakref
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX (the manager uses a thread there)
+    fcntl = None
 
 import numpy as np
 
@@ -167,6 +171,8 @@ def serve(inp: int = 0, out: int = 1) -> int:
     idle = POLL_SECONDS[0]
     while True:
         if not select.select([inp], [], [], 0)[0]:  # nothing yet (end of input counts as readable)
+            if os.getppid() != parent:  # the trainer died; a process it forked may hold the pipe open
+                return 0
             time.sleep(idle)
             idle = min(2 * idle, POLL_SECONDS[1])
             continue
@@ -216,7 +222,7 @@ class ProcessWriter:
         except OSError as e:
             raise CheckpointError(f"cannot start the checkpoint writer process: {e}") from None
         self._to_child = self._proc.stdin.fileno()
-        if hasattr(fcntl, "F_SETPIPE_SZ"):  # Linux: room for the frames sent while the child starts
+        if fcntl is not None and hasattr(fcntl, "F_SETPIPE_SZ"):  # Linux: room for the frames sent while the child starts
             try:
                 fcntl.fcntl(self._to_child, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
             except OSError:
