@@ -13,8 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from compvqc.checkpoint import AsyncWriter, CheckpointError, ProcessWriter, load_checkpoint, save_checkpoint
+from compvqc.checkpoint.container import encode
 from compvqc.checkpoint.process_writer import pack_save, read_frame, unpack_save
-from tests.checkpoint_helpers import assert_same, full_checkpoint
+from tests.checkpoint_helpers import full_checkpoint
 
 WRITERS = [AsyncWriter, ProcessWriter]
 
@@ -62,30 +63,52 @@ def test_writer_runs_the_file_steps_after_the_save(make, tmp_path):
     assert (tmp_path / "latest").read_text() == "a.ckpt\n"
 
 
+_PROFILED = full_checkpoint()
+
+
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), steps=st.integers(0, 4), with_model=st.booleans())
 def test_frames_round_trip_every_field(seed, steps, with_model):
-    c = full_checkpoint(with_profile=False)
+    c = _PROFILED.copy()
     rng = np.random.default_rng(seed)
     c.theta = rng.normal(size=c.theta.shape)
     c.gradient_history = rng.normal(size=(steps, c.model.n_params))
     c.run["loss"] = float(rng.normal())
+    c.metrics["per_epoch"] = {int(k): float(rng.normal()) for k in rng.integers(0, 20, 5)}  # int keys
     r, w = os.pipe()
-    frame = pack_save("/x/y.ckpt", c, seq=3, with_model=with_model)
+    frame = pack_save("/x/y.ckpt", c, seq=3, model=c.model.to_dict() if with_model else None)
     os.write(w, frame)
     os.close(w)
     header, payload = read_frame(r)
     assert read_frame(r) is None  # end of input
     os.close(r)
     assert header["path"] == "/x/y.ckpt" and header["seq"] == 3 and (header["model"] is not None) == with_model
-    assert_same(unpack_save(header, payload, c.model), c)
+    back, texts = unpack_save(header, payload, c.model)
+    assert encode(back, doc_texts=texts) == encode(c)  # the bytes save_checkpoint writes
 
 
-def test_frames_refuse_object_arrays():
+def test_frames_refuse_object_arrays_and_bad_documents():
     c = full_checkpoint(with_profile=False)
     c.optimizer_state["mu"] = np.array([object()] * c.model.n_params)
     with pytest.raises(CheckpointError, match="dtype"):
-        pack_save("/x.ckpt", c, seq=1, with_model=True)
+        pack_save("/x.ckpt", c, seq=1, model=None)
+    c = full_checkpoint(with_profile=False)
+    c.metrics = {1: "a", "b": 2}  # keys that cannot be sorted: refused in the caller, as by save_checkpoint
+    with pytest.raises(CheckpointError, match="metrics"):
+        pack_save("/x.ckpt", c, seq=1, model=None)
+    with pytest.raises(CheckpointError, match="metrics"):
+        encode(c)
+
+
+def test_a_torn_frame_is_reported_never_read_as_a_whole_one():
+    c = full_checkpoint(with_profile=False)
+    frame = pack_save("/x.ckpt", c, seq=1, model=None)
+    r, w = os.pipe()
+    os.write(w, frame[:-16] + frame)  # a frame cut short, then a whole one
+    os.close(w)
+    with pytest.raises(CheckpointError, match="corrupt frame"):
+        read_frame(r)  # the first frame's tail is the second's head: the checksum says so
+    os.close(r)
 
 
 def test_a_dead_writer_process_is_one_clear_error(tmp_path):
@@ -167,3 +190,147 @@ def test_manager_falls_back_to_a_thread_when_no_process_can_start(tmp_path, monk
     m.save(full_checkpoint(with_profile=False), step=1)
     m.close()
     assert (tmp_path / "latest").read_text() == "ckpt-000000001.ckpt\n"
+
+
+@pytest.mark.parametrize("writer", ["process", "thread", "sync"])
+def test_a_failed_save_leaves_the_index_as_the_disk_says(writer, tmp_path):
+    from compvqc.checkpoint import CheckpointManager
+
+    good, bad = full_checkpoint(with_profile=False), full_checkpoint(with_profile=False)
+    bad.prune_mask = bad.prune_mask[:-1]  # fails validation when it is encoded
+    m = CheckpointManager(tmp_path, keep_last=1, best_metric="acc", writer=writer)
+    m.save(good, step=1, metric=0.9)
+    with pytest.raises(CheckpointError):
+        m.save(bad, step=2, metric=0.95)
+        m.save(good, step=3, metric=0.5)  # a background writer reports step 2 here at the latest
+        m.flush()
+    m.save(good, step=4, metric=0.5)
+    m.close()
+    files = sorted(p.name for p in tmp_path.glob("ckpt-*.ckpt"))
+    assert "ckpt-000000002.ckpt" not in files and m.best_path.exists()
+    assert m.best_path.name == "ckpt-000000001.ckpt"  # the best that was written, kept by rotation
+    assert files[-1] == "ckpt-000000004.ckpt" and len(files) <= 3  # no orphan left out of rotation
+    assert (tmp_path / "latest").read_text() == "ckpt-000000004.ckpt\n"
+
+
+@pytest.mark.parametrize("make", WRITERS)
+def test_model_meta_changes_are_saved(make, tmp_path):
+    from dataclasses import replace
+
+    c = full_checkpoint(with_profile=False)
+    with make() as w:
+        w.submit(tmp_path / "a.ckpt", c)
+        c.model = replace(c.model, meta={**c.model.meta, "seed": 999})  # equal model, other meta
+        w.submit(tmp_path / "b.ckpt", c)
+        c.model.meta["note"] = "in place"
+        w.submit(tmp_path / "c.ckpt", c)
+    assert load_checkpoint(tmp_path / "b.ckpt").model.meta["seed"] == 999
+    assert load_checkpoint(tmp_path / "c.ckpt").model.meta["note"] == "in place"
+    save_checkpoint(tmp_path / "ref.ckpt", c)
+    assert (tmp_path / "c.ckpt").read_bytes() == (tmp_path / "ref.ckpt").read_bytes()
+
+
+def test_process_writer_takes_submits_from_several_threads(tmp_path):
+    import threading
+
+    base = full_checkpoint(with_profile=False)
+    w = ProcessWriter()
+
+    def work(k):
+        for i in range(3):
+            c = base.copy()
+            c.gradient_history = np.full((20000, c.model.n_params), float(k * 10 + i))  # frames beyond a pipe's size
+            w.submit(tmp_path / f"t{k}-{i}.ckpt", c)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    w.close()
+    for k in range(3):
+        for i in range(3):
+            assert load_checkpoint(tmp_path / f"t{k}-{i}.ckpt").gradient_history[0, 0] == k * 10 + i
+
+
+def test_an_interrupted_submit_makes_the_writer_unusable_not_the_files_wrong(tmp_path, monkeypatch):
+    import compvqc.checkpoint.process_writer as pw
+
+    c = full_checkpoint(with_profile=False)
+    w = ProcessWriter()
+    w.submit(tmp_path / "a.ckpt", c)
+    w.flush()
+    real = os.write
+
+    calls = []
+
+    def half_then_interrupt(fd, data):  # a short write, then a signal handler raises
+        calls.append(fd)
+        if len(calls) > 1:
+            raise KeyboardInterrupt
+        return real(fd, bytes(data[: len(data) // 2]))
+
+    monkeypatch.setattr(pw.os, "write", half_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        w.submit(tmp_path / "b.ckpt", c)
+    monkeypatch.setattr(pw.os, "write", real)
+    with pytest.raises(CheckpointError, match="interrupted"):
+        w.submit(tmp_path / "c.ckpt", c)
+    with pytest.raises(CheckpointError):
+        w.close()
+    assert load_checkpoint(tmp_path / "a.ckpt").model == c.model
+    assert not (tmp_path / "b.ckpt").exists() and not (tmp_path / "c.ckpt").exists()
+
+
+def test_ctrl_c_to_the_process_group_while_the_writer_starts(tmp_path):
+    """The trainer owns Ctrl-C (catch_signals): the child, in its own session, never sees it."""
+    script = textwrap.dedent(f"""
+        import os, signal, sys
+        sys.path.insert(0, {os.getcwd()!r})
+        from compvqc.checkpoint import ProcessWriter
+        from tests.checkpoint_helpers import full_checkpoint
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # what catch_signals does for the trainer
+        w = ProcessWriter()
+        os.killpg(0, signal.SIGINT)  # at once: the child is still importing
+        w.submit({str(tmp_path / "a.ckpt")!r}, full_checkpoint(with_profile=False))
+        w.close()
+        print("ok")
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, start_new_session=True,
+                         timeout=120)
+    assert out.stdout.strip() == "ok", out.stderr
+    assert load_checkpoint(tmp_path / "a.ckpt")
+
+
+def test_process_writer_with_many_open_files(tmp_path):
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if min(hard, 4096) < 1200:
+        pytest.skip("cannot open more than 1024 files here")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    files = [open(tmp_path / f"f{i}", "w") for i in range(1100)]  # the writer's fds land above 1024
+    try:
+        with ProcessWriter() as w:
+            w.submit(tmp_path / "a.ckpt", full_checkpoint(with_profile=False))
+            w.flush()
+    finally:
+        for f in files:
+            f.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert load_checkpoint(tmp_path / "a.ckpt")
+
+
+def test_manager_paths_survive_a_chdir_and_stale_temporaries_are_removed(tmp_path, monkeypatch):
+    from compvqc.checkpoint import CheckpointManager
+
+    (tmp_path / "run").mkdir()
+    stale = tmp_path / "run" / ".ckpt-000000007.ckpt.abc123.tmp"
+    stale.write_bytes(b"torn")
+    monkeypatch.chdir(tmp_path)
+    m = CheckpointManager("run")
+    assert not stale.exists()
+    monkeypatch.chdir(tmp_path / "run")
+    m.save(full_checkpoint(with_profile=False), step=1)
+    m.close()
+    assert (tmp_path / "run" / "ckpt-000000001.ckpt").exists()

@@ -331,3 +331,16 @@ def test_aer_engine_choice_and_seeds(noisy_batch, manila, monkeypatch):
         aer_engine(dep, manila, shots=256, noise=True, engine="density")
     with pytest.raises(DeployError, match="unknown Aer engine"):
         aer_engine(dep, manila, shots=256, noise=True, engine="gpu")
+
+
+def test_density_engine_edge_cases(noisy_batch):
+    from compvqc.deploy import density
+
+    model, theta, x, dep, values, noise_model = noisy_batch
+    params = list(dep.parameters)
+    program = density.program_for(dep.measured, noise_model, params)
+    assert density.probabilities(program, values[:0]).shape == (0, 2 ** len(program.clbit_qubit))
+    # the cache is keyed by the parameter order too: reversed columns, reversed parameters, same law
+    flipped = density.program_for(dep.measured, noise_model, params[::-1])
+    assert flipped is not program
+    assert np.allclose(density.probabilities(flipped, values[:5, ::-1]), density.probabilities(program, values[:5]))

@@ -68,8 +68,12 @@ FIXED_ARRAYS = {
 
 
 # --- encode ---------------------------------------------------------------------------------
-def encode(ckpt: Checkpoint) -> bytes:
-    """Serialize a (validated) checkpoint to ONNX bytes that pass ``onnx.checker``."""
+def encode(ckpt: Checkpoint, *, doc_texts: dict[str, str] | None = None) -> bytes:
+    """Serialize a (validated) checkpoint to ONNX bytes that pass ``onnx.checker``.
+
+    ``doc_texts``: documents already encoded by :func:`doc_json` (the process writer's trainer
+    side encodes them, so the child writes exactly these texts); others are encoded here.
+    """
     ckpt.validate()
     arrays = {
         "theta": ckpt.theta,
@@ -104,10 +108,11 @@ def encode(ckpt: Checkpoint) -> bytes:
         "training": ckpt.training,
         "metrics": ckpt.metrics,
     }
+    doc_texts = doc_texts or {}
     props = {"compvqc.format": FORMAT, "compvqc.version": str(VERSION), "compvqc.shots": str(int(ckpt.shots)),
              "compvqc.model": _model_text(ckpt.model)}
     for key, doc in docs.items():
-        props[f"compvqc.{key}"] = json.dumps(doc, sort_keys=True, allow_nan=True, default=json_default)
+        props[f"compvqc.{key}"] = doc_texts[key] if key in doc_texts else doc_json(doc, key)
     for k, v in props.items():
         model.metadata_props.add(key=k, value=v)
     _check_structure(model, ckpt.model)
@@ -136,12 +141,26 @@ _TENSOR_TYPES = {np.dtype(t): helper.np_dtype_to_tensor_dtype(np.dtype(t))
                            np.uint16, np.uint32, np.uint64, np.complex64, np.complex128, np.float16)}
 
 
-@functools.lru_cache(maxsize=16)
+def doc_json(doc, key: str = "document") -> str:
+    """A document's text in the file: sorted keys, NaN allowed, numpy values as JSON."""
+    try:
+        return json.dumps(doc, sort_keys=True, allow_nan=True, default=json_default)
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"the {key} document cannot be stored as JSON ({e})") from None
+
+
 def _model_text(model: VQC) -> str:
     """The model's JSON document without its operations (the graph nodes are the circuit)."""
+    return doc_json({**_model_doc(model), "meta": model.meta}, "model")
+
+
+@functools.lru_cache(maxsize=16)
+def _model_doc(model: VQC) -> dict:
+    """``to_dict`` without ops and meta: cached by value (equality ignores meta, so meta is added
+    per call — it may differ between equal models, or change in place)."""
     doc = model.to_dict()
-    del doc["ops"]
-    return json.dumps(doc, sort_keys=True, allow_nan=True, default=json_default)
+    del doc["ops"], doc["meta"]
+    return doc
 
 
 _CHECKED: set = set()

@@ -22,13 +22,38 @@ def load_checkpoint(path) -> Checkpoint:
     return decode(data, str(path))
 
 
-def run_then(then: dict) -> None:
+def run_then(then: dict, *, after_failure: bool = False) -> None:
     """The file steps that follow a durable save (the manager's pointer files, then rotation):
-    ``{"write": [[path, text], ...], "unlink": [path, ...]}``; pointers are atomic, not fsynced."""
-    for path, text in then.get("write", ()):
+    ``{"write": [[path, text], ...], "pointer": [path, text], "unlink": [path, ...],
+    "generation": g}``; files are atomic, not fsynced.
+
+    ``after_failure``: an earlier save planned in the same generation failed, so this save's
+    plan (made assuming it succeeded) may be wrong — only the ``pointer`` (naming the file just
+    written) is safe; the index and the deletions wait for the planner to resynchronize.
+    """
+    if not after_failure:
+        for path, text in then.get("write", ()):
+            atomic_write_bytes(path, text.encode(), durable=False)
+    if then.get("pointer"):
+        path, text = then["pointer"]
         atomic_write_bytes(path, text.encode(), durable=False)
-    for path in then.get("unlink", ()):
-        Path(path).unlink(missing_ok=True)
+    if not after_failure:
+        for path in then.get("unlink", ()):
+            Path(path).unlink(missing_ok=True)
+
+
+class Generations:
+    """Which file steps are still trustworthy after a failed save (see ``run_then``)."""
+
+    def __init__(self):
+        self.failed = -1  # newest generation with a failed save
+
+    def failure(self, then: dict | None) -> None:
+        self.failed = max(self.failed, (then or {}).get("generation", 0))
+
+    def run(self, then: dict | None) -> None:
+        then = then or {}
+        run_then(then, after_failure=then.get("generation", 0) <= self.failed)
 
 
 class AsyncWriter:
@@ -51,6 +76,7 @@ class AsyncWriter:
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._work, name="compvqc-checkpoint-writer", daemon=True)
         self._closed = False
+        self._generations = Generations()
         self._thread.start()
 
     def submit(self, path, ckpt: Checkpoint, *, then: dict | None = None) -> None:
@@ -92,8 +118,9 @@ class AsyncWriter:
                 path, ckpt, then = item
                 try:
                     save_checkpoint(path, ckpt)
-                    run_then(then or {})
+                    self._generations.run(then)
                 except BaseException as e:  # noqa: BLE001 - handed to the caller's thread
+                    self._generations.failure(then)
                     with self._lock:
                         if self._error is None:
                             self._error = e if isinstance(e, CheckpointError) else CheckpointError(

@@ -57,7 +57,7 @@ class CheckpointManager:
             raise CheckpointError("keep_last must be at least 1")
         if best_mode not in ("max", "min"):
             raise CheckpointError("best_mode must be 'max' or 'min'")
-        self.directory = Path(directory)
+        self.directory = Path(directory).absolute()  # background saves must not follow a chdir
         self.directory.mkdir(parents=True, exist_ok=True)
         self._root = str(self.directory) + os.sep
         self.keep_last = keep_last
@@ -69,8 +69,10 @@ class CheckpointManager:
         self.stop_requested: int | None = None  # the signal number once one arrived
         if writer not in WRITERS:
             raise CheckpointError(f"writer must be one of {', '.join(WRITERS)}, not {writer!r}")
+        self._remove_stale_temporaries()
         self._writer = self._start_writer(writer)
         self._index = self._read_index()
+        self._generation = 0  # bumped when a failed save resynchronizes the index with the disk
 
     def _start_writer(self, kind: str):
         """The writer; a process writer that cannot start (no POSIX pipes, no ``fork``/``exec``
@@ -97,49 +99,73 @@ class CheckpointManager:
         return self.directory / f"ckpt-{step:09d}.ckpt"
 
     def save(self, ckpt: Checkpoint, *, step: int, metric: float | None = None, wait: bool = False) -> Path:
-        """Save ``ckpt`` as the checkpoint of ``step``; in the background unless ``wait``."""
+        """Save ``ckpt`` as the checkpoint of ``step``; in the background unless ``wait``.
+
+        The index changes only once the save is accepted: a failed save (now, or reported later
+        by the background writer) leaves the index as the files on disk say.
+        """
         path = self.path_for(step)
-        then = self._plan(path.name, step, metric)
-        if self._writer is None or wait:
-            if self._writer is not None:
-                self._writer.flush()
-            save_checkpoint(path, ckpt)
-            run_then(then)
-        else:
-            self._writer.submit(path, ckpt, then=then)
+        index, then = self._plan(path.name, step, metric)
+        with self._recovering():
+            if self._writer is None or wait:
+                if self._writer is not None:
+                    self._writer.flush()
+                save_checkpoint(path, ckpt)
+                run_then(then)
+            else:
+                self._writer.submit(path, ckpt, then=then)  # raises an earlier save's error first
+        self._index = index
         return path
 
     def flush(self) -> None:
         if self._writer is not None:
-            self._writer.flush()
+            with self._recovering():
+                self._writer.flush()
 
     def close(self) -> None:
         if self._writer is not None:
-            self._writer.close()
+            with self._recovering(flush=False):
+                self._writer.close()
 
-    def _plan(self, name: str, step: int, metric: float | None) -> dict:
-        """Update the index for a new checkpoint; the file steps that follow its save.
+    @contextlib.contextmanager
+    def _recovering(self, flush: bool = True):
+        """On a save error: wait for the saves still queued, then rebuild the index from disk."""
+        try:
+            yield
+        except CheckpointError:
+            if flush and self._writer is not None:
+                try:
+                    self._writer.flush()
+                except CheckpointError:
+                    pass  # consequences of the same failure; the first error is the one raised
+            self._index = self._read_index()
+            self._generation += 1  # plans made from now on rest on the files as they are
+            raise
+
+    def _plan(self, name: str, step: int, metric: float | None) -> tuple[list[dict], dict]:
+        """The index with a new checkpoint, and the file steps that follow its save.
 
         Pointer files first, deletions last, so ``latest`` never names a deleted file. They are
         atomic but not fsynced: a checkpoint is durable before they name it, and restore falls
-        back to scanning (and validating) the files if they are lost.
+        back to scanning (and validating) the files if they are lost. A background writer that
+        saw a save of this plan's generation fail writes only ``latest`` (``run_then``).
         """
-        self._index = [e for e in self._index if e["file"] != name]
-        self._index.append({"file": name, "step": step, "metric": metric})
-        self._index.sort(key=lambda e: e["step"])
-        keep = {e["file"] for e in self._index[-self.keep_last :]}
-        best = self._best()
+        index = [e for e in self._index if e["file"] != name]
+        index.append({"file": name, "step": step, "metric": metric})
+        index.sort(key=lambda e: e["step"])
+        keep = {e["file"] for e in index[-self.keep_last :]}
+        best = self._best(index)
         if best is not None:
             keep.add(best["file"])
         root = self._root
-        gone = [root + e["file"] for e in self._index if e["file"] not in keep]
-        self._index = [e for e in self._index if e["file"] in keep]
+        gone = [root + e["file"] for e in index if e["file"] not in keep]
+        index = [e for e in index if e["file"] in keep]
         # json without indent: the C encoder (this runs in the training loop)
-        return {"write": [[root + "index.json", json.dumps(self._index)], [root + "latest", name + "\n"]],
-                "unlink": gone}
+        return index, {"write": [[root + "index.json", json.dumps(index)]], "pointer": [root + "latest", name + "\n"],
+                       "unlink": gone, "generation": self._generation}
 
-    def _best(self):
-        scored = [e for e in self._index if isinstance(e.get("metric"), (int, float))]
+    def _best(self, index=None):
+        scored = [e for e in (self._index if index is None else index) if isinstance(e.get("metric"), (int, float))]
         if not self.best_metric or not scored:
             return None
         pick = max if self.best_mode == "max" else min
@@ -151,11 +177,24 @@ class CheckpointManager:
         return None if best is None else self.directory / best["file"]
 
     def _read_index(self) -> list[dict]:
+        """``index.json``'s entries whose files exist, plus checkpoint files it does not list
+        (a save whose pointer steps never ran) with no metric, so rotation still covers them."""
         try:
             entries = json.loads((self.directory / "index.json").read_text())
-            return [e for e in entries if isinstance(e, dict) and NAME.match(str(e.get("file", "")))]
+            entries = [e for e in entries if isinstance(e, dict) and NAME.match(str(e.get("file", "")))]
         except (OSError, ValueError, TypeError):
-            return []
+            entries = []
+        on_disk = {p.name for p in self.directory.iterdir() if NAME.match(p.name)}
+        index = [e for e in entries if e["file"] in on_disk]
+        listed = {e["file"] for e in index}
+        index += [{"file": n, "step": int(NAME.match(n).group(1)), "metric": None} for n in on_disk - listed]
+        return sorted(index, key=lambda e: e["step"])
+
+    def _remove_stale_temporaries(self) -> None:
+        """Temporary files of writes that a crash interrupted (they are never a checkpoint)."""
+        for pattern in (".ckpt-*.ckpt.*.tmp", ".index.json.*.tmp", ".latest.*.tmp"):
+            for p in self.directory.glob(pattern):
+                p.unlink(missing_ok=True)
 
     # --- reading ----------------------------------------------------------------------------
     def candidates(self) -> list[Path]:

@@ -11,22 +11,23 @@ small JSON header, ≈ 0.25 ms in a training loop) and the child validates, enco
 durably and rotates on the other core (it still competes for the shared cores: RESULTS.md). No library does this hand-off for us without pickle (``multiprocessing`` pickles its
 messages), hence the small frame format below.
 
-Frame (trainer → child, over the child's stdin): ``u64 header length, u64 payload length``
-(little-endian), a UTF-8 JSON header, then the arrays' raw bytes in header order. The header of a
-``save`` holds the path, the JSON documents, shots, ADMM scalars, array specs (name, dtype,
-shape), the model description (only when it changed: a ``VQC`` is immutable) and the file steps
-to run once the checkpoint is durable (the manager's pointer files and rotation). The child
-rebuilds the :class:`Checkpoint` and writes exactly the bytes ``save_checkpoint`` would (a test
-compares them).
+Frame (trainer → child, over the child's stdin): ``b"CVQC"``, ``u64 header length, u64 payload
+length`` (little-endian), a UTF-8 JSON header, the payload (the arrays' raw bytes and the
+documents' texts, in header order), and a CRC-32 of header and payload. The header of a ``save`` holds the path (absolute), shots,
+ADMM scalars, array and text specs, the hardware profile, the model description (only when it
+changed: by identity, or its ``meta``) and the file steps to run once the checkpoint is durable
+(the manager's pointer files and rotation). Documents travel as the exact text the file holds,
+so the child writes the bytes ``save_checkpoint`` would (tests compare them).
 
 Replies (child → trainer, over its stdout) are JSON lines: ``{"seq", "error"}`` for a failed
 save, ``{"flushed": seq}`` when a flush is reached. The trainer reads them without blocking at
 every call, so a background error surfaces on the next ``submit``, ``flush`` or ``close``.
 
-Lifetime: the child ignores SIGINT/SIGTERM (a Ctrl-C reaches the whole process group; the trainer
-decides, saves once more and closes), ends at end of input after the frames before it, and stops
-before the next frame if its parent has died — queued saves die with the trainer, as they would
-in a thread; the save in progress completes atomically or not at all.
+Lifetime: the child runs in its own session and ignores SIGINT/SIGTERM (a Ctrl-C is the trainer's
+to handle: it saves once more and closes), ends at end of input after the frames before it, and
+stops before the next frame if its parent has died — queued saves die with the trainer, as they
+would in a thread; the save in progress completes atomically or not at all. A frame cut short (a
+dead trainer, or a submit interrupted by an exception) is never read as a whole one.
 """
 
 from __future__ import annotations
@@ -38,8 +39,10 @@ import signal
 import struct
 import subprocess
 import sys
+import threading
 import time
 import weakref
+import zlib
 from pathlib import Path
 
 try:
@@ -49,22 +52,41 @@ except ImportError:  # pragma: no cover - not POSIX (the manager uses a thread t
 
 import numpy as np
 
-from compvqc.checkpoint.container import json_default
+from compvqc.checkpoint.container import doc_json, encode, json_default
 from compvqc.checkpoint.content import ADMMState, Checkpoint, CheckpointError
-from compvqc.checkpoint.io import run_then, save_checkpoint
+from compvqc.checkpoint.io import Generations
+from compvqc.fsutil import atomic_write_bytes
 
-FRAME = struct.Struct("<QQ")
-MAX_HEADER = 1 << 30
+FRAME = struct.Struct("<4sQQ")  # magic, header length, payload length; then header, payload, CRC
+CRC = struct.Struct("<I")  # zlib.crc32 of header and payload: a torn frame is never taken for a whole one
+MAGIC = b"CVQC"
+MAX_PART = 1 << 30  # header or payload bytes of one frame
 POLL_SECONDS = (0.001, 0.02)  # the child's sleep between looks at an empty pipe: first, longest
 PIPE_BYTES = 1 << 20  # Linux's default maximum pipe size; frames beyond it make submit wait
 ARRAY_FIELDS = ("theta", "theta_original", "prune_mask", "quant_mask", "levels", "qubit_mapping", "gradient_history")
-DOC_FIELDS = ("optimizer", "run", "hardware_profile", "lut_provenance", "dataset", "training", "metrics")
+TEXT_DOCS = ("optimizer", "run", "lut_provenance", "dataset", "training", "metrics")  # sent as their file text
 ARRAY_KINDS = "biufc"  # numeric and boolean arrays only: nothing that needs pickle
+# The child's entry: put the trainer's compvqc first on the path only if Python would find
+# another one (or none); ``-m`` would re-run a module the package already imported.
+BOOT = (
+    "import importlib.util, os, sys\n"
+    "root = sys.argv[1]\n"
+    "spec = importlib.util.find_spec('compvqc')\n"
+    "if spec is None or not os.path.realpath(spec.origin).startswith(os.path.join(root, 'compvqc') + os.sep):\n"
+    "    sys.path.insert(0, root)\n"
+    "from compvqc.checkpoint.process_writer import serve\n"
+    "os._exit(serve())\n"
+)
 
 
 # --- frames (both sides) ----------------------------------------------------------------------
-def pack_save(path, ckpt: Checkpoint, *, seq: int, with_model: bool, then: dict | None = None) -> bytes:
-    """One ``save`` frame: the snapshot of ``ckpt`` (arrays copied into the frame's bytes)."""
+def pack_save(path, ckpt: Checkpoint, *, seq: int, model: dict | None, then: dict | None = None) -> bytes:
+    """One ``save`` frame: the snapshot of ``ckpt`` (arrays and documents copied into its bytes).
+
+    ``model``: the model's description when it changed since the last frame (else None).
+    Documents travel as the exact text the file will hold (:func:`doc_json`), so the child
+    writes what ``save_checkpoint`` would and a bad document fails here, in the caller.
+    """
     arrays = [(f, getattr(ckpt, f)) for f in ARRAY_FIELDS]
     arrays += [("admm.Z", ckpt.admm.Z), ("admm.u", ckpt.admm.u)]
     arrays += [("optimizer." + k, v) for k, v in ckpt.optimizer_state.items()]
@@ -75,32 +97,44 @@ def pack_save(path, ckpt: Checkpoint, *, seq: int, with_model: bool, then: dict 
             raise CheckpointError(f"{path}: array {name!r} has dtype {a.dtype}, not a numeric one")
         specs.append([name, a.dtype.str, list(a.shape)])
         chunks.append(a.tobytes())
+    texts = []
+    for f in TEXT_DOCS:
+        t = doc_json(getattr(ckpt, f), f).encode()
+        texts.append([f, len(t)])
+        chunks.append(t)
     header = {
         "op": "save",
         "seq": seq,
         "path": str(path),
-        "model": ckpt.model.to_dict() if with_model else None,
+        "model": model,
         "shots": int(ckpt.shots),
         "admm": [float(ckpt.admm.rho), int(ckpt.admm.iteration)],
         "arrays": specs,
+        "texts": texts,
+        "hardware_profile": ckpt.hardware_profile,  # split into arrays and JSON by the encoder
         "then": then or {},
     }
-    header["docs"] = {f: getattr(ckpt, f) for f in DOC_FIELDS}
     try:
         text = json.dumps(header, allow_nan=True, default=json_default).encode()
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{path}: cannot snapshot the checkpoint ({e})") from None
     payload = b"".join(chunks)
-    return FRAME.pack(len(text), len(payload)) + text + payload
+    if len(text) > MAX_PART or len(payload) > MAX_PART:
+        raise CheckpointError(f"{path}: checkpoint too large for the writer process (use writer='thread')")
+    return _frame(text, payload)
+
+
+def _frame(text: bytes, payload: bytes) -> bytes:
+    body = text + payload
+    return FRAME.pack(MAGIC, len(text), len(payload)) + body + CRC.pack(zlib.crc32(body))
 
 
 def pack_control(op: str, seq: int) -> bytes:
-    text = json.dumps({"op": op, "seq": seq}).encode()
-    return FRAME.pack(len(text), 0) + text
+    return _frame(json.dumps({"op": op, "seq": seq}).encode(), b"")
 
 
-def unpack_save(header: dict, payload: bytes, model) -> Checkpoint:
-    """The checkpoint a ``save`` frame describes (the child side of ``pack_save``)."""
+def unpack_save(header: dict, payload: bytes, model) -> tuple[Checkpoint, dict[str, str]]:
+    """The checkpoint a ``save`` frame describes and its documents' texts (the child's side)."""
     arrays, offset = {}, 0
     for name, dtype, shape in header["arrays"]:
         dt = np.dtype(dtype)
@@ -111,21 +145,42 @@ def unpack_save(header: dict, payload: bytes, model) -> Checkpoint:
             raise CheckpointError("truncated frame")
         arrays[name] = np.frombuffer(payload, dt, count=n // dt.itemsize, offset=offset).reshape(tuple(shape))
         offset += n
-    docs = header["docs"]
+    texts = {}
+    for name, n in header["texts"]:
+        texts[name] = payload[offset:offset + n].decode()
+        offset += n
     rho, iteration = header["admm"]
-    return Checkpoint(
+    ckpt = Checkpoint(
         model=model,
         **{f: arrays[f] for f in ARRAY_FIELDS},
         optimizer_state={k[len("optimizer."):]: v for k, v in arrays.items() if k.startswith("optimizer.")},
         admm=ADMMState(arrays["admm.Z"], arrays["admm.u"], rho, iteration),
         shots=header["shots"],
-        **{f: docs[f] for f in DOC_FIELDS},
+        hardware_profile=header["hardware_profile"],
+        **{f: json.loads(t) for f, t in texts.items()},
     )
+    return ckpt, texts
 
 
-def _read_exact(fd: int, n: int) -> bytes | None:
+def _wait_readable(poller, timeout_ms: int | None) -> bool:
+    while True:
+        try:
+            return bool(poller.poll(timeout_ms))
+        except InterruptedError:  # pragma: no cover - PEP 475 retries; kept for old platforms
+            continue
+
+
+def _read_exact(fd: int, n: int, alive=None) -> bytes | None:
+    """``n`` bytes from ``fd``; None at end of input (or, with ``alive``, once it says False
+    while the rest of a frame is missing — a dead trainer's forked process may hold the pipe)."""
     chunks, got = [], 0
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
     while got < n:
+        if alive is not None and not _wait_readable(poller, 1000):
+            if not alive():
+                return None
+            continue
         chunk = os.read(fd, min(n - got, 1 << 20))
         if not chunk:
             return None  # end of input (a partial frame is dropped)
@@ -134,19 +189,20 @@ def _read_exact(fd: int, n: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def read_frame(fd: int):
-    """(header, payload), or None at end of input."""
-    head = _read_exact(fd, FRAME.size)
+def read_frame(fd: int, alive=None):
+    """(header, payload), or None at end of input; a corrupt frame raises CheckpointError."""
+    head = _read_exact(fd, FRAME.size, alive)
     if head is None:
         return None
-    n_header, n_payload = FRAME.unpack(head)
-    if n_header > MAX_HEADER or n_payload > MAX_HEADER:
-        raise CheckpointError("corrupt frame")
-    text = _read_exact(fd, n_header)
-    payload = _read_exact(fd, n_payload) if n_payload else b""
-    if text is None or payload is None:
+    magic, n_header, n_payload = FRAME.unpack(head)
+    if magic != MAGIC or n_header > MAX_PART or n_payload > MAX_PART:
+        raise CheckpointError("corrupt frame from the trainer")
+    body = _read_exact(fd, n_header + n_payload + CRC.size, alive)
+    if body is None:
         return None
-    return json.loads(text), payload
+    if CRC.unpack(body[-CRC.size:])[0] != zlib.crc32(body[:-CRC.size]):
+        raise CheckpointError("corrupt frame from the trainer (checksum)")
+    return json.loads(body[:n_header]), body[n_header:-CRC.size]
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -155,35 +211,51 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
+def _reply(out: int, doc: dict) -> None:
+    _write_all(out, json.dumps(doc).encode() + b"\n")
+
+
 # --- the child ---------------------------------------------------------------------------------
 def serve(inp: int = 0, out: int = 1) -> int:
     """The child's loop: read frames, save, reply; returns at end of input or parent death.
 
     Every save is durable before the next frame is read, so the child may leave with
     ``os._exit`` (skipping an interpreter teardown of 30-50 ms that the trainer's ``close``
-    would otherwise wait for)."""
+    would otherwise wait for). A frame it cannot read is reported, then the child stops.
+    """
     from compvqc.model.circuit import VQC
 
     for s in (signal.SIGINT, signal.SIGTERM):
         signal.signal(s, signal.SIG_IGN)
     parent = os.getppid()
+
+    def alive() -> bool:
+        return os.getppid() == parent
+
+    poller = select.poll()
+    poller.register(inp, select.POLLIN)
     model = None
+    generations = Generations()
     idle = POLL_SECONDS[0]
     while True:
-        if not select.select([inp], [], [], 0)[0]:  # nothing yet (end of input counts as readable)
-            if os.getppid() != parent:  # the trainer died; a process it forked may hold the pipe open
+        if not _wait_readable(poller, 0):  # nothing yet (end of input counts as readable)
+            if not alive():  # the trainer died; a process it forked may hold the pipe open
                 return 0
             time.sleep(idle)
             idle = min(2 * idle, POLL_SECONDS[1])
             continue
         idle = POLL_SECONDS[0]
-        frame = read_frame(inp)
-        if frame is None or os.getppid() != parent:
+        try:
+            frame = read_frame(inp, alive)
+        except (CheckpointError, ValueError) as e:
+            _reply(out, {"seq": None, "error": f"checkpoint writer process: {e}"})
+            return 1
+        if frame is None or not alive():
             return 0
         header, payload = frame
         op, seq = header.get("op"), header.get("seq")
         if op == "flush":
-            _write_all(out, json.dumps({"flushed": seq}).encode() + b"\n")
+            _reply(out, {"flushed": seq})
             continue
         if op == "close":
             return 0
@@ -191,11 +263,13 @@ def serve(inp: int = 0, out: int = 1) -> int:
         try:
             if header.get("model") is not None:
                 model = VQC.from_dict(header["model"])
-            save_checkpoint(path, unpack_save(header, payload, model))
-            run_then(header.get("then") or {})
+            ckpt, texts = unpack_save(header, payload, model)
+            atomic_write_bytes(path, encode(ckpt, doc_texts=texts))
+            generations.run(header.get("then"))
         except Exception as e:  # noqa: BLE001 - reported to the trainer, which raises it
+            generations.failure(header.get("then"))
             msg = str(e) if isinstance(e, CheckpointError) else f"{path}: background save failed: {e}"
-            _write_all(out, json.dumps({"seq": seq, "error": " ".join(msg.split())}).encode() + b"\n")
+            _reply(out, {"seq": seq, "error": " ".join(msg.split())})
 
 
 # --- the trainer's side ------------------------------------------------------------------------
@@ -205,69 +279,85 @@ class ProcessWriter:
     ``submit`` snapshots the checkpoint into a frame (the caller may keep mutating its arrays)
     and writes it to the child's pipe; a full pipe (a slow disk) blocks, so memory stays bounded.
     Saves happen in submission order. Errors surface on the next call or on ``close``, which
-    waits for every pending save.
+    waits for every pending save. Thread-safe. A submit interrupted halfway through its frame
+    (an exception from a signal handler) leaves the writer unusable rather than the pipe torn.
     """
 
     def __init__(self):
         import compvqc
 
-        env = dict(os.environ)
         root = str(Path(compvqc.__file__).resolve().parents[1])
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "compvqc.checkpoint.process_writer"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, close_fds=True,
+                [sys.executable, "-c", BOOT, root], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL, close_fds=True,
+                start_new_session=True,  # a Ctrl-C to the terminal's process group is the trainer's to handle
             )
         except OSError as e:
             raise CheckpointError(f"cannot start the checkpoint writer process: {e}") from None
         self._to_child = self._proc.stdin.fileno()
-        if fcntl is not None and hasattr(fcntl, "F_SETPIPE_SZ"):  # Linux: room for the frames sent while the child starts
+        if fcntl is not None and hasattr(fcntl, "F_SETPIPE_SZ"):  # Linux: room while the child starts
             try:
                 fcntl.fcntl(self._to_child, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
             except OSError:
                 pass
         self._from_child = self._proc.stdout.fileno()
         os.set_blocking(self._from_child, False)
+        self._poller = select.poll()
+        self._poller.register(self._from_child, select.POLLIN)
+        self._lock = threading.Lock()
         self._replies = b""
         self._errors: list[str] = []
+        self._broken: str | None = None
         self._seq = 0
         self._model = None
+        self._meta = None
         self._closed = False
         self._finalizer = weakref.finalize(self, _shutdown, self._proc)
 
     def submit(self, path, ckpt: Checkpoint, *, then: dict | None = None) -> None:
         """Queue a save of ``ckpt`` to ``path``, then the file steps ``then`` (see ``run_then``)."""
-        self._raise_pending()
-        if self._closed:
-            raise CheckpointError("the checkpoint writer is closed")
-        self._seq += 1
-        frame = pack_save(path, ckpt, seq=self._seq, with_model=ckpt.model is not self._model, then=then)
-        self._send(frame)
-        self._model = ckpt.model
+        with self._lock:
+            self._raise_pending()
+            if self._closed:
+                raise CheckpointError("the checkpoint writer is closed")
+            meta = doc_json(ckpt.model.meta, "model meta")
+            changed = ckpt.model is not self._model or meta != self._meta
+            frame = pack_save(os.path.abspath(path), ckpt, seq=self._seq + 1, then=then,
+                              model=ckpt.model.to_dict() if changed else None)
+            self._send(frame)
+            self._seq += 1
+            self._model, self._meta = ckpt.model, meta
 
     def flush(self) -> None:
         """Wait until every submitted save is done; raise the first error."""
-        if not self._closed:
-            self._seq += 1
-            self._send(pack_control("flush", self._seq))
-            self._wait_for(lambda r: r.get("flushed") == self._seq)
-        self._raise_pending()
+        with self._lock:
+            if not self._closed:
+                self._seq += 1
+                seq = self._seq
+                self._send(pack_control("flush", seq))
+                self._wait_for(lambda r: r.get("flushed") == seq)
+            self._raise_pending()
 
     def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            try:
-                self._send(pack_control("close", self._seq + 1))
-            except CheckpointError:
-                pass
-            self._proc.stdin.close()
-            self._wait_for(lambda r: False)  # until the child closes its end
-            self._proc.wait()
-            self._finalizer.detach()
-            if self._proc.returncode != 0:
-                self._errors.append(f"the checkpoint writer process exited with code {self._proc.returncode}")
-        self._raise_pending()
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                if self._broken is None:
+                    try:
+                        self._send(pack_control("close", self._seq + 1))
+                    except CheckpointError:
+                        pass
+                self._proc.stdin.close()
+                self._wait_for(lambda r: False)  # until the child closes its end
+                self._proc.wait()
+                self._proc.stdout.close()
+                self._finalizer.detach()
+                if self._broken is not None:
+                    self._errors.append(self._broken)
+                elif self._proc.returncode != 0:
+                    self._errors.append(f"the checkpoint writer process exited with code {self._proc.returncode}")
+            self._raise_pending()
 
     def __enter__(self):
         return self
@@ -275,14 +365,24 @@ class ProcessWriter:
     def __exit__(self, *exc):
         self.close()
 
-    # --- internals
+    # --- internals (called with the lock held)
     def _send(self, data: bytes) -> None:
+        if self._broken is not None:
+            raise CheckpointError(self._broken)
+        sent = 0
         try:
-            _write_all(self._to_child, data)
-        except (BrokenPipeError, OSError):
-            self._proc.wait()
-            raise CheckpointError(
-                f"the checkpoint writer process stopped (exit code {self._proc.returncode})") from None
+            view = memoryview(data)
+            while sent < len(data):
+                sent += os.write(self._to_child, view[sent:])
+        except BaseException as e:
+            if 0 < sent < len(data):  # the child would read the next frame as this one's rest
+                self._broken = "the checkpoint writer was interrupted while sending a checkpoint; it is unusable"
+                self._proc.kill()
+            if isinstance(e, OSError):
+                self._proc.wait()
+                raise CheckpointError(
+                    f"the checkpoint writer process stopped (exit code {self._proc.returncode})") from None
+            raise
 
     def _take_replies(self) -> list[dict]:
         lines, _, self._replies = self._replies.rpartition(b"\n")
@@ -297,7 +397,7 @@ class ProcessWriter:
     def _drain(self, block: bool) -> bool:
         """Read what the child said; False at end of its output."""
         if block:
-            select.select([self._from_child], [], [])
+            _wait_readable(self._poller, None)
         try:
             chunk = os.read(self._from_child, 1 << 16)
         except BlockingIOError:
@@ -315,7 +415,8 @@ class ProcessWriter:
                 self._take_replies()
                 if not self._closed:
                     self._proc.wait()
-                    self._errors.append(f"the checkpoint writer process stopped (exit code {self._proc.returncode})")
+                    self._errors.append(self._broken or
+                                        f"the checkpoint writer process stopped (exit code {self._proc.returncode})")
                 return
 
     def _raise_pending(self) -> None:
@@ -330,12 +431,6 @@ class ProcessWriter:
 def _shutdown(proc) -> None:
     """At garbage collection or interpreter exit: let the child finish what it was given."""
     try:
-        proc.stdin.close()
-        proc.wait(timeout=60)
+        proc.communicate(timeout=60)  # closes its input, drains its replies
     except Exception:  # noqa: BLE001 - best effort at exit
         proc.kill()
-
-
-if __name__ == "__main__":
-    code = serve()
-    os._exit(code)

@@ -69,7 +69,8 @@ class _Phase:
     coef: np.ndarray | None  # angle = values @ coef + offset (affine), or
     offset: float
     expr: object = None  # … a ParameterExpression evaluated per binding,
-    cols: tuple = ()  # … on these binding columns (its parameters, in expr.parameters order)
+    cols: tuple = ()  # … on these binding columns,
+    names: tuple = ()  # … for these parameters of expr (same order as cols)
 
 
 @dataclass
@@ -187,6 +188,8 @@ def compile_program(measured, noise_model, params: list, max_qubits: int | None 
         if name == "barrier":
             continue
         if name == "measure":
+            if qubits[0] in measured_done:
+                raise Unsupported("a qubit measured twice")
             clbits[circuit.find_bit(inst.clbits[0]).index] = qubits[0]
             measured_done.add(qubits[0])
             continue
@@ -203,7 +206,8 @@ def compile_program(measured, noise_model, params: list, max_qubits: int | None 
                 ops.append(_Phase(qubits[0], fit[0], fit[1]))
             else:
                 where = {p: i for i, p in enumerate(params)}
-                ops.append(_Phase(qubits[0], None, 0.0, expr, tuple(where[p] for p in expr.parameters)))
+                names = tuple(expr.parameters)
+                ops.append(_Phase(qubits[0], None, 0.0, expr, tuple(where[p] for p in names), names))
             continue
         if name == "quantum_channel" or hasattr(op, "to_quantumchannel"):
             err = getattr(op, "_quantum_error", op)
@@ -260,6 +264,8 @@ def probabilities(program: Program, values: np.ndarray) -> np.ndarray:
     """(B, 2^c) outcome distribution of the classical bits (readout errors included)."""
     values = np.atleast_2d(np.asarray(values, dtype=np.float64))
     B, n = len(values), program.n
+    if B == 0:
+        return np.zeros((0, 2 ** len(program.clbit_qubit)))
     chunk = max(1, _CHUNK_BYTES // (16 * 4**n))
     return np.concatenate([_probabilities(program, values[i:i + chunk]) for i in range(0, B, chunk)])
 
@@ -267,8 +273,7 @@ def probabilities(program: Program, values: np.ndarray) -> np.ndarray:
 def _angles(op: _Phase, values: np.ndarray) -> np.ndarray:
     if op.coef is not None:
         return values @ op.coef + op.offset
-    names = list(op.expr.parameters)
-    return np.array([float(op.expr.bind(dict(zip(names, row[list(op.cols)].tolist())))) for row in values])
+    return np.array([float(op.expr.bind(dict(zip(op.names, row[list(op.cols)].tolist())))) for row in values])
 
 
 def _probabilities(program: Program, values: np.ndarray) -> np.ndarray:
@@ -333,7 +338,7 @@ def program_for(measured, noise_model, params: list, max_qubits: int | None = No
         if ref is not None:
             _PROGRAMS[id(measured)] = entry
     per = entry[1]
-    key = (id(noise_model), max_qubits)
+    key = (id(noise_model), max_qubits, tuple(params))
     hit = per.get(key)
     if hit is None or hit[0] is not noise_model:
         try:
@@ -342,7 +347,7 @@ def program_for(measured, noise_model, params: list, max_qubits: int | None = No
             hit = (noise_model, e)
         per[key] = hit
     if isinstance(hit[1], Unsupported):
-        raise hit[1]
+        raise Unsupported(str(hit[1]))
     return hit[1]
 
 

@@ -44,6 +44,10 @@ class VQC:
             h = self.__dict__["_hash"] = hash((self.n_qubits, self.n_features, self.ops, self.readout))
         return h
 
+    def __getstate__(self) -> dict:
+        # string hashes differ between interpreters: a copy sent elsewhere hashes afresh
+        return {k: v for k, v in self.__dict__.items() if k != "_hash"}
+
     # --- structure ----------------------------------------------------------------------
     @cached_property
     def gates(self) -> tuple[Gate, ...]:
