@@ -31,7 +31,7 @@ from compvqc.checkpoint.io import AsyncWriter, load_checkpoint, run_then, save_c
 from compvqc.checkpoint.process_writer import ProcessWriter
 
 NAME = re.compile(r"^ckpt-(\d{9})\.ckpt$")
-# Who writes: a child process (the default; training pays ≈ 0.25 ms per save), a thread, or the
+# Who writes: a child process (the default; training pays 0.2-0.35 ms per save), a thread, or the
 # caller itself ("sync"). See process_writer.py for the measurements behind the default.
 WRITERS = {"process": ProcessWriter, "thread": AsyncWriter, "sync": lambda: None}
 
