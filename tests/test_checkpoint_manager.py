@@ -122,3 +122,31 @@ def test_inspect_cli(tmp_path, capsys):
     assert main(["inspect", str(bad)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_save_every_seconds(tmp_path, monkeypatch, capsys):
+    import compvqc.checkpoint.manager as mod
+
+    now = [100.0]
+    monkeypatch.setattr(mod.time, "monotonic", lambda: now[0])
+    m = CheckpointManager(tmp_path / "run", every_steps=None, every_seconds=2.0, writer="sync")
+    assert not m.due(step=1)
+    now[0] += 2.5
+    assert m.due(step=2) and m.due(step=3)  # due until a save happens
+    m.save(full_checkpoint(with_profile=False), step=3)
+    assert not m.due(step=4)
+    now[0] += 2.0
+    assert m.due(step=5)
+    m.close()
+    monkeypatch.undo()
+    run_dir = tmp_path / "cli"
+    code = main([*TRAIN, "--epochs", "1", "-o", str(tmp_path / "a.ckpt"), "--checkpoint-dir", str(run_dir),
+                 "--save-every-seconds", "0.000001"])
+    assert code == 0
+    steps = sorted(int(p.name[5:14]) for p in run_dir.glob("ckpt-*.ckpt"))
+    last = steps[-1]
+    assert last > 10 and steps[-3:] == [last - 2, last - 1, last]  # a save after every step; rotation keeps 3
+    assert main([*TRAIN, "-o", str(tmp_path / "b.ckpt"), "--checkpoint-dir", str(run_dir),
+                 "--save-every-seconds", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--save-every-seconds must be positive" in err

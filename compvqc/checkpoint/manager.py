@@ -23,6 +23,7 @@ import re
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -50,6 +51,7 @@ class CheckpointManager:
         best_mode: str = "max",
         every_steps: int | None = None,
         every_epochs: int | None = 1,
+        every_seconds: float | None = None,
         writer: str = "process",
         log: Callable[[str], None] = _stderr,
     ):
@@ -65,6 +67,8 @@ class CheckpointManager:
         self.best_mode = best_mode
         self.every_steps = every_steps
         self.every_epochs = every_epochs
+        self.every_seconds = every_seconds
+        self._last_save = time.monotonic()
         self.log = log
         self.stop_requested: int | None = None  # the signal number once one arrived
         if writer not in WRITERS:
@@ -89,10 +93,16 @@ class CheckpointManager:
 
     # --- policy -----------------------------------------------------------------------------
     def due(self, *, step: int, epoch_end: int | None = None) -> bool:
-        """Whether a save is due at this global step (or at the end of epoch ``epoch_end``)."""
+        """Whether a save is due at this global step (or at the end of epoch ``epoch_end``).
+
+        ``every_seconds`` bounds the work a crash can lose by wall time instead of steps: the
+        remedy when steps are so fast that saving every few steps would cost much of the run.
+        """
         if epoch_end is not None:
             return bool(self.every_epochs) and epoch_end % self.every_epochs == 0
-        return bool(self.every_steps) and step % self.every_steps == 0
+        if self.every_steps and step % self.every_steps == 0:
+            return True
+        return bool(self.every_seconds) and time.monotonic() - self._last_save >= self.every_seconds
 
     # --- writing ----------------------------------------------------------------------------
     def path_for(self, step: int) -> Path:
@@ -115,6 +125,7 @@ class CheckpointManager:
             else:
                 self._writer.submit(path, ckpt, then=then)  # raises an earlier save's error first
         self._index = index
+        self._last_save = time.monotonic()
         return path
 
     def flush(self) -> None:

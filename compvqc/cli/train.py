@@ -38,6 +38,8 @@ def add_checkpoint_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--resume", action="store_true", help="continue from the newest valid checkpoint in --checkpoint-dir")
     g.add_argument("--save-every-steps", type=int, default=None, help="also save every N optimizer steps")
     g.add_argument("--save-every-epochs", type=int, default=1, help="save every N epochs (default 1)")
+    g.add_argument("--save-every-seconds", type=float, default=None,
+                   help="also save when S seconds passed since the last save (for very fast steps)")
     g.add_argument("--keep-last", type=int, default=3, help="checkpoints kept in the run directory (default 3)")
 
 
@@ -53,8 +55,11 @@ def make_manager(args):
         v = getattr(args, flag)
         if v is not None and v < 1:
             raise UsageError(f"--{flag.replace('_', '-')} must be at least 1")
+    if args.save_every_seconds is not None and not args.save_every_seconds > 0:
+        raise UsageError("--save-every-seconds must be positive")
     return CheckpointManager(args.checkpoint_dir, keep_last=args.keep_last, best_metric="val_accuracy",
-                             every_steps=args.save_every_steps, every_epochs=args.save_every_epochs)
+                             every_steps=args.save_every_steps, every_epochs=args.save_every_epochs,
+                             every_seconds=args.save_every_seconds)
 
 
 def add_train_args(p: argparse.ArgumentParser, dataset_required: bool = True) -> None:
