@@ -141,10 +141,23 @@ _TENSOR_TYPES = {np.dtype(t): helper.np_dtype_to_tensor_dtype(np.dtype(t))
                            np.uint16, np.uint32, np.uint64, np.complex64, np.complex128, np.float16)}
 
 
+def json_default(o):
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, np.generic):
+        return o.item()
+    raise TypeError(f"not JSON-serializable: {type(o).__name__}")
+
+
+# one encoder for every document: json.dumps with options builds a new one per call, and this
+# runs for every document of every save
+_DOC_ENCODER = json.JSONEncoder(sort_keys=True, allow_nan=True, default=json_default)
+
+
 def doc_json(doc, key: str = "document") -> str:
     """A document's text in the file: sorted keys, NaN allowed, numpy values as JSON."""
     try:
-        return json.dumps(doc, sort_keys=True, allow_nan=True, default=json_default)
+        return _DOC_ENCODER.encode(doc)
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"the {key} document cannot be stored as JSON ({e})") from None
 
@@ -183,14 +196,6 @@ def _check_structure(model: onnx.ModelProto, structure) -> None:
     if key not in _CHECKED:
         onnx.checker.check_model(model)
         _CHECKED.add(key)
-
-
-def json_default(o):
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, np.generic):
-        return o.item()
-    raise TypeError(f"not JSON-serializable: {type(o).__name__}")
 
 
 def _split_profile(profile: dict, arrays: dict) -> dict:

@@ -116,7 +116,7 @@ class CheckpointManager:
         """
         path = self.path_for(step)
         index, then = self._plan(path.name, step, metric)
-        with self._recovering():
+        try:
             if self._writer is None or wait:
                 if self._writer is not None:
                     self._writer.flush()
@@ -124,34 +124,38 @@ class CheckpointManager:
                 run_then(then)
             else:
                 self._writer.submit(path, ckpt, then=then)  # raises an earlier save's error first
+        except CheckpointError:
+            self._recover()
+            raise
         self._index = index
         self._last_save = time.monotonic()
         return path
 
     def flush(self) -> None:
         if self._writer is not None:
-            with self._recovering():
+            try:
                 self._writer.flush()
+            except CheckpointError:
+                self._recover()
+                raise
 
     def close(self) -> None:
         if self._writer is not None:
-            with self._recovering(flush=False):
+            try:
                 self._writer.close()
+            except CheckpointError:
+                self._recover(flush=False)
+                raise
 
-    @contextlib.contextmanager
-    def _recovering(self, flush: bool = True):
-        """On a save error: wait for the saves still queued, then rebuild the index from disk."""
-        try:
-            yield
-        except CheckpointError:
-            if flush and self._writer is not None:
-                try:
-                    self._writer.flush()
-                except CheckpointError:
-                    pass  # consequences of the same failure; the first error is the one raised
-            self._index = self._read_index()
-            self._generation += 1  # plans made from now on rest on the files as they are
-            raise
+    def _recover(self, flush: bool = True) -> None:
+        """After a save error: wait for the saves still queued, then rebuild the index from disk."""
+        if flush and self._writer is not None:
+            try:
+                self._writer.flush()
+            except CheckpointError:
+                pass  # consequences of the same failure; the first error is the one raised
+        self._index = self._read_index()
+        self._generation += 1  # plans made from now on rest on the files as they are
 
     def _plan(self, name: str, step: int, metric: float | None) -> tuple[list[dict], dict]:
         """The index with a new checkpoint, and the file steps that follow its save.

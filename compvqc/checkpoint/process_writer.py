@@ -66,6 +66,7 @@ PIPE_BYTES = 1 << 20  # Linux's default maximum pipe size; frames beyond it make
 ARRAY_FIELDS = ("theta", "theta_original", "prune_mask", "quant_mask", "levels", "qubit_mapping", "gradient_history")
 TEXT_DOCS = ("optimizer", "run", "lut_provenance", "dataset", "training", "metrics")  # sent as their file text
 ARRAY_KINDS = "biufc"  # numeric and boolean arrays only: nothing that needs pickle
+_HEADER_ENCODER = json.JSONEncoder(allow_nan=True, default=json_default)
 # The child's entry: put the trainer's compvqc first on the path only if Python would find
 # another one (or none); ``-m`` would re-run a module the package already imported.
 BOOT = (
@@ -115,7 +116,7 @@ def pack_save(path, ckpt: Checkpoint, *, seq: int, model: dict | None, then: dic
         "then": then or {},
     }
     try:
-        text = json.dumps(header, allow_nan=True, default=json_default).encode()
+        text = _HEADER_ENCODER.encode(header).encode()
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{path}: cannot snapshot the checkpoint ({e})") from None
     payload = b"".join(chunks)
@@ -420,7 +421,7 @@ class ProcessWriter:
                 return
 
     def _raise_pending(self) -> None:
-        if not self._closed:
+        if not self._closed and self._poller.poll(0):  # the child said something (or ended)
             self._drain(block=False)
             self._take_replies()
         if self._errors:
