@@ -307,7 +307,7 @@ def test_process_writer_with_many_open_files(tmp_path):
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if min(hard, 4096) < 1200:
-        pytest.skip("cannot open more than 1024 files here")
+        pytest.skip("the hard RLIMIT_NOFILE is below 1200: no file descriptor above 1024 can be opened")
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
     files = [open(tmp_path / f"f{i}", "w") for i in range(1100)]  # the writer's fds land above 1024
     try:

@@ -7,7 +7,7 @@ files, rotation) hands the GIL back and forth with the training thread; measured
 benchmark machine, a thread that saves *nothing* already added 5% to an epoch when saving every
 10 steps, and the real save 50% (``benchmarks/checkpoint.py``). A child process has its own
 interpreter: the trainer writes one frame into a pipe (``os.write`` of the arrays' bytes and a
-small JSON header, 0.2-0.35 ms in a training loop) and the child validates, encodes, writes
+small JSON header, 0.2-0.4 ms in a training loop) and the child validates, encodes, writes
 durably and rotates on the other core (it still competes for the shared cores: RESULTS.md). No library does this hand-off for us without pickle (``multiprocessing`` pickles its
 messages), hence the small frame format below.
 
