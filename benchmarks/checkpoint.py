@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -118,17 +119,56 @@ class TimedManager(CheckpointManager):
         return path
 
 
+# What the *storage* costs training, apart from any writer: at each save point the trainer sends
+# one byte to a child that does only the file system's part of a durable save of the 50-gate
+# checkpoint (write 8.6 KB, fsync, close — no encoding, no rename, no pointers), or nothing.
+PROBE = (
+    "import os, sys\n"
+    "blob, fsync = os.urandom(8600), sys.argv[1] == 'fsync'\n"
+    "path = os.path.join(sys.argv[2], 'probe')\n"
+    "while os.read(0, 1):\n"
+    "    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)\n"
+    "    os.write(fd, blob)\n"
+    "    if fsync:\n"
+    "        os.fsync(fd)\n"
+    "    os.close(fd)\n"
+)
+
+
+class ProbeManager(TimedManager):
+    """Saves nothing: signals the ``PROBE`` child at every save point (see above)."""
+
+    def __init__(self, directory, *, probe: str, **kw):
+        super().__init__(directory, writer="sync", **kw)
+        self._probe = subprocess.Popen([sys.executable, "-c", PROBE, probe, str(directory)], stdin=subprocess.PIPE)
+
+    def save(self, ckpt, *, step, metric=None, wait=False):
+        t = time.perf_counter()
+        os.write(self._probe.stdin.fileno(), b"s")
+        self.save_seconds.append(time.perf_counter() - t)
+        return self.path_for(step)
+
+    def close(self):
+        self._probe.stdin.close()
+        self._probe.wait()
+        super().close()
+
+
 MODES = {
     "none": None,
+    "none, again": None,  # an A/A pair: how far two identical runs differ on this machine
     "process, every epoch": dict(every_steps=None, writer="process"),
     "process, every 10 steps": dict(every_steps=10, writer="process"),
     "thread, every epoch": dict(every_steps=None, writer="thread"),
     "thread, every 10 steps": dict(every_steps=10, writer="thread"),
     "sync, every 10 steps": dict(every_steps=10, writer="sync"),
+    "probe nothing, every 10 steps": dict(every_steps=10, probe="nothing"),
+    "probe fsync, every epoch": dict(every_steps=None, probe="fsync"),
+    "probe fsync, every 10 steps": dict(every_steps=10, probe="fsync"),
 }
 
 
-def overhead(repeats: int, data_dir, epochs: int = 10) -> dict:
+def overhead(repeats: int, data_dir, epochs: int = 10, directory=None, modes=tuple(MODES)) -> dict:
     """Steady-state cost of checkpointing on training, every mode interleaved in each repeat.
 
     The writer is started (and, for the process writer, its child has imported) before the
@@ -143,20 +183,22 @@ def overhead(repeats: int, data_dir, epochs: int = 10) -> dict:
     config = TrainConfig(dataset="mnist2", arch="random50", epochs=epochs, batch_size=128, seed=0)
     data = load_dataset("mnist2", data_dir=data_dir)
     model = build_model("4x4_ryzxy", "random50", 2, arch_seed=0)
-    times = {m: [] for m in MODES}
-    in_save = {m: [] for m in MODES}  # caller's seconds inside save() per run
-    saves = {m: 0 for m in MODES}
-    startup, closing = {m: [] for m in MODES}, {m: [] for m in MODES}
+    modes = ["none", *(m for m in modes if m != "none")]  # the baseline of every ratio
+    times = {m: [] for m in modes}
+    in_save = {m: [] for m in modes}  # caller's seconds inside save() per run
+    saves = {m: 0 for m in modes}
+    startup, closing = {m: [] for m in modes}, {m: [] for m in modes}
     run_training(config, data, model, progress=False)  # warm-up
-    order = list(MODES)
+    order = list(modes)
     for r in range(repeats):
         for mode in order[r % len(order):] + order[: r % len(order)]:  # rotate to spread drift
             kw = MODES[mode]
-            with tempfile.TemporaryDirectory() as d:
+            with tempfile.TemporaryDirectory(dir=directory) as d:
                 manager = None
                 if kw is not None:
                     t = time.perf_counter()
-                    manager = TimedManager(d, keep_last=3, every_epochs=1, log=lambda s: None, **kw)
+                    kind = ProbeManager if "probe" in kw else TimedManager
+                    manager = kind(d, keep_last=3, every_epochs=1, log=lambda s: None, **kw)
                     manager.flush()
                     startup[mode].append(time.perf_counter() - t)
                 t = time.perf_counter()
@@ -176,8 +218,9 @@ def overhead(repeats: int, data_dir, epochs: int = 10) -> dict:
         row = {"mode": mode, "epoch_ms_median": round(1e3 * statistics.median(ts) / epochs, 2),
                "epoch_ms_min": round(1e3 * min(ts) / epochs, 2),
                "overhead_pct_median": round(100 * statistics.median(t / b - 1 for t, b in zip(ts, base)), 2),
+               "overhead_pct_quartiles": [round(100 * q, 2) for q in _quartiles([t / b - 1 for t, b in zip(ts, base)])],
                "overhead_pct_of_min": round(100 * (min(ts) / min(base) - 1), 2)}
-        if mode != "none":
+        if saves[mode]:
             row.update({
                 "saves_per_run": saves[mode],
                 "in_save_ms_per_save": round(1e3 * statistics.median(in_save[mode]) / saves[mode], 3),
@@ -189,10 +232,17 @@ def overhead(repeats: int, data_dir, epochs: int = 10) -> dict:
     return out
 
 
+def _quartiles(xs: list[float]) -> tuple[float, float]:
+    q = statistics.quantiles(xs, n=4) if len(xs) > 1 else [xs[0]] * 3
+    return q[0], q[2]
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=15)
     p.add_argument("--data-dir", default=os.environ.get("COMPVQC_DATA", str(SHARED)))
+    p.add_argument("--dir", default=None, help="where the run directories go (default: the system temporary directory)")
+    p.add_argument("--modes", nargs="+", choices=list(MODES), default=list(MODES))
     p.add_argument("--skip-overhead", action="store_true")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
@@ -203,7 +253,7 @@ def main(argv=None) -> int:
     m2 = mnist2_checkpoint()
     result["mnist2_50_gates"] = {**time_io(m2, max(args.repeats, 20)), "breakdown_kb": breakdown(encode(m2))}
     if not args.skip_overhead:
-        result["training_overhead"] = overhead(args.repeats, args.data_dir)
+        result["training_overhead"] = overhead(args.repeats, args.data_dir, directory=args.dir, modes=args.modes)
     if args.json:
         print(json.dumps(result, indent=1))
         return 0
@@ -220,7 +270,8 @@ def main(argv=None) -> int:
               f"(batch 128) per run, {o['repeats']} interleaved repeats:")
         for r in o["rows"]:
             line = (f"    {r['mode']:<24s} {r['epoch_ms_median']:6.1f} ms/epoch  wall overhead "
-                    f"{r['overhead_pct_median']:+6.2f}% (median of paired ratios), {r['overhead_pct_of_min']:+6.2f}% (of minima)")
+                    f"{r['overhead_pct_median']:+6.2f}% (median of paired ratios; quartiles {r['overhead_pct_quartiles'][0]:+.1f}%, "
+                    f"{r['overhead_pct_quartiles'][1]:+.1f}%), {r['overhead_pct_of_min']:+6.2f}% (of minima)")
             if "saves_per_run" in r:
                 line += (f"; in save() {r['in_save_ms_per_save']:.3f} ms x {r['saves_per_run']} = {r['in_save_pct']:.2f}%"
                          f"; start-up {r['startup_ms']:.0f} ms, close {r['close_ms']:.1f} ms (once per run)")

@@ -175,6 +175,34 @@ def test_the_writer_process_ends_when_its_trainer_is_killed(tmp_path):
         load_checkpoint(p)
 
 
+def _voluntary_switches(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split(":")[1]) for line in f if line.startswith("voluntary_ctxt_switches"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads the child's context switches in /proc")
+def test_an_idle_writer_process_sleeps_until_nudged(tmp_path):
+    """Between saves the child waits for the trainer's signal, looking at its parent once a
+    second — not a timed poll that wakes it tens of times a second through a long epoch."""
+    with ProcessWriter() as w:
+        w.flush()
+        before = _voluntary_switches(w._proc.pid)
+        time.sleep(2.0)
+        idle = _voluntary_switches(w._proc.pid) - before
+        w.submit(tmp_path / "a.ckpt", full_checkpoint(with_profile=False))  # and a nudge still wakes it
+        w.flush()
+    assert idle <= 4  # two parent checks (and slack); a 20 ms poll would make about 100
+    load_checkpoint(tmp_path / "a.ckpt")
+
+
+def test_a_frame_larger_than_the_pipe_is_sent_whole(tmp_path):
+    c = full_checkpoint(with_profile=False)
+    c.gradient_history = np.random.default_rng(0).normal(size=(70_000, c.theta.size))  # 5 MB: pipe-fulls
+    with ProcessWriter() as w:
+        w.submit(tmp_path / "big.ckpt", c)
+    np.testing.assert_array_equal(load_checkpoint(tmp_path / "big.ckpt").gradient_history, c.gradient_history)
+
+
 def test_manager_falls_back_to_a_thread_when_no_process_can_start(tmp_path, monkeypatch):
     import subprocess as sp
 

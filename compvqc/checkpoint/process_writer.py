@@ -23,6 +23,14 @@ Replies (child → trainer, over its stdout) are JSON lines: ``{"seq", "error"}`
 save, ``{"flushed": seq}`` when a flush is reached. The trainer reads them without blocking at
 every call, so a background error surfaces on the next ``submit``, ``flush`` or ``close``.
 
+Waking: the child sleeps in ``sigtimedwait`` on ``WAKE``, which the trainer sends after each
+write (``Popen.send_signal``, which never signals a reaped pid). Not a blocking read of the
+pipe: a pipe write wakes its reader "synchronously", and Linux then runs the child on the
+trainer's CPU (measured: 1.6-2.0 ms inside ``save()``); a signal wakes it on an idle CPU. Not a
+sleep loop either (the previous design): every timed wake-up of the idle child costs the
+trainer too on a small machine (RESULTS.md), and an idle child should not wake 50 times a second
+through a long epoch. An idle child wakes once a second to see whether its parent is alive.
+
 Lifetime: the child runs in its own session and ignores SIGINT/SIGTERM (a Ctrl-C is the trainer's
 to handle: it saves once more and closes), ends at end of input after the frames before it, and
 stops before the next frame if its parent has died — queued saves die with the trainer, as they
@@ -40,7 +48,6 @@ import struct
 import subprocess
 import sys
 import threading
-import time
 import weakref
 import zlib
 from pathlib import Path
@@ -61,7 +68,11 @@ FRAME = struct.Struct("<4sQQ")  # magic, header length, payload length; then hea
 CRC = struct.Struct("<I")  # zlib.crc32 of header and payload: a torn frame is never taken for a whole one
 MAGIC = b"CVQC"
 MAX_PART = 1 << 30  # header or payload bytes of one frame
-POLL_SECONDS = (0.001, 0.02)  # the child's sleep between looks at an empty pipe: first, longest
+# The trainer nudges the child with this signal after writing to the pipe (see "Waking" above).
+# Its default action is to be ignored, so a nudge that arrives before the child has blocked it
+# (during start-up) or reaches a process that reused a dead child's pid does nothing.
+WAKE = signal.SIGURG
+IDLE_CHECK_SECONDS = 1.0  # an idle child looks at its parent this often (the trainer may have died)
 PIPE_BYTES = 1 << 20  # Linux's default maximum pipe size; frames beyond it make submit wait
 ARRAY_FIELDS = ("theta", "theta_original", "prune_mask", "quant_mask", "levels", "qubit_mapping", "gradient_history")
 TEXT_DOCS = ("optimizer", "run", "lut_provenance", "dataset", "training", "metrics")  # sent as their file text
@@ -228,6 +239,7 @@ def serve(inp: int = 0, out: int = 1) -> int:
 
     for s in (signal.SIGINT, signal.SIGTERM):
         signal.signal(s, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {WAKE})  # kept pending for sigtimedwait
     parent = os.getppid()
 
     def alive() -> bool:
@@ -237,15 +249,12 @@ def serve(inp: int = 0, out: int = 1) -> int:
     poller.register(inp, select.POLLIN)
     model = None
     generations = Generations()
-    idle = POLL_SECONDS[0]
     while True:
         if not _wait_readable(poller, 0):  # nothing yet (end of input counts as readable)
             if not alive():  # the trainer died; a process it forked may hold the pipe open
                 return 0
-            time.sleep(idle)
-            idle = min(2 * idle, POLL_SECONDS[1])
+            signal.sigtimedwait((WAKE,), IDLE_CHECK_SECONDS)  # a nudge pending since the look returns at once
             continue
-        idle = POLL_SECONDS[0]
         try:
             frame = read_frame(inp, alive)
         except (CheckpointError, ValueError) as e:
@@ -297,6 +306,9 @@ class ProcessWriter:
         except OSError as e:
             raise CheckpointError(f"cannot start the checkpoint writer process: {e}") from None
         self._to_child = self._proc.stdin.fileno()
+        os.set_blocking(self._to_child, False)  # a full pipe: nudge the child, then wait for room
+        self._room = select.poll()
+        self._room.register(self._to_child, select.POLLOUT)
         if fcntl is not None and hasattr(fcntl, "F_SETPIPE_SZ"):  # Linux: room while the child starts
             try:
                 fcntl.fcntl(self._to_child, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
@@ -350,6 +362,7 @@ class ProcessWriter:
                     except CheckpointError:
                         pass
                 self._proc.stdin.close()
+                self._proc.send_signal(WAKE)  # to see the end of its input
                 self._wait_for(lambda r: False)  # until the child closes its end
                 self._proc.wait()
                 self._proc.stdout.close()
@@ -374,7 +387,12 @@ class ProcessWriter:
         try:
             view = memoryview(data)
             while sent < len(data):
-                sent += os.write(self._to_child, view[sent:])
+                try:
+                    sent += os.write(self._to_child, view[sent:])
+                except BlockingIOError:  # the child has a pipe's worth to read first
+                    self._proc.send_signal(WAKE)
+                    self._room.poll()
+            self._proc.send_signal(WAKE)
         except BaseException as e:
             if 0 < sent < len(data):  # the child would read the next frame as this one's rest
                 self._broken = "the checkpoint writer was interrupted while sending a checkpoint; it is unusable"
@@ -432,6 +450,9 @@ class ProcessWriter:
 def _shutdown(proc) -> None:
     """At garbage collection or interpreter exit: let the child finish what it was given."""
     try:
-        proc.communicate(timeout=60)  # closes its input, drains its replies
+        proc.stdin.close()
+        proc.stdin = None  # closed: communicate must not flush it
+        proc.send_signal(WAKE)
+        proc.communicate(timeout=60)  # drains its replies until it ends
     except Exception:  # noqa: BLE001 - best effort at exit
         proc.kill()
