@@ -7,9 +7,10 @@
 2. Overhead of checkpointing on MNIST-2 training epochs of the 50-gate model (10.8k training
    samples, batch 128): no checkpoints vs. saving every epoch and every 10 steps through the
    manager's default writer (a child process), a background thread, and synchronously, all
-   interleaved in each repeat.
+   interleaved in each repeat; with an A/A pair (two runs without checkpoints) and storage
+   probes (``PROBE``: what any writer in another process costs on this machine).
 
-    python benchmarks/checkpoint.py [--repeats 15] [--data-dir ../shared/datasets] [--json]
+    python benchmarks/checkpoint.py [--repeats 15] [--data-dir ../shared/datasets] [--dir D] [--modes ...] [--json]
 """
 
 from __future__ import annotations
@@ -121,12 +122,15 @@ class TimedManager(CheckpointManager):
 
 # What the *storage* costs training, apart from any writer: at each save point the trainer sends
 # one byte to a child that does only the file system's part of a durable save of the 50-gate
-# checkpoint (write 8.6 KB, fsync, close — no encoding, no rename, no pointers), or nothing.
+# checkpoint (write 8.6 KB, fsync, close — no encoding, no rename, no pointers), the same
+# without fsync, or nothing.
 PROBE = (
     "import os, sys\n"
-    "blob, fsync = os.urandom(8600), sys.argv[1] == 'fsync'\n"
+    "blob, fsync, write = os.urandom(8600), sys.argv[1] == 'fsync', sys.argv[1] != 'nothing'\n"
     "path = os.path.join(sys.argv[2], 'probe')\n"
     "while os.read(0, 1):\n"
+    "    if not write:\n"
+    "        continue\n"
     "    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)\n"
     "    os.write(fd, blob)\n"
     "    if fsync:\n"
@@ -163,6 +167,7 @@ MODES = {
     "thread, every 10 steps": dict(every_steps=10, writer="thread"),
     "sync, every 10 steps": dict(every_steps=10, writer="sync"),
     "probe nothing, every 10 steps": dict(every_steps=10, probe="nothing"),
+    "probe write, every 10 steps": dict(every_steps=10, probe="write"),
     "probe fsync, every epoch": dict(every_steps=None, probe="fsync"),
     "probe fsync, every 10 steps": dict(every_steps=10, probe="fsync"),
 }
