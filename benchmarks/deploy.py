@@ -19,6 +19,10 @@ and fake_jakarta, 1024 shots, qiskit-aer (``AerSimulator.from_backend``). For ea
 seed, device): the vanilla model, and CompVQC compressed *for that device* at the ratio among
 ``--ratios`` with the best noisy *validation* accuracy (ties → the better noise-free validation accuracy, then the larger ratio); both scored on
 the whole test split, noisy and noise-free, with TCD and cost measures from the deployment.
+Which test samples each noisy run got right is recorded, for McNemar's exact test of compressed
+against vanilla on the same samples (pooled over seeds). A secondary selection rule is recorded
+beside the primary one: only candidates whose deployed TCD is below the vanilla's are eligible
+(with none, the vanilla itself). ``--first-seed 5`` runs the replication on seeds 5-9.
 
 Resumable: each finished (dataset, seed, device) row is appended to
 ``benchmarks/runs/deploy.jsonl`` and skipped on the next run.

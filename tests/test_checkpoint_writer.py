@@ -195,6 +195,53 @@ def test_an_idle_writer_process_sleeps_until_nudged(tmp_path):
     load_checkpoint(tmp_path / "a.ckpt")
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads the child's threads' signal masks in /proc")
+def test_every_thread_of_the_writer_process_blocks_the_wake_signal(monkeypatch):
+    """A thread that does not block SIGURG (numpy's OpenBLAS workers start at import) may take a
+    nudge and drop it, leaving a frame unread for a second: all of them must block it."""
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")  # at least one worker thread in the child
+    with ProcessWriter() as w:
+        w.flush()
+        pid = w._proc.pid
+        others = [t for t in os.listdir(f"/proc/{pid}/task") if int(t) != pid]  # the main thread
+        masks = {}  # shows its mask as changed while it waits in sigtimedwait: not checked
+        for tid in others:
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                masks[tid] = int(next(line.split()[1] for line in f if line.startswith("SigBlk:")), 16)
+    assert others or os.cpu_count() == 1
+    bit = 1 << (signal.SIGURG - 1)
+    assert all(m & bit for m in masks.values()), masks
+
+
+def test_a_forked_trainer_copy_cannot_use_or_end_the_writer(tmp_path):
+    script = textwrap.dedent(f"""
+        import os, sys
+        sys.path.insert(0, {os.getcwd()!r})
+        from compvqc.checkpoint import CheckpointError, ProcessWriter, load_checkpoint
+        from tests.checkpoint_helpers import full_checkpoint
+        c = full_checkpoint(with_profile=False)
+        w = ProcessWriter()
+        w.submit({str(tmp_path)!r} + "/before.ckpt", c)
+        pid = os.fork()
+        if pid == 0:  # the fork: refused, and its normal exit leaves the parent's child alone
+            try:
+                w.flush()
+                print("fork flushed", flush=True)
+            except CheckpointError as e:
+                print("fork refused:", e, flush=True)
+            sys.exit(0)
+        os.waitpid(pid, 0)
+        w.submit({str(tmp_path)!r} + "/after.ckpt", c)
+        w.close()
+        load_checkpoint({str(tmp_path)!r} + "/after.ckpt")
+        print("parent ok", flush=True)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert "fork refused: this checkpoint writer belongs to the process that created it" in out
+    assert out.strip().endswith("parent ok")
+    load_checkpoint(tmp_path / "before.ckpt")
+
+
 def test_a_frame_larger_than_the_pipe_is_sent_whole(tmp_path):
     c = full_checkpoint(with_profile=False)
     c.gradient_history = np.random.default_rng(0).normal(size=(70_000, c.theta.size))  # 5 MB: pipe-fulls

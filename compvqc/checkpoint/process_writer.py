@@ -81,7 +81,10 @@ _HEADER_ENCODER = json.JSONEncoder(allow_nan=True, default=json_default)
 # The child's entry: put the trainer's compvqc first on the path only if Python would find
 # another one (or none); ``-m`` would re-run a module the package already imported.
 BOOT = (
-    "import importlib.util, os, sys\n"
+    "import importlib.util, os, signal, sys\n"
+    # Every thread must block WAKE, or one (numpy's OpenBLAS workers start at import) may take a
+    # nudge meant for sigtimedwait and drop it; threads inherit the mask of the thread that starts them.
+    "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGURG})\n"
     "root = sys.argv[1]\n"
     "spec = importlib.util.find_spec('compvqc')\n"
     "if spec is None or not os.path.realpath(spec.origin).startswith(os.path.join(root, 'compvqc') + os.sep):\n"
@@ -307,7 +310,7 @@ class ProcessWriter:
             raise CheckpointError(f"cannot start the checkpoint writer process: {e}") from None
         self._to_child = self._proc.stdin.fileno()
         os.set_blocking(self._to_child, False)  # a full pipe: nudge the child, then wait for room
-        self._room = select.poll()
+        self._room = select.poll()  # room in the pipe, or replies to take so the child is not stuck writing them
         self._room.register(self._to_child, select.POLLOUT)
         if fcntl is not None and hasattr(fcntl, "F_SETPIPE_SZ"):  # Linux: room while the child starts
             try:
@@ -318,6 +321,7 @@ class ProcessWriter:
         os.set_blocking(self._from_child, False)
         self._poller = select.poll()
         self._poller.register(self._from_child, select.POLLIN)
+        self._room.register(self._from_child, select.POLLIN)
         self._lock = threading.Lock()
         self._replies = b""
         self._errors: list[str] = []
@@ -326,11 +330,13 @@ class ProcessWriter:
         self._model = None
         self._meta = None
         self._closed = False
-        self._finalizer = weakref.finalize(self, _shutdown, self._proc)
+        self._owner = os.getpid()  # a forked copy of the trainer must not use (or end) this child
+        self._finalizer = weakref.finalize(self, _shutdown, self._proc, self._owner)
 
     def submit(self, path, ckpt: Checkpoint, *, then: dict | None = None) -> None:
         """Queue a save of ``ckpt`` to ``path``, then the file steps ``then`` (see ``run_then``)."""
         with self._lock:
+            self._check_owner()
             self._raise_pending()
             if self._closed:
                 raise CheckpointError("the checkpoint writer is closed")
@@ -345,6 +351,7 @@ class ProcessWriter:
     def flush(self) -> None:
         """Wait until every submitted save is done; raise the first error."""
         with self._lock:
+            self._check_owner()
             if not self._closed:
                 self._seq += 1
                 seq = self._seq
@@ -354,6 +361,7 @@ class ProcessWriter:
 
     def close(self) -> None:
         with self._lock:
+            self._check_owner()
             if not self._closed:
                 self._closed = True
                 if self._broken is None:
@@ -391,7 +399,8 @@ class ProcessWriter:
                     sent += os.write(self._to_child, view[sent:])
                 except BlockingIOError:  # the child has a pipe's worth to read first
                     self._proc.send_signal(WAKE)
-                    self._room.poll()
+                    if any(fd == self._from_child for fd, _ in self._room.poll()):
+                        self._drain(block=False)
             self._proc.send_signal(WAKE)
         except BaseException as e:
             if 0 < sent < len(data):  # the child would read the next frame as this one's rest
@@ -438,6 +447,10 @@ class ProcessWriter:
                                         f"the checkpoint writer process stopped (exit code {self._proc.returncode})")
                 return
 
+    def _check_owner(self) -> None:
+        if os.getpid() != self._owner:
+            raise CheckpointError("this checkpoint writer belongs to the process that created it, not to a fork of it")
+
     def _raise_pending(self) -> None:
         if not self._closed and self._poller.poll(0):  # the child said something (or ended)
             self._drain(block=False)
@@ -447,8 +460,11 @@ class ProcessWriter:
             raise CheckpointError(first)
 
 
-def _shutdown(proc) -> None:
-    """At garbage collection or interpreter exit: let the child finish what it was given."""
+def _shutdown(proc, owner: int) -> None:
+    """At garbage collection or interpreter exit: let the child finish what it was given (only
+    in the process that started it; a fork's copy of the writer leaves the child alone)."""
+    if os.getpid() != owner:
+        return
     try:
         proc.stdin.close()
         proc.stdin = None  # closed: communicate must not flush it
