@@ -190,6 +190,7 @@ def overhead(repeats: int, data_dir, epochs: int = 10, directory=None, modes=tup
     model = build_model("4x4_ryzxy", "random50", 2, arch_seed=0)
     modes = ["none", *(m for m in modes if m != "none")]  # the baseline of every ratio
     times = {m: [] for m in modes}
+    cpu = {m: [] for m in modes}  # the training thread's CPU time: blind to being descheduled
     in_save = {m: [] for m in modes}  # caller's seconds inside save() per run
     saves = {m: 0 for m in modes}
     startup, closing = {m: [] for m in modes}, {m: [] for m in modes}
@@ -206,9 +207,10 @@ def overhead(repeats: int, data_dir, epochs: int = 10, directory=None, modes=tup
                     manager = kind(d, keep_last=3, every_epochs=1, log=lambda s: None, **kw)
                     manager.flush()
                     startup[mode].append(time.perf_counter() - t)
-                t = time.perf_counter()
+                t, c = time.perf_counter(), time.thread_time()
                 run_training(config, data, model, progress=False, manager=manager)
                 times[mode].append(time.perf_counter() - t)
+                cpu[mode].append(time.thread_time() - c)
                 if manager is not None:
                     t = time.perf_counter()
                     manager.close()
@@ -224,7 +226,11 @@ def overhead(repeats: int, data_dir, epochs: int = 10, directory=None, modes=tup
                "epoch_ms_min": round(1e3 * min(ts) / epochs, 2),
                "overhead_pct_median": round(100 * statistics.median(t / b - 1 for t, b in zip(ts, base)), 2),
                "overhead_pct_quartiles": [round(100 * q, 2) for q in _quartiles([t / b - 1 for t, b in zip(ts, base)])],
-               "overhead_pct_of_min": round(100 * (min(ts) / min(base) - 1), 2)}
+               "overhead_pct_of_min": round(100 * (min(ts) / min(base) - 1), 2),
+               "cpu_overhead_pct_median": round(100 * statistics.median(
+                   c / b - 1 for c, b in zip(cpu[mode], cpu["none"])), 2),
+               "cpu_overhead_pct_quartiles": [round(100 * q, 2) for q in _quartiles(
+                   [c / b - 1 for c, b in zip(cpu[mode], cpu["none"])])]}
         if saves[mode]:
             row.update({
                 "saves_per_run": saves[mode],
@@ -276,7 +282,9 @@ def main(argv=None) -> int:
         for r in o["rows"]:
             line = (f"    {r['mode']:<24s} {r['epoch_ms_median']:6.1f} ms/epoch  wall overhead "
                     f"{r['overhead_pct_median']:+6.2f}% (median of paired ratios; quartiles {r['overhead_pct_quartiles'][0]:+.1f}%, "
-                    f"{r['overhead_pct_quartiles'][1]:+.1f}%), {r['overhead_pct_of_min']:+6.2f}% (of minima)")
+                    f"{r['overhead_pct_quartiles'][1]:+.1f}%), {r['overhead_pct_of_min']:+6.2f}% (of minima); training thread's "
+                    f"CPU time {r['cpu_overhead_pct_median']:+.2f}% [{r['cpu_overhead_pct_quartiles'][0]:+.1f}%, "
+                    f"{r['cpu_overhead_pct_quartiles'][1]:+.1f}%]")
             if "saves_per_run" in r:
                 line += (f"; in save() {r['in_save_ms_per_save']:.3f} ms x {r['saves_per_run']} = {r['in_save_pct']:.2f}%"
                          f"; start-up {r['startup_ms']:.0f} ms, close {r['close_ms']:.1f} ms (once per run)")
