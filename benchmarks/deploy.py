@@ -47,8 +47,8 @@ import numpy as np
 
 from compvqc.checkpoint import load_checkpoint, save_checkpoint
 from compvqc.compile.backends import resolve_backend
-from compvqc.compress.methods import CompressConfig
-from compvqc.compress.pipeline import compress_checkpoint, dataset_for
+from compvqc.compress.pipeline import dataset_for
+from compvqc.compress.select import best, select_ratio
 from compvqc.deploy import deploy, evaluate
 from compvqc.train import TrainConfig, train_on_dataset
 from runlog import append_row, read_rows
@@ -215,27 +215,21 @@ def compare_row(dataset: str, seed: int, backend_name: str, ratios, n_samples: i
     data = dataset_for(src)
     t0 = time.perf_counter()
     vanilla_tcd = deploy(src.model, src.theta, backend).tcd
-    candidates = []
-    for r in ratios:
-        comp, _ = compress_checkpoint(src, backend, CompressConfig(ratio=r), progress=False)
-        val = evaluate(comp.model, comp.theta, data.val.x, data.val.y, backend, shots=SHOTS, seed=seed).accuracy
-        exact = float(np.mean(comp.model.predict(comp.theta, data.val.x) == data.val.y))
-        tcd = deploy(comp.model, comp.theta, backend).tcd
-        candidates.append((val, exact, r, comp, tcd))
-    # Noisy validation accuracy first; its ties (90 samples, shot noise) are broken by the
-    # noise-free validation accuracy, then by the larger ratio.
-    best = lambda cs: max(cs, key=lambda c: (c[0], c[1], c[2]))  # noqa: E731
-    val, exact, ratio, comp, _ = best(candidates)
+    # The primary rule is the library's (compvqc compress --ratios): best noisy validation
+    # accuracy; ties (900 samples, shot noise) → noise-free validation accuracy → larger ratio.
+    comp, cands = select_ratio(src, backend, ratios, shots=SHOTS, seed=seed, progress=False)
+    ratio = comp.metrics["compression"]["selection"]["ratio"]
+    tcds = {c.ratio: deploy(c.checkpoint.model, c.checkpoint.theta, backend).tcd for c in cands}
     # Secondary rule, fixed before its first run (on seeds 5-9): only candidates whose deployed
     # TCD is below the vanilla's are eligible (a "compressed" model must be shallower); with
     # none, the result is the vanilla model itself (ratio 0).
-    shallower = [c for c in candidates if c[4] < vanilla_tcd]
-    s_ratio, s_comp = (best(shallower)[2], best(shallower)[3]) if shallower else (0.0, src)
+    shallower = [c for c in cands if tcds[c.ratio] < vanilla_tcd]
+    s_ratio, s_comp = (best(shallower).ratio, best(shallower).checkpoint) if shallower else (0.0, src)
     row = {"dataset": dataset, "seed": seed, "backend": backend_name, "shots": SHOTS, "ratios": list(ratios),
            "n_samples": n_samples, "n_val": len(data.val), "n_test": len(data.test),
-           "val_by_ratio": {str(r): v for v, _, r, _, _ in candidates},
-           "exact_val_by_ratio": {str(r): e for _, e, r, _, _ in candidates},
-           "tcd_by_ratio": {str(r): t for *_, r, _, t in candidates}, "ratio": ratio,
+           "val_by_ratio": {str(c.ratio): c.val_accuracy for c in cands},
+           "exact_val_by_ratio": {str(c.ratio): c.exact_val_accuracy for c in cands},
+           "tcd_by_ratio": {str(r): t for r, t in tcds.items()}, "ratio": ratio,
            "vanilla": scored(src, backend, data, seed), "compvqc": scored(comp, backend, data, seed),
            "ratio_shallower": s_ratio}
     row["compvqc_shallower"] = row["compvqc"] if s_ratio == ratio else scored(s_comp, backend, data, seed)

@@ -225,3 +225,65 @@ def test_the_ratio_reaches_admm(syn4, ratio):
     cfg = CompressConfig(ratio=ratio, retrain_epochs=0, admm=ADMMConfig(iterations=1, min_steps=2))
     _, final, _, _, _ = compress_parameters(model, model.init_params(np.random.default_rng(0)), syn4, lut, cfg)
     assert int((final.prune_mask | final.quant_mask).sum()) == round(ratio * len(model.gates))
+
+
+# --- choosing the ratio on validation (compvqc.compress.select, compress --ratios) ---------------
+candidate_keys = st.tuples(st.sampled_from([0.9, 0.95, 1.0]), st.sampled_from([0.9, 1.0]),
+                           st.sampled_from([0.1, 0.25, 0.5, 0.75]))
+
+
+@given(st.lists(candidate_keys, min_size=1, max_size=6, unique_by=lambda k: k[2]))
+def test_the_rule_is_validation_accuracy_then_noise_free_then_the_larger_ratio(keys):
+    from compvqc.compress.select import Candidate, best
+
+    cands = [Candidate(r, v, e, 10, None) for v, e, r in keys]
+    chosen = best(cands)
+    top = max(v for v, _, _ in keys)
+    assert chosen.val_accuracy == top
+    top_exact = max(e for v, e, _ in keys if v == top)
+    assert chosen.exact_val_accuracy == top_exact
+    assert chosen.ratio == max(r for v, e, r in keys if v == top and e == top_exact)
+
+
+def test_select_ratio_scores_every_candidate_on_the_validation_split(trained):
+    from compvqc.compile.backends import resolve_backend
+    from compvqc.compress.pipeline import dataset_for
+    from compvqc.compress.select import select_ratio
+    from compvqc.deploy import evaluate
+
+    src = load_checkpoint(trained)
+    backend = resolve_backend("fake_manila")
+    config = CompressConfig(admm=ADMMConfig(iterations=2), retrain_epochs=1)
+    chosen, cands = select_ratio(src, backend, [0.25, 0.5], config, shots=256, seed=3, progress=False)
+    data = dataset_for(src)
+    assert [c.ratio for c in cands] == [0.25, 0.5]
+    for c in cands:  # each score is reproduced independently (same seed: the same shots)
+        assert c.checkpoint.metrics["compression"]["compressed"]["tcd"] == c.tcd
+        assert c.exact_val_accuracy == np.mean(c.checkpoint.model.predict(c.checkpoint.theta, data.val.x) == data.val.y)
+        again = evaluate(c.checkpoint.model, c.checkpoint.theta, data.val.x, data.val.y, backend, shots=256, seed=3)
+        assert c.val_accuracy == again.accuracy
+    pick = max(cands, key=lambda c: (c.val_accuracy, c.exact_val_accuracy, c.ratio))
+    assert np.array_equal(chosen.theta, pick.checkpoint.theta)
+    sel = chosen.metrics["compression"]["selection"]
+    assert sel["ratio"] == pick.ratio and sel["shots"] == 256 and sel["noise"] and len(sel["candidates"]) == 2
+
+
+def test_cli_compress_chooses_among_ratios(trained, tmp_path, capsys):
+    capsys.readouterr()
+    out, run = tmp_path / "chosen.ckpt", tmp_path / "run"
+    assert main(["compress", str(trained), "--backend", "fake_manila", "--ratios", "0.25", "0.5", "--iters", "2",
+                 "--shots", "256", "--checkpoint-dir", str(run), "-o", str(out), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert KEYS <= set(d) and d["ratio"] in (0.25, 0.5) and d["selection"]["ratio"] == d["ratio"]
+    assert [c["ratio"] for c in d["selection"]["candidates"]] == [0.25, 0.5]
+    assert sorted(p.name for p in run.iterdir()) == ["ratio-0.25", "ratio-0.5"]
+    ck = load_checkpoint(out)
+    assert ck.metrics["compression"]["selection"] == d["selection"]
+    assert int((ck.prune_mask | ck.quant_mask).sum()) == round(d["ratio"] * len(ck.model.gates))
+    # Bad choices: one line, no traceback, nothing written.
+    for bad in (["--ratios", "0.5", "1.5"], ["--ratios", "0.5", "0.5"], ["--ratios", "0.5", "--ratio", "0.2"],
+                ["--method", "qiskit-approx", "--degree", "0.9", "--ratios", "0.5"], ["--ratios", "0.5", "--shots", "0"]):
+        target = tmp_path / "bad.ckpt"
+        assert main(["compress", str(trained), "--backend", "fake_manila", *bad, "-o", str(target)]) in (1, 2)
+        err = capsys.readouterr().err
+        assert err.strip().count("\n") <= 1 and "Traceback" not in err and not target.exists(), err

@@ -20,6 +20,11 @@ def register(sub) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--ratio", type=float, default=None, help="fraction of gates put on a level (default 0.5)")
     g.add_argument("--degree", type=float, default=None, help="approximation degree (qiskit-approx only)")
+    g.add_argument("--ratios", type=float, nargs="+", default=None, metavar="R",
+                   help="compress at each ratio and keep the best on the validation split on the backend")
+    p.add_argument("--shots", type=int, default=1024, help="shots of the --ratios validation runs (default 1024)")
+    p.add_argument("--no-noise", action="store_true",
+                   help="choose among --ratios by noise-free validation accuracy instead of on the noise model")
     p.add_argument("--method", choices=METHODS, default="compvqc")
     p.add_argument("--alpha", type=float, default=0.25, help="mask score weight of the distance (default 0.25)")
     p.add_argument("--rho", type=float, default=1.0, help="initial ADMM penalty (default 1.0)")
@@ -35,7 +40,8 @@ def register(sub) -> None:
     p.add_argument("--warm-start-masks", action="store_true", help="start ADMM from the checkpoint's masks")
     p.add_argument("--data-dir", default=None, help="folder with the dataset's IDX files (default $COMPVQC_DATA)")
     p.add_argument("--no-rebuild", action="store_true", help="refuse to rebuild a stale or missing LUT")
-    p.add_argument("--checkpoint-dir", default=None, help="run directory: save every ADMM iteration, resume with --resume")
+    p.add_argument("--checkpoint-dir", default=None, help="run directory: save every ADMM iteration, resume with "
+                   "--resume (with --ratios, one subdirectory ratio-R per ratio)")
     p.add_argument("--resume", action="store_true")
     p.add_argument("-o", "--output", default=None, help="output .ckpt (default: <input>.<backend>.<method>.ckpt)")
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
@@ -55,13 +61,18 @@ def cmd_compress(args) -> int:
     from compvqc.compress.admm import ADMMConfig
     from compvqc.compress.methods import CompressConfig
     from compvqc.compress.pipeline import compress_checkpoint
+    from compvqc.compress.select import select_ratio
 
     if args.method == "qiskit-approx" and args.degree is None:
         raise UsageError("compvqc compress: qiskit-approx takes --degree (e.g. 0.99), not --ratio")
     if args.method != "qiskit-approx" and args.degree is not None:
         raise UsageError("compvqc compress: --degree is for --method qiskit-approx")
+    if args.method == "qiskit-approx" and args.ratios:
+        raise UsageError("compvqc compress: qiskit-approx has no ratio to choose (--ratios)")
     if args.resume and not args.checkpoint_dir:
         raise UsageError("compvqc compress: --resume needs --checkpoint-dir")
+    if args.shots < 1:
+        raise UsageError("compvqc compress: --shots must be at least 1")
     ratio = None if args.method == "qiskit-approx" else (0.5 if args.ratio is None else args.ratio)
     backend = resolve_backend(args.backend)
     name = backend_name(backend)
@@ -75,16 +86,33 @@ def cmd_compress(args) -> int:
     config = CompressConfig(method=args.method, ratio=ratio, degree=args.degree, admm=admm,
                             retrain_epochs=args.retrain_epochs, batch_size=args.batch_size, seed=args.seed,
                             context=not args.isolated)
-    manager = CheckpointManager(args.checkpoint_dir, keep_last=3) if args.checkpoint_dir else None
-    try:
-        out, result = compress_checkpoint(src, backend, config, data_dir=args.data_dir, manager=manager,
-                                          resume=args.resume, warm_start_masks=args.warm_start_masks,
-                                          no_rebuild=args.no_rebuild, progress=None if not args.json else False)
-    finally:
-        if manager is not None:
-            manager.close()
+    progress = None if not args.json else False
+    selection = None
+    if args.ratios:
+        for r in args.ratios:  # all of them before the first compression starts
+            CompressConfig(method=args.method, ratio=r)
+
+        def manager_for(r):
+            return CheckpointManager(Path(args.checkpoint_dir) / f"ratio-{r:g}", keep_last=3) if args.checkpoint_dir \
+                else None
+
+        out, _ = select_ratio(src, backend, args.ratios, config, shots=args.shots, seed=args.seed,
+                              noise=not args.no_noise, data_dir=args.data_dir, no_rebuild=args.no_rebuild,
+                              warm_start_masks=args.warm_start_masks, manager_for=manager_for, resume=args.resume, progress=progress)
+        selection = out.metrics["compression"]["selection"]
+        ratio = selection["ratio"]
+    else:
+        manager = CheckpointManager(args.checkpoint_dir, keep_last=3) if args.checkpoint_dir else None
+        try:
+            out, _ = compress_checkpoint(src, backend, config, data_dir=args.data_dir, manager=manager,
+                                         resume=args.resume, warm_start_masks=args.warm_start_masks,
+                                         no_rebuild=args.no_rebuild, progress=progress)
+        finally:
+            if manager is not None:
+                manager.close()
     save_checkpoint(output, out)
-    van, comp = result.metrics["vanilla"], result.metrics["compressed"]
+    report = out.metrics["compression"]
+    van, comp, history = report["vanilla"], report["compressed"], out.run.get("admm_history", [])
     speedup = van["tcd"] / comp["tcd"] if comp["tcd"] else None
     payload = {
         "schema": SCHEMA,
@@ -98,10 +126,12 @@ def cmd_compress(args) -> int:
         "pruned": int(out.prune_mask.sum()),
         "quantized": int(out.quant_mask.sum()),
         "gates": len(out.model.gates),
-        "admm": result.history,
-        "seconds": {k: round(v, 3) for k, v in result.seconds.items()},
+        "admm": history,
+        "seconds": {k: round(v, 3) for k, v in report.get("seconds", {}).items()},
         "output": str(output),
     }
+    if selection is not None:
+        payload["selection"] = selection
     knob = f"degree {args.degree}" if ratio is None else f"ratio {ratio}"
     lines = [f"compressed {src_path} for {name} with {args.method} ({knob})",
              "              val acc   test acc  TCD",
@@ -109,9 +139,17 @@ def cmd_compress(args) -> int:
              f"  compressed  {comp['val_accuracy']:.4f}    {comp['test_accuracy']:.4f}    {comp['tcd']}",
              f"  speedup {speedup:.2f}x; {payload['pruned']} of {payload['gates']} gates pruned, "
              f"{payload['quantized']} quantized" if speedup else "  speedup -"]
-    if result.history:
+    if selection is not None:
+        where = "noise-free" if not selection["noise"] else f"on {name}'s noise model, {selection['shots']} shots"
+        lines.append(f"  ratio chosen on validation ({where}):")
+        lines.append("         ratio  val acc   noise-free  TCD")
+        for c in selection["candidates"]:
+            mark = "  <- chosen" if c["ratio"] == ratio else ""
+            lines.append(f"         {c['ratio']:<6g} {c['val_accuracy']:.4f}    {c['exact_val_accuracy']:.4f}      "
+                         f"{c['tcd']}{mark}")
+    if history:
         lines.append("  ADMM   it  rho      primal    dual      masked")
-        for h in result.history:
+        for h in history:
             lines.append(f"         {h['iteration']:<3d} {h['rho']:<8.3g} {h['primal_residual']:<9.4f} "
                          f"{h['dual_residual']:<9.4f} {h['masked']}")
     lines.append(f"  wrote {output}")
