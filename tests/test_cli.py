@@ -90,4 +90,8 @@ def test_version_and_help_on_every_command(capsys):
 def test_demo_json(tmp_path, capsys):
     code, out, err = run(capsys, "demo", "--epochs", "1", "--output-dir", str(tmp_path), "--json")
     assert code == 0, err
-    assert json.loads(out)["dataset"] == "digits2"
+    d = json.loads(out)
+    assert d["dataset"] == "digits2"
+    sel = d["compression"]["selection"]  # the ratio is chosen on validation, on the device
+    assert [c["ratio"] for c in sel["candidates"]] == [0.25, 0.5, 0.75] and d["compression"]["ratio"] == sel["ratio"]
+    assert {"vanilla", "compressed"} <= set(d["evaluation"])

@@ -26,7 +26,11 @@ def register(sub) -> None:
                        description="Train the 50-gate model on scikit-learn's bundled digits (3 vs 6).")
     p.add_argument("--epochs", type=int, default=15)
     p.add_argument("--backend", default="fake_manila", help="device to compress for (default fake_manila)")
-    p.add_argument("--ratio", type=float, default=0.5, help="compression ratio (default 0.5)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--ratios", type=float, nargs="+", default=[0.25, 0.5, 0.75], metavar="R",
+                   help="candidate ratios, one chosen on the validation split on the backend's noise model "
+                        "(default 0.25 0.5 0.75)")
+    g.add_argument("--ratio", type=float, default=None, help="a fixed compression ratio instead")
     p.add_argument("--output-dir", default="demo-output")
     add_json_flag(p)
     p.set_defaults(func=cmd_demo)
@@ -172,6 +176,7 @@ def cmd_demo(args) -> int:
     from compvqc.checkpoint import save_checkpoint
     from compvqc.compress.methods import CompressConfig
     from compvqc.compress.pipeline import compress_checkpoint
+    from compvqc.compress.select import select_ratio
     from compvqc.train import TrainConfig, train_on_dataset
 
     out_dir = Path(args.output_dir)
@@ -183,22 +188,36 @@ def cmd_demo(args) -> int:
     save_checkpoint(output, trained.checkpoint())
     payload, text = _train_summary(trained, output)
     payload["schema"] = SCHEMA_DEMO
-    compressed, result = compress_checkpoint(trained.checkpoint(), args.backend, CompressConfig(ratio=args.ratio),
-                                             progress=quiet)
+    if args.ratio is not None:
+        compressed, _ = compress_checkpoint(trained.checkpoint(), args.backend, CompressConfig(ratio=args.ratio),
+                                            progress=quiet)
+        ratio, how = args.ratio, f"ratio {args.ratio}"
+    else:  # the papers' protocol: the ratio the validation split prefers on the device
+        compressed, _ = select_ratio(trained.checkpoint(), args.backend, args.ratios, shots=DEMO_SHOTS, seed=0,
+                                     progress=quiet)
+        ratio = compressed.metrics["compression"]["selection"]["ratio"]
+        how = f"ratio {ratio}, chosen on validation among {', '.join(f'{r:g}' for r in args.ratios)}"
     comp_path = out_dir / f"digits2.random50.{args.backend}.compvqc.ckpt"
     save_checkpoint(comp_path, compressed)
-    van, comp = result.metrics["vanilla"], result.metrics["compressed"]
-    payload["compression"] = {"backend": args.backend, "method": "compvqc", "ratio": args.ratio,
+    report = compressed.metrics["compression"]
+    van, comp = report["vanilla"], report["compressed"]
+    payload["compression"] = {"backend": args.backend, "method": "compvqc", "ratio": ratio,
                               "vanilla": {"accuracy": van["test_accuracy"], "tcd": van["tcd"]},
                               "compressed": {"accuracy": comp["test_accuracy"], "tcd": comp["tcd"]},
                               "speedup": van["tcd"] / comp["tcd"], "pruned": int(compressed.prune_mask.sum()),
                               "quantized": int(compressed.quant_mask.sum()), "output": str(comp_path)}
-    table = (f"\ncompressed for {args.backend} (CompVQC, ratio {args.ratio}):\n"
+    if "selection" in report:
+        payload["compression"]["selection"] = report["selection"]
+    table = (f"\ncompressed for {args.backend} (CompVQC, {how}):\n"
              f"              test acc  TCD\n"
              f"  vanilla     {van['test_accuracy']:.4f}    {van['tcd']}\n"
              f"  compressed  {comp['test_accuracy']:.4f}    {comp['tcd']}   "
              f"({van['tcd'] / comp['tcd']:.2f}x shallower; {int(compressed.prune_mask.sum())} gates pruned, "
              f"{int(compressed.quant_mask.sum())} quantized)\n  wrote     {comp_path}")
+    if "selection" in report:
+        table += "\n  candidates (validation on the noise model / noise-free, TCD): " + "; ".join(
+            f"{c['ratio']:g}: {c['val_accuracy']:.3f} / {c['exact_val_accuracy']:.3f}, {c['tcd']}"
+            for c in report["selection"]["candidates"])
     evaluation, table_eval = _demo_evaluation(trained.checkpoint(), compressed, args.backend)
     payload["evaluation"] = evaluation
     emit(args, payload, "compvqc demo: digits2 (scikit-learn's bundled 8x8 digits, 3 vs 6), 50-gate VQC\n"
