@@ -227,7 +227,7 @@ def compare_row(dataset: str, seed: int, backend_name: str, ratios, n_samples: i
     s_ratio, s_comp = (best(shallower).ratio, best(shallower).checkpoint) if shallower else (0.0, src)
     row = {"dataset": dataset, "seed": seed, "backend": backend_name, "shots": SHOTS, "ratios": list(ratios),
            "n_samples": n_samples, "n_val": len(data.val), "n_test": len(data.test),
-           "val_by_ratio": {str(c.ratio): c.val_accuracy for c in cands},
+           "val_by_ratio": {str(c.ratio): c.backend_val_accuracy for c in cands},
            "exact_val_by_ratio": {str(c.ratio): c.exact_val_accuracy for c in cands},
            "tcd_by_ratio": {str(r): t for r, t in tcds.items()}, "ratio": ratio,
            "vanilla": scored(src, backend, data, seed), "compvqc": scored(comp, backend, data, seed),

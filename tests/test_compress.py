@@ -239,7 +239,7 @@ def test_the_rule_is_validation_accuracy_then_noise_free_then_the_larger_ratio(k
     cands = [Candidate(r, v, e, 10, None) for v, e, r in keys]
     chosen = best(cands)
     top = max(v for v, _, _ in keys)
-    assert chosen.val_accuracy == top
+    assert chosen.backend_val_accuracy == top
     top_exact = max(e for v, e, _ in keys if v == top)
     assert chosen.exact_val_accuracy == top_exact
     assert chosen.ratio == max(r for v, e, r in keys if v == top and e == top_exact)
@@ -261,8 +261,8 @@ def test_select_ratio_scores_every_candidate_on_the_validation_split(trained):
         assert c.checkpoint.metrics["compression"]["compressed"]["tcd"] == c.tcd
         assert c.exact_val_accuracy == np.mean(c.checkpoint.model.predict(c.checkpoint.theta, data.val.x) == data.val.y)
         again = evaluate(c.checkpoint.model, c.checkpoint.theta, data.val.x, data.val.y, backend, shots=256, seed=3)
-        assert c.val_accuracy == again.accuracy
-    pick = max(cands, key=lambda c: (c.val_accuracy, c.exact_val_accuracy, c.ratio))
+        assert c.backend_val_accuracy == again.accuracy
+    pick = max(cands, key=lambda c: (c.backend_val_accuracy, c.exact_val_accuracy, c.ratio))
     assert np.array_equal(chosen.theta, pick.checkpoint.theta)
     sel = chosen.metrics["compression"]["selection"]
     assert sel["ratio"] == pick.ratio and sel["shots"] == 256 and sel["noise"] and len(sel["candidates"]) == 2
@@ -277,13 +277,28 @@ def test_cli_compress_chooses_among_ratios(trained, tmp_path, capsys):
     assert KEYS <= set(d) and d["ratio"] in (0.25, 0.5) and d["selection"]["ratio"] == d["ratio"]
     assert [c["ratio"] for c in d["selection"]["candidates"]] == [0.25, 0.5]
     assert sorted(p.name for p in run.iterdir()) == ["ratio-0.25", "ratio-0.5"]
+    assert [c["backend_val_accuracy"] <= 1 for c in d["selection"]["candidates"]] == [True, True]
     ck = load_checkpoint(out)
     assert ck.metrics["compression"]["selection"] == d["selection"]
     assert int((ck.prune_mask | ck.quant_mask).sum()) == round(d["ratio"] * len(ck.model.gates))
     # Bad choices: one line, no traceback, nothing written.
     for bad in (["--ratios", "0.5", "1.5"], ["--ratios", "0.5", "0.5"], ["--ratios", "0.5", "--ratio", "0.2"],
-                ["--method", "qiskit-approx", "--degree", "0.9", "--ratios", "0.5"], ["--ratios", "0.5", "--shots", "0"]):
+                ["--method", "qiskit-approx", "--degree", "0.9", "--ratios", "0.5"], ["--ratios", "0.5", "--shots", "0"],
+                ["--method", "vanilla", "--ratios", "0.25", "0.5"], ["--ratio", "0.5", "--no-noise"],
+                ["--ratio", "0.5", "--shots", "100"]):
         target = tmp_path / "bad.ckpt"
         assert main(["compress", str(trained), "--backend", "fake_manila", *bad, "-o", str(target)]) in (1, 2)
         err = capsys.readouterr().err
         assert err.strip().count("\n") <= 1 and "Traceback" not in err and not target.exists(), err
+
+
+def test_close_ratios_get_their_own_run_directories(trained, tmp_path, capsys):
+    """Directory names are the ratio's exact repr: 6 significant digits would merge these two
+    (4 and 5 of 22 gates), and a resume would then reuse one's run for the other."""
+    run = tmp_path / "run"
+    assert main(["compress", str(trained), "--backend", "fake_manila", "--ratios", "0.20454541", "0.20454549",
+                 "--iters", "1", "--retrain-epochs", "0", "--no-noise", "--checkpoint-dir", str(run),
+                 "-o", str(tmp_path / "c.ckpt"), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert sorted(p.name for p in run.iterdir()) == ["ratio-0.20454541", "ratio-0.20454549"]
+    assert d["selection"]["noise"] is False and d["selection"]["shots"] == 0

@@ -22,7 +22,7 @@ def register(sub) -> None:
     g.add_argument("--degree", type=float, default=None, help="approximation degree (qiskit-approx only)")
     g.add_argument("--ratios", type=float, nargs="+", default=None, metavar="R",
                    help="compress at each ratio and keep the best on the validation split on the backend")
-    p.add_argument("--shots", type=int, default=1024, help="shots of the --ratios validation runs (default 1024)")
+    p.add_argument("--shots", type=int, default=None, help="shots of the --ratios validation runs (default 1024)")
     p.add_argument("--no-noise", action="store_true",
                    help="choose among --ratios by noise-free validation accuracy instead of on the noise model")
     p.add_argument("--method", choices=METHODS, default="compvqc")
@@ -61,17 +61,20 @@ def cmd_compress(args) -> int:
     from compvqc.compress.admm import ADMMConfig
     from compvqc.compress.methods import CompressConfig
     from compvqc.compress.pipeline import compress_checkpoint
-    from compvqc.compress.select import select_ratio
+    from compvqc.compress.select import check_ratios, select_ratio
 
     if args.method == "qiskit-approx" and args.degree is None:
         raise UsageError("compvqc compress: qiskit-approx takes --degree (e.g. 0.99), not --ratio")
     if args.method != "qiskit-approx" and args.degree is not None:
         raise UsageError("compvqc compress: --degree is for --method qiskit-approx")
-    if args.method == "qiskit-approx" and args.ratios:
-        raise UsageError("compvqc compress: qiskit-approx has no ratio to choose (--ratios)")
+    if args.method in ("qiskit-approx", "vanilla") and args.ratios:
+        raise UsageError(f"compvqc compress: {args.method} has no ratio to choose (--ratios)")
+    if (args.no_noise or args.shots is not None) and not args.ratios:
+        raise UsageError("compvqc compress: --shots and --no-noise go with --ratios")
+    shots = 1024 if args.shots is None else args.shots
     if args.resume and not args.checkpoint_dir:
         raise UsageError("compvqc compress: --resume needs --checkpoint-dir")
-    if args.shots < 1:
+    if shots < 1:
         raise UsageError("compvqc compress: --shots must be at least 1")
     ratio = None if args.method == "qiskit-approx" else (0.5 if args.ratio is None else args.ratio)
     backend = resolve_backend(args.backend)
@@ -89,14 +92,14 @@ def cmd_compress(args) -> int:
     progress = None if not args.json else False
     selection = None
     if args.ratios:
-        for r in args.ratios:  # all of them before the first compression starts
-            CompressConfig(method=args.method, ratio=r)
+        check_ratios(args.ratios, config)  # all of them before the first compression starts
 
         def manager_for(r):
-            return CheckpointManager(Path(args.checkpoint_dir) / f"ratio-{r:g}", keep_last=3) if args.checkpoint_dir \
+            # repr: the shortest text that is this float, so two ratios never share a directory
+            return CheckpointManager(Path(args.checkpoint_dir) / f"ratio-{r!r}", keep_last=3) if args.checkpoint_dir \
                 else None
 
-        out, _ = select_ratio(src, backend, args.ratios, config, shots=args.shots, seed=args.seed,
+        out, _ = select_ratio(src, backend, args.ratios, config, shots=shots, seed=args.seed,
                               noise=not args.no_noise, data_dir=args.data_dir, no_rebuild=args.no_rebuild,
                               warm_start_masks=args.warm_start_masks, manager_for=manager_for, resume=args.resume, progress=progress)
         selection = out.metrics["compression"]["selection"]
@@ -145,7 +148,7 @@ def cmd_compress(args) -> int:
         lines.append("         ratio  val acc   noise-free  TCD")
         for c in selection["candidates"]:
             mark = "  <- chosen" if c["ratio"] == ratio else ""
-            lines.append(f"         {c['ratio']:<6g} {c['val_accuracy']:.4f}    {c['exact_val_accuracy']:.4f}      "
+            lines.append(f"         {c['ratio']!r:<6} {c['backend_val_accuracy']:.4f}    {c['exact_val_accuracy']:.4f}      "
                          f"{c['tcd']}{mark}")
     if history:
         lines.append("  ADMM   it  rho      primal    dual      masked")

@@ -176,9 +176,10 @@ def cmd_demo(args) -> int:
     from compvqc.checkpoint import save_checkpoint
     from compvqc.compress.methods import CompressConfig
     from compvqc.compress.pipeline import compress_checkpoint
-    from compvqc.compress.select import select_ratio
+    from compvqc.compress.select import check_ratios, select_ratio
     from compvqc.train import TrainConfig, train_on_dataset
 
+    check_ratios([args.ratio] if args.ratio is not None else args.ratios)  # before training, not after
     out_dir = Path(args.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     quiet = None if not args.json else False
@@ -196,7 +197,7 @@ def cmd_demo(args) -> int:
         compressed, _ = select_ratio(trained.checkpoint(), args.backend, args.ratios, shots=DEMO_SHOTS, seed=0,
                                      progress=quiet)
         ratio = compressed.metrics["compression"]["selection"]["ratio"]
-        how = f"ratio {ratio}, chosen on validation among {', '.join(f'{r:g}' for r in args.ratios)}"
+        how = f"ratio {ratio}, chosen on validation among {', '.join(repr(r) for r in args.ratios)}"
     comp_path = out_dir / f"digits2.random50.{args.backend}.compvqc.ckpt"
     save_checkpoint(comp_path, compressed)
     report = compressed.metrics["compression"]
@@ -216,7 +217,7 @@ def cmd_demo(args) -> int:
              f"{int(compressed.quant_mask.sum())} quantized)\n  wrote     {comp_path}")
     if "selection" in report:
         table += "\n  candidates (validation on the noise model / noise-free, TCD): " + "; ".join(
-            f"{c['ratio']:g}: {c['val_accuracy']:.3f} / {c['exact_val_accuracy']:.3f}, {c['tcd']}"
+            f"{c['ratio']!r}: {c['backend_val_accuracy']:.3f} / {c['exact_val_accuracy']:.3f}, {c['tcd']}"
             for c in report["selection"]["candidates"])
     evaluation, table_eval = _demo_evaluation(trained.checkpoint(), compressed, args.backend)
     payload["evaluation"] = evaluation

@@ -32,16 +32,16 @@ class Candidate:
     """One compression ratio tried, and how it scored on the validation split."""
 
     ratio: float
-    val_accuracy: float  # on the backend (noisy and shot-based unless noise=False)
+    backend_val_accuracy: float  # the score: on the backend's noise model with shots (noise-free if noise=False)
     exact_val_accuracy: float  # noise-free, exact
     tcd: int  # true transpiled depth of the compressed model
     checkpoint: Checkpoint
 
     def key(self) -> tuple[float, float, float]:
-        return (self.val_accuracy, self.exact_val_accuracy, self.ratio)
+        return (self.backend_val_accuracy, self.exact_val_accuracy, self.ratio)
 
     def to_dict(self) -> dict:
-        return {"ratio": self.ratio, "val_accuracy": self.val_accuracy,
+        return {"ratio": self.ratio, "backend_val_accuracy": self.backend_val_accuracy,
                 "exact_val_accuracy": self.exact_val_accuracy, "tcd": self.tcd}
 
 
@@ -50,6 +50,22 @@ def best(candidates: list[Candidate]) -> Candidate:
     if not candidates:
         raise CompressionError("no candidate ratios to choose from")
     return max(candidates, key=Candidate.key)
+
+
+def check_ratios(ratios, config: CompressConfig | None = None) -> list[float]:
+    """The candidate ratios as floats, or one ``CompressionError``: none, repeated, out of
+    [0, 1], or a method without a ratio. Cheap: callers run it before any long work."""
+    config = config or CompressConfig()
+    if config.method in ("qiskit-approx", "vanilla"):
+        raise CompressionError(f"{config.method} has no ratio to choose")
+    ratios = [float(r) for r in ratios]
+    if not ratios:
+        raise CompressionError("no candidate ratios to choose from")
+    if len(set(ratios)) != len(ratios):
+        raise CompressionError(f"candidate ratios repeat: {ratios}")
+    for r in ratios:
+        replace(config, ratio=r)  # validates the ratio
+    return ratios
 
 
 def select_ratio(src: Checkpoint, backend, ratios, config: CompressConfig | None = None, *, shots: int = 1024,
@@ -67,14 +83,8 @@ def select_ratio(src: Checkpoint, backend, ratios, config: CompressConfig | None
     """
     from compvqc.deploy import evaluate
 
-    ratios = [float(r) for r in ratios]
-    if not ratios:
-        raise CompressionError("no candidate ratios to choose from")
-    if len(set(ratios)) != len(ratios):
-        raise CompressionError(f"candidate ratios repeat: {ratios}")
     config = config or CompressConfig()
-    if config.method == "qiskit-approx":
-        raise CompressionError("qiskit-approx has no ratio to choose")
+    ratios = check_ratios(ratios, config)
     data = dataset_for(src, data_dir)
     candidates = []
     for r in ratios:
