@@ -302,3 +302,40 @@ def test_close_ratios_get_their_own_run_directories(trained, tmp_path, capsys):
     d = json.loads(capsys.readouterr().out)
     assert sorted(p.name for p in run.iterdir()) == ["ratio-0.20454541", "ratio-0.20454549"]
     assert d["selection"]["noise"] is False and d["selection"]["shots"] == 0
+
+
+def test_a_killed_ratio_selection_resumes_bit_identical(trained, tmp_path):
+    """Killed during the second ratio's ADMM (the first finished): --resume picks both runs up
+    from their own directories and chooses the same model, bit for bit."""
+    from compvqc.compile.backends import resolve_backend
+    from compvqc.compress.select import select_ratio
+
+    src = load_checkpoint(trained)
+    backend = resolve_backend("fake_manila")
+    config = CompressConfig(admm=ADMMConfig(iterations=3), retrain_epochs=1)
+    kw = dict(shots=128, seed=1, progress=False)
+    straight, _ = select_ratio(src, backend, [0.25, 0.5], config, **kw)
+    root = tmp_path / "run"
+
+    def dying(r):
+        if r == 0.5:
+            return _DyingManager(root / f"ratio-{r!r}", die_after=2, writer="sync")
+        return CheckpointManager(root / f"ratio-{r!r}", writer="sync")
+
+    with pytest.raises(_Killed):
+        select_ratio(src, backend, [0.25, 0.5], config, manager_for=dying, **kw)
+    found = {}
+
+    class Recording(CheckpointManager):
+        def restore(self):
+            ck = super().restore()
+            found[self.directory.name] = None if ck is None else ck.run["stage"]
+            return ck
+
+    resumed, _ = select_ratio(src, backend, [0.25, 0.5], config, resume=True,
+                              manager_for=lambda r: Recording(root / f"ratio-{r!r}", writer="sync"), **kw)
+    assert found["ratio-0.25"] is not None and found["ratio-0.5"] is not None  # both runs picked up
+    assert np.array_equal(resumed.theta, straight.theta)
+    assert np.array_equal(resumed.prune_mask, straight.prune_mask) and np.array_equal(resumed.quant_mask,
+                                                                                      straight.quant_mask)
+    assert resumed.metrics["compression"]["selection"] == straight.metrics["compression"]["selection"]
