@@ -224,7 +224,8 @@ def compare_row(dataset: str, seed: int, backend_name: str, ratios, n_samples: i
     # TCD is below the vanilla's are eligible (a "compressed" model must be shallower); with
     # none, the result is the vanilla model itself (ratio 0).
     shallower = [c for c in cands if tcds[c.ratio] < vanilla_tcd]
-    s_ratio, s_comp = (best(shallower).ratio, best(shallower).checkpoint) if shallower else (0.0, src)
+    pick = best(shallower) if shallower else None
+    s_ratio, s_comp = (pick.ratio, pick.checkpoint) if pick else (0.0, src)
     row = {"dataset": dataset, "seed": seed, "backend": backend_name, "shots": SHOTS, "ratios": list(ratios),
            "n_samples": n_samples, "n_val": len(data.val), "n_test": len(data.test),
            "val_by_ratio": {str(c.ratio): c.backend_val_accuracy for c in cands},

@@ -136,7 +136,7 @@ def test_ten_qubits_folded_and_direct_agree(rng):
 
 
 def test_main_case_matches_statevector_and_blas_limit_is_restored(rng):
-    threadpoolctl = pytest.importorskip("threadpoolctl")
+    import threadpoolctl  # a dependency (the engine uses it): a broken install must fail here, not skip
     before = [c.num_threads for c in threadpoolctl.ThreadpoolController().select(user_api="blas").lib_controllers]
     model = build_model("4x4_ryzxy", "random50", 2, arch_seed=0)
     theta = model.init_params(rng)
