@@ -1,5 +1,5 @@
 import sys
 
-from compvqc.cli.main import main
+from compvqc.cli import run
 
-sys.exit(main())
+sys.exit(run())

@@ -7,7 +7,11 @@ the CLI, which prints one line and exits 1) needs to catch only that::
     ├── ModelError        a circuit description that is inconsistent or unsupported
     ├── DatasetError      a missing, malformed or unknown dataset file or name
     ├── ConversionError   a qiskit circuit or OpenQASM text we cannot map onto a VQC
-    └── TrainingError     training settings that cannot work (empty split, bad optimizer, ...)
+    ├── TrainingError     training settings that cannot work (empty split, bad optimizer, ...)
+    └── CheckpointError   a checkpoint or run directory that is missing, corrupt, hostile,
+                          inconsistent, or owned by another process
+
+``Terminated`` (SIGTERM/SIGINT under the CLI's handlers) is a ``BaseException``, outside the tree.
 """
 
 from __future__ import annotations
@@ -31,3 +35,26 @@ class ConversionError(CompVQCError, ValueError):
 
 class TrainingError(CompVQCError, ValueError):
     """Training settings that cannot work."""
+
+
+class CheckpointError(CompVQCError):
+    """A checkpoint is missing, unreadable, corrupt, hostile or inconsistent.
+
+    Always one line: the message's whitespace (a library's multi-line text included) is folded.
+    """
+
+    def __init__(self, message: str = ""):
+        super().__init__(" ".join(str(message).split()))
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGINT arrived while the CLI's handlers were installed (:mod:`compvqc.signals`).
+
+    A ``BaseException``, like ``KeyboardInterrupt``: no ``except Exception`` in the library or
+    in qiskit swallows it, so it unwinds through every ``finally`` (temporaries removed, queued
+    checkpoints written) to the CLI, which prints one line and exits 128 + ``signum``.
+    """
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum

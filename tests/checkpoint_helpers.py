@@ -66,3 +66,38 @@ def assert_same(a: Checkpoint, b: Checkpoint) -> None:
     for group in ("qubits", "edges"):
         for k in pa.get(group, {}):
             assert np.array_equal(np.asarray(pa[group][k]), np.asarray(pb[group][k]), equal_nan=True)
+
+
+HARNESS = __import__("pathlib").Path(__file__).with_name("signal_harness.py")
+
+
+def start_at(moment: str, args, *, timeout: float = 300.0, **popen_kw):
+    """Start ``compvqc ARGS`` under tests/signal_harness.py and return (proc, pid) once it has
+    reached ``moment`` (it then waits there for a signal). Waits for the harness's line on a pipe:
+    an event; ``timeout`` only turns a hang into a failure."""
+    import os
+    import select
+    import subprocess
+    import sys
+
+    r, w = os.pipe()
+    proc = subprocess.Popen([sys.executable, str(HARNESS), moment, str(w), *map(str, args)], pass_fds=(w,),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen_kw)
+    os.close(w)
+    try:
+        ready, _, _ = select.select([r], [], [], timeout)
+        line = os.read(r, 256).decode() if ready else ""
+    finally:
+        os.close(r)
+    if not line.startswith(moment):
+        proc.kill()
+        _, err = proc.communicate()
+        raise AssertionError(f"the harness never reached {moment!r}: {err.decode()[-2000:]}")
+    return proc, int(line.split()[1])
+
+
+def temporaries(root) -> list:
+    """Every temporary file left anywhere under ``root`` (atomic writes name them .*.tmp)."""
+    import pathlib
+
+    return sorted(str(p) for p in pathlib.Path(root).rglob("*.tmp"))

@@ -52,7 +52,8 @@ def test_container_is_onnx_with_circuit_nodes(blob, ckpt):
     tensors = {t.name: t.data_type for t in proto.graph.initializer}
     assert tensors["theta"] == onnx.TensorProto.DOUBLE and tensors["prune_mask"] == onnx.TensorProto.BOOL
     keys = {p.key for p in proto.metadata_props}
-    assert {"compvqc.format", "compvqc.version", "compvqc.checksum", "compvqc.model"} <= keys
+    assert {"compvqc.format", "compvqc.version", "compvqc.digest", "compvqc.model"} <= keys
+    assert "compvqc.checksum" not in keys  # version 1's; version 2 ends with compvqc.digest
 
 
 def test_saving_is_deterministic(ckpt):
@@ -66,13 +67,18 @@ def _tamper(blob, fn) -> bytes:
 
 
 def _resign(proto):
+    """Give a tampered file a valid version-2 digest (so the loader's later checks are reached)."""
     import hashlib
 
-    keep = [(p.key, p.value) for p in proto.metadata_props if p.key != "compvqc.checksum"]
+    keep = [(p.key, p.value) for p in proto.metadata_props if p.key not in ("compvqc.checksum", "compvqc.digest")]
     del proto.metadata_props[:]
     for k, v in keep:
         proto.metadata_props.add(key=k, value=v)
-    proto.metadata_props.add(key="compvqc.checksum", value=hashlib.sha256(proto.SerializeToString(deterministic=True)).hexdigest())
+    proto.metadata_props.add(key="compvqc.digest", value=hashlib.sha256(proto.SerializeToString(deterministic=True)).hexdigest())
+
+
+def _set_signed(key, value):
+    return lambda proto: (_set_prop(proto, key, value), _resign(proto))
 
 
 def _set_prop(proto, key, value):
@@ -126,8 +132,8 @@ def _level_off_period(proto):
     (lambda b: b"", "empty"),
     (lambda b: b[: len(b) // 2], ""),
     (lambda b: b"not an onnx file at all \x00\xff" * 10, ""),
-    (lambda b: _tamper(b, lambda p: _set_prop(p, "compvqc.version", "2")), "version"),
-    (lambda b: _tamper(b, lambda p: _set_prop(p, "compvqc.format", "other")), "not a compvqc"),
+    (lambda b: _tamper(b, _set_signed("compvqc.version", "3")), "version"),
+    (lambda b: _tamper(b, _set_signed("compvqc.format", "other")), "not a compvqc"),
     (lambda b: _tamper(b, lambda p: _set_prop(p, "compvqc.shots", "5")), "checksum"),
     (lambda b: _tamper(b, _external), "external"),
     (lambda b: _tamper(b, _huge_dims), ""),

@@ -2,15 +2,12 @@
 
 import json
 import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 
 from compvqc.checkpoint import CheckpointManager, load_checkpoint
 from compvqc.cli.main import main
-from tests.checkpoint_helpers import full_checkpoint
+from tests.checkpoint_helpers import full_checkpoint, start_at
 
 
 def test_rotation_latest_and_best(tmp_path):
@@ -47,26 +44,12 @@ TRAIN = ["train", "--dataset", "syn4", "--arch", "random14", "--epochs", "30", "
          "--batch-size", "8", "--seed", "3"]
 
 
-def _train_subprocess(args, **kw):
-    return subprocess.Popen([sys.executable, "-m", "compvqc", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, **kw)
-
-
-def _wait_for_checkpoint(run_dir, proc, timeout=60):
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if (run_dir / "latest").exists() or proc.poll() is not None:
-            return
-        time.sleep(0.02)
-
-
 def test_kill_and_resume_is_bit_identical(tmp_path, capsys):
     assert main([*TRAIN, "-o", str(tmp_path / "straight.ckpt")]) == 0
     capsys.readouterr()
     run_dir = tmp_path / "run"
     args = [*TRAIN, "-o", str(tmp_path / "resumed.ckpt"), "--checkpoint-dir", str(run_dir), "--save-every-steps", "7"]
-    proc = _train_subprocess(args)
-    _wait_for_checkpoint(run_dir, proc)
+    proc, _ = start_at("training", args)  # paused right after the first save, mid-run
     proc.kill()  # SIGKILL: no chance to save
     proc.wait()
     assert not (tmp_path / "resumed.ckpt").exists(), "the run finished before it was killed; make it longer"
@@ -80,8 +63,7 @@ def test_kill_and_resume_is_bit_identical(tmp_path, capsys):
 def test_sigterm_saves_and_exits_cleanly_then_resumes(tmp_path, capsys):
     run_dir = tmp_path / "run"
     args = [*TRAIN, "-o", str(tmp_path / "out.ckpt"), "--checkpoint-dir", str(run_dir), "--save-every-steps", "1000"]
-    proc = _train_subprocess(args)
-    _wait_for_checkpoint(run_dir, proc)  # the epoch-1 checkpoint
+    proc, _ = start_at("training", args)  # training is under way: its first save is done
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 128 + signal.SIGTERM, err

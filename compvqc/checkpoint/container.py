@@ -9,12 +9,37 @@ Layout:
   file's only copy of the circuit (the JSON model document holds readout and metadata);
 * JSON documents (model description, run state, provenance, metrics) sit in
   ``metadata_props`` under ``compvqc.*`` keys;
-* ``compvqc.checksum`` is the sha256 of the deterministic serialization of everything else.
+* version 2: the file is the deterministic serialization of all that (the *body*), followed
+  by one more ``metadata_props`` record, ``compvqc.digest`` = sha256 of the body in hex. A
+  deterministic serialization writes fields in field-number order and nothing after field 14
+  is set, so the file is exactly what protobuf writes for the model with that entry added (a
+  valid ``ModelProto``), and the loader checks the digest on the raw bytes before parsing.
+  Version 1 (still read) had ``compvqc.checksum``, over the re-serialized model, instead.
 
 Loading never executes anything (no pickle: arrays come from tensor bytes, documents from JSON)
 and never follows external data: files that reference it are rejected. Every field is checked
 for size, dtype and shape before use, so truncated, bit-flipped or hostile files end in one
-``CheckpointError``.
+``CheckpointError``. Memory is bounded before protobuf runs, because a parse costs far more
+than the file (an empty node: 2 bytes on disk, ~370 in upb's and the checker's C++ trees):
+
+* ``MAX_FILE_BYTES`` = 64 MiB, counted while reading (devices and pipes refused): checkpoints
+  of circuits a state-vector simulator can train are kilobytes to a few megabytes (the largest
+  architectures, 10 K gates, make ~1 MB), so 64 MiB leaves room and keeps the worst case small;
+* the digest (version 2), then :func:`compvqc.checkpoint.wire.scan`, which walks the wire
+  format and refuses a file whose two parses would take more than ``PARSE_FACTOR`` (4) × its
+  size + ``PARSE_SLACK`` (64 MiB): arrays cost ~2× their bytes, circuit nodes ~4 KB each,
+  and the slack admits the largest circuits (8 K nodes: ~34 MB) with room to spare;
+* after parsing, counts are checked before anything becomes Python objects: ``MAX_PROPS``
+  metadata entries (a file has 12); ``MAX_OPS`` circuit operations (a few bytes each on disk,
+  ~300 in the Python circuit); ``MAX_ELEMENTS`` = 2²³ per array (64 MiB of float64, the file
+  limit), stored as raw bytes only (a packed int is 1 byte on disk, 8 in numpy); and
+  ``MAX_JSON_BYTES`` = 16 MiB per document (a quarter of the file), whose ``json.loads``
+  cost, estimated from brackets, quotes and separators (``[],`` is 3 characters and ~76
+  bytes), must stay within the same factor and slack. A run history (five numbers per epoch)
+  is estimated at ~10× its text (2.8× in fact): histories up to ~10 MB, ~80 K epochs, pass.
+
+So a load takes the file plus at most ``PARSE_FACTOR`` × the file + ``PARSE_SLACK`` (the
+worst cases are measured in ``tests/test_checkpoint_loader.py``).
 """
 
 from __future__ import annotations
@@ -22,12 +47,15 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import math
+from dataclasses import replace
 
 import numpy as np
 import onnx
 from google.protobuf.message import DecodeError
-from onnx import TensorProto, helper, numpy_helper
+from onnx import AttributeProto, TensorProto, helper
 
+from compvqc.checkpoint import wire
 from compvqc.checkpoint.content import FORMAT, VERSION, ADMMState, Checkpoint, CheckpointError
 from compvqc.errors import CompVQCError
 from compvqc.model.circuit import VQC
@@ -35,10 +63,15 @@ from compvqc.model.ops import AmplitudeEncode, Encode
 
 DOMAIN = "ai.compvqc"
 ONNX_OPSET = 21
-MAX_FILE_BYTES = 1 << 30
-MAX_ELEMENTS = 1 << 27  # per array
-MAX_JSON_BYTES = 64 << 20
+MAX_FILE_BYTES = 64 << 20
+MAX_ELEMENTS = 1 << 23  # per array
+MAX_JSON_BYTES = 16 << 20  # per document
 MAX_JSON_DEPTH = 64
+MAX_PROPS = 64
+MAX_OPS = 1 << 17  # 1000 layers on 16 qubits need ~96 K
+PARSE_FACTOR = 4  # parsing (protobuf twice, or json.loads) may take this many times its input ...
+PARSE_SLACK = 64 << 20  # ... plus this
+DIGEST_KEY = "compvqc.digest"
 
 DOCS = ("model", "optimizer", "run", "hardware_profile", "lut_provenance", "dataset", "training", "metrics")
 HW_ARRAYS = {  # hardware profile arrays stored as initializers: path -> dtype
@@ -116,9 +149,19 @@ def encode(ckpt: Checkpoint, *, doc_texts: dict[str, str] | None = None) -> byte
     for k, v in props.items():
         model.metadata_props.add(key=k, value=v)
     _check_structure(model, ckpt.model)
-    digest = hashlib.sha256(model.SerializeToString(deterministic=True)).hexdigest()
-    model.metadata_props.add(key="compvqc.checksum", value=digest)
-    return model.SerializeToString(deterministic=True)
+    body = model.SerializeToString(deterministic=True)
+    return body + _digest_record(hashlib.sha256(body).hexdigest())
+
+
+def _digest_record(hexdigest: str, key: str = DIGEST_KEY) -> bytes:
+    """The ``metadata_props`` entry ``key`` = ``hexdigest`` as it ends a file: exactly what
+    protobuf writes for a ``ModelProto`` holding only that entry (84 bytes for the digest)."""
+    entry = onnx.StringStringEntryProto(key=key, value=hexdigest)
+    return onnx.ModelProto(metadata_props=[entry]).SerializeToString()
+
+
+_DIGEST_PREFIX = _digest_record("0" * 64)[:-64]
+_V1_PREFIX = _digest_record("0" * 64, "compvqc.checksum")[:-64]  # version 1 ended with its checksum
 
 
 def _tensor(name: str, value) -> onnx.TensorProto:
@@ -262,27 +305,30 @@ def _circuit_nodes(model: VQC):
 
 
 def _ops_from_graph(graph: onnx.GraphProto, source: str) -> list:
-    """Rebuild the operation list from the circuit nodes (validating attribute shapes)."""
+    """Rebuild the operation list from the circuit nodes, checking every length before a list
+    is made (at most ``MAX_OPS`` operations in all)."""
     from compvqc.model.gates import GATE_TYPES
     from compvqc.model.ops import Gate
 
+    if len(graph.node) > MAX_OPS + 2:
+        raise CheckpointError(f"{source}: more than {MAX_OPS} circuit operations")
     ops: list = []
     for node in graph.node:
         if node.domain != DOMAIN:
             raise CheckpointError(f"{source}: node {node.op_type!r} outside the {DOMAIN} domain")
-        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         kind = node.op_type
+        attrs = _node_attributes(node, source)
         if kind in ("ZeroState", "Readout"):
             continue
         if kind == "AmplitudeEncode":
             ops.append(AmplitudeEncode(int(attrs["n_features"])))
             continue
         count = int(attrs["count"])
-        if not 0 < count <= MAX_ELEMENTS:
-            raise CheckpointError(f"{source}: node {kind} has an invalid count")
-        wires = list(attrs["wires"])
+        if not 0 < count <= MAX_OPS - len(ops):
+            raise CheckpointError(f"{source}: node {kind} has an invalid count (at most {MAX_OPS} operations in all)")
+        wires = attrs["wires"]
         if kind.startswith("Encode"):
-            features = list(attrs["features"])
+            features = attrs["features"]
             if len(wires) != count or len(features) != count:
                 raise CheckpointError(f"{source}: node {kind} attributes do not match its count")
             ops.extend(Encode(kind[6:].lower(), int(w), int(f)) for w, f in zip(wires, features))
@@ -290,13 +336,32 @@ def _ops_from_graph(graph: onnx.GraphProto, source: str) -> list:
         gt = GATE_TYPES.get(kind.lower())
         if gt is None:
             raise CheckpointError(f"{source}: unknown circuit node {kind!r}")
-        params = list(attrs["params"])
+        params = attrs["params"]
         if len(wires) != count * gt.n_wires or len(params) != count * gt.n_params:
             raise CheckpointError(f"{source}: node {kind} attributes do not match its count")
+        wires, params = list(wires), list(params)
         for i in range(count):
             ops.append(Gate(gt.name, tuple(int(w) for w in wires[i * gt.n_wires:(i + 1) * gt.n_wires]),
                             tuple(int(p) for p in params[i * gt.n_params:(i + 1) * gt.n_params])))
     return ops
+
+
+def _node_attributes(node, source: str) -> dict:
+    """A node's attributes by name: ints as ``int``, lists of ints as protobuf's own (unconverted)
+    container, strings as ``bytes``; the circuit uses no other type."""
+    if len(node.attribute) > 8:
+        raise CheckpointError(f"{source}: node {node.op_type!r} has too many attributes")
+    attrs = {}
+    for a in node.attribute:
+        if a.type == AttributeProto.INT:
+            attrs[a.name] = a.i
+        elif a.type == AttributeProto.INTS:
+            attrs[a.name] = a.ints
+        elif a.type == AttributeProto.STRING:
+            attrs[a.name] = a.s
+        else:
+            raise CheckpointError(f"{source}: node {node.op_type!r} attribute {a.name!r} has an unexpected type")
+    return attrs
 
 
 # --- decode ---------------------------------------------------------------------------------
@@ -317,11 +382,18 @@ def _decode(data: bytes, source: str) -> Checkpoint:
     if not data:
         raise CheckpointError(f"{source}: empty file")
     if len(data) > MAX_FILE_BYTES:
-        raise CheckpointError(f"{source}: {len(data)} bytes exceeds the {MAX_FILE_BYTES}-byte limit")
+        raise CheckpointError(f"{source}: more than {MAX_FILE_BYTES} bytes, the limit of a checkpoint")
+    digested = _check_digest(data, source)
+    try:
+        wire.scan(data, PARSE_FACTOR * len(data) + PARSE_SLACK)
+    except wire.WireError as e:
+        raise CheckpointError(f"{source}: not a loadable ONNX file ({e})") from None
     try:
         proto = onnx.ModelProto.FromString(data)
     except Exception as e:  # noqa: BLE001 - protobuf raises several types on garbage
         raise CheckpointError(f"{source}: not an ONNX file ({type(e).__name__})") from None
+    if len(proto.metadata_props) > MAX_PROPS:
+        raise CheckpointError(f"{source}: more than {MAX_PROPS} metadata entries")
     props = {}
     for p in proto.metadata_props:
         if p.key in props:
@@ -329,25 +401,22 @@ def _decode(data: bytes, source: str) -> Checkpoint:
         props[p.key] = p.value
     if props.get("compvqc.format") != FORMAT:
         raise CheckpointError(f"{source}: not a compvqc checkpoint")
-    if props.get("compvqc.version") != str(VERSION):
-        raise CheckpointError(f"{source}: unsupported checkpoint version {props.get('compvqc.version')!r} (this compvqc reads {VERSION})")
-    checksum = props.get("compvqc.checksum")
-    if not checksum:
-        raise CheckpointError(f"{source}: checksum missing")
-    unsigned = onnx.ModelProto()
-    unsigned.CopyFrom(proto)
-    keep = [(p.key, p.value) for p in proto.metadata_props if p.key != "compvqc.checksum"]
-    del unsigned.metadata_props[:]
-    for k, v in keep:
-        unsigned.metadata_props.add(key=k, value=v)
-    if hashlib.sha256(unsigned.SerializeToString(deterministic=True)).hexdigest() != checksum:
-        raise CheckpointError(f"{source}: checksum mismatch (the file is corrupt or was modified)")
+    version = props.get("compvqc.version")
+    if version == str(VERSION):
+        if not digested:
+            raise CheckpointError(f"{source}: digest missing (the file is corrupt or was modified)")
+    elif version == "1":
+        _check_v1_checksum(proto, props, source)
+    else:
+        raise CheckpointError(f"{source}: unsupported checkpoint version {version!r} (this compvqc reads 1 and {VERSION})")
     _reject_external(proto.graph, source)
-    onnx.checker.check_model(unsigned)
-    docs = {key: _json(props.get(f"compvqc.{key}"), key, source) for key in DOCS}
+    onnx.checker.check_model(data)
     arrays = _arrays(proto.graph, source)
     ops = _ops_from_graph(proto.graph, source)
-    model = VQC.from_dict({**docs["model"], "ops": [op.to_dict() for op in ops]})
+    del proto  # its copy of the file's strings goes before json.loads takes its share
+    docs = _documents(props, source)
+    # the description without ops, then the ops: no per-op dicts (~900 bytes a gate, not ~300)
+    model = replace(VQC.from_dict({**docs["model"], "ops": []}), ops=tuple(ops))
     shots = props.get("compvqc.shots", "")
     if not shots.isdigit() or len(shots) > 12:
         raise CheckpointError(f"{source}: shots must be a non-negative integer")
@@ -383,8 +452,38 @@ def _decode(data: bytes, source: str) -> Checkpoint:
         training=docs["training"],
         metrics=docs["metrics"],
     )
-    ckpt.validate()
+    try:
+        ckpt.validate()
+        ckpt.check_documents()
+    except CheckpointError as e:  # consistency problems name the field; add the file
+        raise CheckpointError(f"{source}: {e}") from None
     return ckpt
+
+
+def _check_digest(data: bytes, source: str) -> bool:
+    """Before any parsing: ``True`` if ``data`` ends with a ``compvqc.digest`` record (version 2)
+    that matches the bytes before it, ``False`` if it ends with a version-1 ``compvqc.checksum``
+    record (checked after parsing, as version 1 defines it); anything else is refused here."""
+    n = len(_DIGEST_PREFIX) + 64
+    if data[-n:-64] == _DIGEST_PREFIX:
+        if hashlib.sha256(memoryview(data)[:-n]).hexdigest().encode() != data[-64:]:
+            raise CheckpointError(f"{source}: checksum mismatch (the file is corrupt or was modified)")
+        return True
+    if data[-len(_V1_PREFIX) - 64:-64] == _V1_PREFIX:
+        return False
+    raise CheckpointError(f"{source}: not a compvqc checkpoint, or a corrupt one (it ends with no digest)")
+
+
+def _check_v1_checksum(proto: onnx.ModelProto, props: dict, source: str) -> None:
+    """Version 1: ``compvqc.checksum`` is the sha256 of the model re-serialized without it
+    (removed from ``proto`` in place: a copy would double the memory)."""
+    checksum = props.get("compvqc.checksum")
+    if not checksum:
+        raise CheckpointError(f"{source}: checksum missing")
+    entries = proto.metadata_props
+    del entries[[p.key for p in entries].index("compvqc.checksum")]
+    if hashlib.sha256(proto.SerializeToString(deterministic=True)).hexdigest() != checksum:
+        raise CheckpointError(f"{source}: checksum mismatch (the file is corrupt or was modified)")
 
 
 def _expand_levels(rows: np.ndarray, masked: np.ndarray, source: str) -> np.ndarray:
@@ -403,11 +502,33 @@ def _reject_external(graph: onnx.GraphProto, source: str) -> None:
         raise CheckpointError(f"{source}: sparse initializers are not part of the format")
 
 
-def _json(text, key: str, source: str):
-    if text is None:
-        raise CheckpointError(f"{source}: metadata compvqc.{key} missing")
-    if len(text) > MAX_JSON_BYTES:
-        raise CheckpointError(f"{source}: metadata compvqc.{key} too large")
+def _documents(props: dict, source: str) -> dict:
+    """The JSON documents, once what ``json.loads`` would allocate for them is bounded."""
+    texts = {}
+    for key in DOCS:
+        text = texts[key] = props.get(f"compvqc.{key}")
+        if text is None:
+            raise CheckpointError(f"{source}: metadata compvqc.{key} missing")
+        if len(text) > MAX_JSON_BYTES:
+            raise CheckpointError(f"{source}: metadata compvqc.{key} too large")
+    budget = PARSE_FACTOR * sum(len(t) for t in texts.values()) + PARSE_SLACK
+    if sum(map(_json_cost, texts.values())) > budget:
+        raise CheckpointError(f"{source}: the JSON documents would take more than {budget} bytes of memory")
+    return {key: _json(text, key, source) for key, text in texts.items()}
+
+
+def _json_cost(text: str) -> int:
+    """More than ``json.loads(text)`` allocates, from its characters alone (CPython 3.11, peak
+    RSS on worst cases, plus 10-20%): 96 bytes per ``[`` (a list, over-allocated as it grows),
+    200 per ``{`` (a dict), 56 per comma (a value: a float and its slot), 144 per colon (an
+    entry of a growing dict, just resized, and its key's string), 28 per quote not owed to a key (a
+    string value: ~50 bytes and its characters), and the characters, 4 bytes each unless ASCII."""
+    colons = text.count(":")
+    return ((1 if text.isascii() else 4) * len(text) + 96 * text.count("[") + 200 * text.count("{")
+            + 56 * text.count(",") + 144 * colons + 28 * max(0, text.count('"') - 2 * colons))
+
+
+def _json(text: str, key: str, source: str):
     depth = 0
     for ch in text:  # bound nesting before json recurses
         if ch in "[{":
@@ -424,6 +545,7 @@ def _json(text, key: str, source: str):
 
 _DTYPES = {TensorProto.DOUBLE: np.float64, TensorProto.INT64: np.int64, TensorProto.INT32: np.int32,
            TensorProto.BOOL: np.bool_}
+_TYPED_DATA = ("float_data", "int32_data", "string_data", "int64_data", "double_data", "uint64_data")
 
 
 def _arrays(graph: onnx.GraphProto, source: str) -> dict[str, np.ndarray]:
@@ -446,13 +568,14 @@ def _arrays(graph: onnx.GraphProto, source: str) -> dict[str, np.ndarray]:
             raise CheckpointError(f"{source}: array {t.name!r} has dtype {np.dtype(dtype)}, expected {np.dtype(expected)}")
         if any(d < 0 for d in t.dims) or len(t.dims) > 4:
             raise CheckpointError(f"{source}: array {t.name!r} has invalid dims {list(t.dims)}")
-        count = int(np.prod(t.dims, dtype=np.int64)) if t.dims else 1
+        count = math.prod(t.dims)  # exact: numpy's int64 product could wrap around
         if count > MAX_ELEMENTS:
             raise CheckpointError(f"{source}: array {t.name!r} declares {count} elements (limit {MAX_ELEMENTS})")
-        if t.raw_data and len(t.raw_data) != count * np.dtype(dtype).itemsize:
-            raise CheckpointError(f"{source}: array {t.name!r} holds {len(t.raw_data)} bytes for {count} elements")
-        arr = numpy_helper.to_array(t)
-        if arr.size != count:
-            raise CheckpointError(f"{source}: array {t.name!r} size does not match its dims")
+        if any(len(getattr(t, f)) for f in _TYPED_DATA):  # 1 byte on disk could be 8 in numpy
+            raise CheckpointError(f"{source}: array {t.name!r} is not stored as raw data")
+        raw = t.raw_data
+        if len(raw) != count * np.dtype(dtype).itemsize:
+            raise CheckpointError(f"{source}: array {t.name!r} holds {len(raw)} bytes for {count} elements")
+        arr = np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<")).reshape(tuple(t.dims))
         out[t.name] = np.array(arr, dtype=dtype, copy=True)
     return out

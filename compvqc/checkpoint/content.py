@@ -19,15 +19,13 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from compvqc.compress.state import ADMMState  # noqa: F401 - part of the checkpoint's content
-from compvqc.errors import CompVQCError
+from compvqc.errors import CheckpointError
 from compvqc.model.circuit import VQC
 
+from compvqc.limits import MAX_ITERATIONS, MAX_QUBITS, MAX_SHOTS, MAX_STEPS
+
 FORMAT = "compvqc-checkpoint"
-VERSION = 1
-
-
-class CheckpointError(CompVQCError):
-    """A checkpoint is missing, unreadable, corrupt, hostile or inconsistent."""
+VERSION = 2
 
 
 @dataclass
@@ -125,11 +123,17 @@ class Checkpoint:
                 g = gates[i]
                 if not np.array_equal(self.theta[list(g.params)], self.levels[i, : len(g.params)]):
                     raise CheckpointError(f"gate {i} ({g.name}): θ differs from its LUT level")
+        if self.model.n_qubits > MAX_QUBITS:
+            raise CheckpointError(f"the model has {self.model.n_qubits} qubits; the simulator takes at most {MAX_QUBITS}")
+        if not (math.isfinite(self.admm.rho) and self.admm.rho >= 0):
+            raise CheckpointError("admm.rho must be a finite non-negative number")
+        if not 0 <= self.admm.iteration <= MAX_ITERATIONS:
+            raise CheckpointError(f"admm.iteration must be in 0..{MAX_ITERATIONS}")
         if not self.admm.empty:
             _shape(self.admm.Z, (n_params,), "admm.Z")
             _shape(self.admm.u, (n_params,), "admm.u")
-            if not (math.isfinite(self.admm.rho) and self.admm.rho >= 0):
-                raise CheckpointError("admm.rho must be a non-negative number")
+            _finite(self.admm.Z, "admm.Z")
+            _finite(self.admm.u, "admm.u")
         elif self.admm.u.size:
             raise CheckpointError("admm.u set without admm.Z")
         if self.gradient_history.ndim != 2 or self.gradient_history.shape[1] != n_params:
@@ -138,11 +142,63 @@ class Checkpoint:
             raise CheckpointError("qubit_mapping must list one physical qubit per circuit qubit")
         if self.qubit_mapping.size and (np.any(self.qubit_mapping < 0) or len(set(self.qubit_mapping.tolist())) != self.qubit_mapping.size):
             raise CheckpointError("qubit_mapping must be distinct non-negative physical qubits")
-        if not isinstance(self.shots, int) or self.shots < 0:
-            raise CheckpointError("shots must be a non-negative integer")
+        if not isinstance(self.shots, int) or not 0 <= self.shots <= MAX_SHOTS:
+            raise CheckpointError(f"shots must be an integer in 0..{MAX_SHOTS}")
         for name, value in self.optimizer_state.items():
             if value.dtype.kind not in "fiu" or (value.ndim == 1 and value.shape != (n_params,)) or value.ndim > 1:
                 raise CheckpointError(f"optimizer state {name!r} has shape {value.shape} / dtype {value.dtype}")
+            if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+                raise CheckpointError(f"optimizer state {name!r} has non-finite values")
+            if value.ndim == 0 and (value.dtype.kind not in "iu" or not 0 <= int(value) <= MAX_STEPS):
+                raise CheckpointError(f"optimizer state {name!r} must be an integer count in 0..{MAX_STEPS}")
+        if "nu" in self.optimizer_state and np.any(self.optimizer_state["nu"] < 0):
+            raise CheckpointError("optimizer state 'nu' (Adam's second moment) must be non-negative")
+
+    def check_documents(self) -> None:
+        """The JSON documents' types and ranges, as read from a file (``validate`` checks the
+        arrays): everything a resume, a compression or ``inspect`` will use must be what our own
+        code writes, so a tampered file is refused here in one line, not deep inside a run."""
+        from compvqc.checkpoint.profile import check_profile
+        from compvqc.compress.methods import CompressConfig
+        from compvqc.data import check_reference
+        from compvqc.errors import CompVQCError
+        from compvqc.train.optim import OPTIMIZERS
+        from compvqc.train.pipeline import TrainConfig
+
+        try:
+            opt = self.optimizer
+            if opt:
+                if opt.get("name") not in OPTIMIZERS:
+                    raise CheckpointError(f"optimizer name must be one of {', '.join(OPTIMIZERS)}")
+                lr = (opt.get("config") or {}).get("lr") if isinstance(opt.get("config", {}), dict) else "?"
+                if lr is not None and not (_real(lr) and 0 < lr < math.inf):
+                    raise CheckpointError("optimizer lr must be a finite positive number")
+            run = self.run
+            for key in ("epoch", "step_in_epoch", "step"):
+                if key in run and not (_count(run[key]) and run[key] <= MAX_STEPS):
+                    raise CheckpointError(f"run.{key} must be an integer in 0..{MAX_STEPS}, got {run[key]!r}")
+            if "stage" in run and run["stage"] not in STAGES:
+                raise CheckpointError(f"run.stage must be one of {', '.join(STAGES)}, got {run['stage']!r}")
+            for key in ("history", "admm_history"):
+                if key in run and not (isinstance(run[key], list) and all(isinstance(h, dict) for h in run[key])):
+                    raise CheckpointError(f"run.{key} must be a list of records")
+            prev = run.get("admm_prev_theta")
+            if prev is not None and not (isinstance(prev, list) and len(prev) == self.model.n_params
+                                         and all(_real(v) and math.isfinite(v) for v in prev)):
+                raise CheckpointError(f"run.admm_prev_theta must be {self.model.n_params} finite numbers")
+            training = self.training
+            if "config" in training:
+                TrainConfig.from_dict(training["config"])
+            if "compress" in training:
+                CompressConfig.from_dict(training["compress"])
+            if self.dataset:
+                check_reference(self.dataset)
+            if self.hardware_profile:
+                check_profile(self.hardware_profile)
+        except CheckpointError:
+            raise
+        except CompVQCError as e:
+            raise CheckpointError(str(e)) from None
 
 
 _LAYOUTS: dict = {}
@@ -167,6 +223,18 @@ def _angle_layout(model) -> tuple[np.ndarray, np.ndarray]:
 def _shape(a: np.ndarray, shape, name: str) -> None:
     if a.shape != tuple(shape):
         raise CheckpointError(f"{name} has shape {a.shape}, expected {tuple(shape)}")
+
+
+# Every stage a run record may be in (train, compress, deploy write them).
+STAGES = ("training", "trained", "admm", "retrain", "compressed")
+
+
+def _real(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _count(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
 
 
 def _finite(a: np.ndarray, name: str) -> None:

@@ -22,7 +22,7 @@ def load_checkpoint(path) -> Checkpoint:
     return decode(data, str(path))
 
 
-def run_then(then: dict, *, after_failure: bool = False) -> None:
+def run_then(then: dict, *, after_failure: bool = False, saved=None) -> None:
     """The file steps that follow a durable save (the manager's pointer files, then rotation):
     ``{"write": [[path, text], ...], "pointer": [path, text], "unlink": [path, ...],
     "generation": g}``; files are atomic, not fsynced.
@@ -30,16 +30,39 @@ def run_then(then: dict, *, after_failure: bool = False) -> None:
     ``after_failure``: an earlier save planned in the same generation failed, so this save's
     plan (made assuming it succeeded) may be wrong — only the ``pointer`` (naming the file just
     written) is safe; the index and the deletions wait for the planner to resynchronize.
+    A failed step raises a :class:`StepError` that names the step's own file (``saved``, the
+    checkpoint just written, is complete all the same).
     """
-    if not after_failure:
-        for path, text in then.get("write", ()):
+    try:
+        if not after_failure:
+            for path, text in then.get("write", ()):
+                step = ("the run index", path)
+                atomic_write_bytes(path, text.encode(), durable=False)
+        if then.get("pointer"):
+            path, text = then["pointer"]
+            step = ("the latest pointer", path)
             atomic_write_bytes(path, text.encode(), durable=False)
-    if then.get("pointer"):
-        path, text = then["pointer"]
-        atomic_write_bytes(path, text.encode(), durable=False)
-    if not after_failure:
-        for path in then.get("unlink", ()):
-            Path(path).unlink(missing_ok=True)
+        if not after_failure:
+            for path in then.get("unlink", ()):
+                step = ("rotation", path)
+                Path(path).unlink(missing_ok=True)
+    except OSError as e:
+        what, path = step
+        done = f"; {saved} itself is complete" if saved else ""
+        raise StepError(f"{path}: writing {what} failed ({e.strerror or e}){done}") from None
+
+
+class StepError(CheckpointError):
+    """A pointer, index or rotation step failed after its checkpoint was written."""
+
+
+def save_error(path, e: BaseException) -> str:
+    """The one line that reports a failed background save (which write failed, and where)."""
+    if isinstance(e, CheckpointError):
+        return str(e)
+    if isinstance(e, OSError):
+        return f"{path}: writing the checkpoint failed ({e.strerror or e})"
+    return f"{path}: background save failed: {e}"
 
 
 class Generations:
@@ -51,9 +74,9 @@ class Generations:
     def failure(self, then: dict | None) -> None:
         self.failed = max(self.failed, (then or {}).get("generation", 0))
 
-    def run(self, then: dict | None) -> None:
+    def run(self, then: dict | None, saved=None) -> None:
         then = then or {}
-        run_then(then, after_failure=then.get("generation", 0) <= self.failed)
+        run_then(then, after_failure=then.get("generation", 0) <= self.failed, saved=saved)
 
 
 class AsyncWriter:
@@ -118,12 +141,12 @@ class AsyncWriter:
                 path, ckpt, then = item
                 try:
                     save_checkpoint(path, ckpt)
-                    self._generations.run(then)
+                    self._generations.run(then, saved=path)
                 except BaseException as e:  # noqa: BLE001 - handed to the caller's thread
                     self._generations.failure(then)
                     with self._lock:
                         if self._error is None:
                             self._error = e if isinstance(e, CheckpointError) else CheckpointError(
-                                f"{path}: background save failed: {e}")
+                                save_error(path, e))
             finally:
                 self._queue.task_done()

@@ -9,9 +9,14 @@ files plus the best one by a metric. Saves run in a child process by default (``
 ``restore`` walks from the newest checkpoint back and
 returns the first that validates, reporting each corrupt one it skips.
 
+Ownership: a manager locks its directory (``lock.py``) before it touches anything, and the
+writer child inherits the lock, so a second process on the same directory is refused with the
+owner's pid, and the directory stays locked until the last writer of the run is gone.
+
 Signals: inside ``with manager.catch_signals():`` SIGTERM and SIGINT only set
 ``stop_requested``; the loop sees it, saves once more and exits cleanly, instead of dying
-between two checkpoints.
+between two checkpoints. ``flush`` and ``close`` hold any signal until the queued checkpoints
+are written (``compvqc.signals.deferred``).
 """
 
 from __future__ import annotations
@@ -28,8 +33,10 @@ from pathlib import Path
 from typing import Callable
 
 from compvqc.checkpoint.content import Checkpoint, CheckpointError
-from compvqc.checkpoint.io import AsyncWriter, load_checkpoint, run_then, save_checkpoint
+from compvqc.checkpoint.io import AsyncWriter, load_checkpoint, run_then, save_checkpoint, save_error
+from compvqc.checkpoint.lock import acquire
 from compvqc.checkpoint.process_writer import ProcessWriter
+from compvqc.signals import deferred
 
 NAME = re.compile(r"^ckpt-(\d{9})\.ckpt$")
 # Who writes: a child process (the default; training pays 0.2-0.4 ms per save), a thread, or the
@@ -59,8 +66,14 @@ class CheckpointManager:
             raise CheckpointError("keep_last must be at least 1")
         if best_mode not in ("max", "min"):
             raise CheckpointError("best_mode must be 'max' or 'min'")
+        if writer not in WRITERS:
+            raise CheckpointError(f"writer must be one of {', '.join(WRITERS)}, not {writer!r}")
         self.directory = Path(directory).absolute()  # background saves must not follow a chdir
-        self.directory.mkdir(parents=True, exist_ok=True)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise CheckpointError(f"{self.directory}: cannot create the run directory ({e.strerror or e})") from None
+        self._lock = acquire(self.directory)  # before anything in it is touched
         self._root = str(self.directory) + os.sep
         self.keep_last = keep_last
         self.best_metric = best_metric
@@ -71,8 +84,7 @@ class CheckpointManager:
         self._last_save = time.monotonic()
         self.log = log
         self.stop_requested: int | None = None  # the signal number once one arrived
-        if writer not in WRITERS:
-            raise CheckpointError(f"writer must be one of {', '.join(WRITERS)}, not {writer!r}")
+        self.restored_from: Path | None = None  # the file restore() returned
         self._remove_stale_temporaries()
         self._writer = self._start_writer(writer)
         self._index = self._read_index()
@@ -86,7 +98,7 @@ class CheckpointManager:
             return None
         if kind == "process" and os.name == "posix":
             try:
-                return ProcessWriter()
+                return ProcessWriter(inherit=() if self._lock is None else (self._lock.fd,))
             except CheckpointError as e:
                 self.log(f"compvqc: {e}; checkpoints are written from a thread instead")
         return AsyncWriter()
@@ -120,8 +132,11 @@ class CheckpointManager:
             if self._writer is None or wait:
                 if self._writer is not None:
                     self._writer.flush()
-                save_checkpoint(path, ckpt)
-                run_then(then)
+                try:
+                    save_checkpoint(path, ckpt)
+                except OSError as e:
+                    raise CheckpointError(save_error(path, e)) from None
+                run_then(then, saved=path)
             else:
                 self._writer.submit(path, ckpt, then=then)  # raises an earlier save's error first
         except CheckpointError:
@@ -132,20 +147,29 @@ class CheckpointManager:
         return path
 
     def flush(self) -> None:
+        """Wait until every queued checkpoint is written (a signal waits for it too)."""
         if self._writer is not None:
-            try:
-                self._writer.flush()
-            except CheckpointError:
-                self._recover()
-                raise
+            with deferred():
+                try:
+                    self._writer.flush()
+                except CheckpointError:
+                    self._recover()
+                    raise
 
     def close(self) -> None:
-        if self._writer is not None:
-            try:
-                self._writer.close()
-            except CheckpointError:
-                self._recover(flush=False)
-                raise
+        """Write what is queued, stop the writer and give up the directory."""
+        try:
+            if self._writer is not None:
+                with deferred():
+                    try:
+                        self._writer.close()
+                    except CheckpointError:
+                        self._recover(flush=False)
+                        raise
+        finally:
+            if self._lock is not None:
+                self._lock, lock = None, self._lock
+                lock.release()
 
     def _recover(self, flush: bool = True) -> None:
         """After a save error: wait for the saves still queued, then rebuild the index from disk."""

@@ -61,7 +61,7 @@ import numpy as np
 
 from compvqc.checkpoint.container import doc_json, encode, json_default
 from compvqc.checkpoint.content import ADMMState, Checkpoint, CheckpointError
-from compvqc.checkpoint.io import Generations
+from compvqc.checkpoint.io import Generations, save_error
 from compvqc.fsutil import atomic_write_bytes
 
 FRAME = struct.Struct("<4sQQ")  # magic, header length, payload length; then header, payload, CRC
@@ -85,12 +85,17 @@ BOOT = (
     # Every thread must block WAKE, or one (numpy's OpenBLAS workers start at import) may take a
     # nudge meant for sigtimedwait and drop it; threads inherit the mask of the thread that starts them.
     "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGURG})\n"
+    "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+    "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+    # The trainer's pid comes in argv: one that died during our start-up is noticed at once.
+    "if os.getppid() != int(sys.argv[2]):\n"
+    "    os._exit(0)\n"
     "root = sys.argv[1]\n"
     "spec = importlib.util.find_spec('compvqc')\n"
     "if spec is None or not os.path.realpath(spec.origin).startswith(os.path.join(root, 'compvqc') + os.sep):\n"
     "    sys.path.insert(0, root)\n"
     "from compvqc.checkpoint.process_writer import serve\n"
-    "os._exit(serve())\n"
+    "os._exit(serve(parent=int(sys.argv[2])))\n"
 )
 
 
@@ -231,8 +236,11 @@ def _reply(out: int, doc: dict) -> None:
 
 
 # --- the child ---------------------------------------------------------------------------------
-def serve(inp: int = 0, out: int = 1) -> int:
+def serve(inp: int = 0, out: int = 1, parent: int | None = None) -> int:
     """The child's loop: read frames, save, reply; returns at end of input or parent death.
+
+    ``parent``: the trainer's pid as the trainer gave it (not ``os.getppid()`` read after the
+    imports, by when a trainer that died during them has already been replaced by init).
 
     Every save is durable before the next frame is read, so the child may leave with
     ``os._exit`` (skipping an interpreter teardown of 30-50 ms that the trainer's ``close``
@@ -243,7 +251,7 @@ def serve(inp: int = 0, out: int = 1) -> int:
     for s in (signal.SIGINT, signal.SIGTERM):
         signal.signal(s, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_BLOCK, {WAKE})  # kept pending for sigtimedwait
-    parent = os.getppid()
+    parent = os.getppid() if parent is None else parent
 
     def alive() -> bool:
         return os.getppid() == parent
@@ -278,11 +286,10 @@ def serve(inp: int = 0, out: int = 1) -> int:
                 model = VQC.from_dict(header["model"])
             ckpt, texts = unpack_save(header, payload, model)
             atomic_write_bytes(path, encode(ckpt, doc_texts=texts))
-            generations.run(header.get("then"))
+            generations.run(header.get("then"), saved=path)
         except Exception as e:  # noqa: BLE001 - reported to the trainer, which raises it
             generations.failure(header.get("then"))
-            msg = str(e) if isinstance(e, CheckpointError) else f"{path}: background save failed: {e}"
-            _reply(out, {"seq": seq, "error": " ".join(msg.split())})
+            _reply(out, {"seq": seq, "error": " ".join(save_error(path, e).split())})
 
 
 # --- the trainer's side ------------------------------------------------------------------------
@@ -296,14 +303,15 @@ class ProcessWriter:
     (an exception from a signal handler) leaves the writer unusable rather than the pipe torn.
     """
 
-    def __init__(self):
+    def __init__(self, inherit: tuple[int, ...] = ()):
+        """``inherit``: descriptors the child keeps open for its whole life (the run lock)."""
         import compvqc
 
         root = str(Path(compvqc.__file__).resolve().parents[1])
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-c", BOOT, root], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL, close_fds=True,
+                [sys.executable, "-c", BOOT, root, str(os.getpid())], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL, close_fds=True, pass_fds=tuple(inherit),
                 start_new_session=True,  # a Ctrl-C to the terminal's process group is the trainer's to handle
             )
         except OSError as e:

@@ -86,6 +86,49 @@ def hardware_profile(backend) -> dict:
     }
 
 
+# The profile's JSON part: key -> the types it may have (what ``hardware_profile`` writes).
+_PROFILE_TYPES = {
+    "backend": (str, type(None)), "backend_version": (str,), "num_qubits": (int,),
+    "basis_gates": (list,), "one_qubit_gate": (str, type(None)), "two_qubit_gates": (list,),
+    "dt": (int, float, type(None)), "calibration_date": (str, type(None)), "qubits": (dict,), "edges": (dict,),
+}
+MAX_DEVICE_QUBITS = 1_000_000
+
+
+def check_profile(p: dict) -> None:
+    """A stored profile has the types and shapes ``hardware_profile`` writes (one CheckpointError);
+    ``inspect --against`` and the deployment read it."""
+    from compvqc.errors import CheckpointError
+
+    def bad(what):
+        raise CheckpointError(f"hardware profile: {what}")
+
+    for key, types in _PROFILE_TYPES.items():
+        if key in p and (not isinstance(p[key], types) or isinstance(p[key], bool)):
+            bad(f"{key} has type {type(p[key]).__name__}")
+    n = p.get("num_qubits", 0)
+    if not 0 <= n <= MAX_DEVICE_QUBITS:
+        bad(f"num_qubits {n} out of range")
+    for key in ("basis_gates", "two_qubit_gates"):
+        if not all(isinstance(g, str) for g in p.get(key, [])):
+            bad(f"{key} must be gate names")
+    for key, v in p.get("qubits", {}).items():
+        a = np.asarray(v)
+        if a.dtype.kind not in "fiu" or a.shape != (n,):
+            bad(f"qubits.{key} must be {n} numbers")
+    edges = p.get("edges", {})
+    pairs = np.asarray(edges.get("pairs", np.zeros((0, 2), np.int64)))
+    if pairs.dtype.kind not in "iu" or pairs.ndim != 2 or pairs.shape[1] != 2 or (pairs.size and (
+            pairs.min() < 0 or pairs.max() >= n)):
+        bad("edges.pairs must be pairs of the device's qubits")
+    for key, v in edges.items():
+        a = np.asarray(v)
+        if key != "pairs" and (a.dtype.kind not in "fiu" or a.shape != (len(pairs),)):
+            bad(f"edges.{key} must be one number per edge")
+    if len(p.get("two_qubit_gates", [])) not in (0, len(pairs)):
+        bad("two_qubit_gates must name one gate per edge")
+
+
 def _stats(values) -> dict:
     v = np.asarray(values, dtype=np.float64)
     v = v[np.isfinite(v)]

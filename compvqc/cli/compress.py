@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from compvqc.cli.main import UsageError, add_json_flag, emit
+from compvqc.limits import MAX_SHOTS
 
 SCHEMA = "compvqc.compress/1"
 
@@ -56,12 +57,12 @@ def default_output(src: Path, backend: str, method: str) -> Path:
 
 def cmd_compress(args) -> int:
     from compvqc.checkpoint import CheckpointManager, load_checkpoint, save_checkpoint
-    from compvqc.cli.train import check_output
     from compvqc.compile.backends import backend_name, resolve_backend
     from compvqc.compress.admm import ADMMConfig
     from compvqc.compress.methods import CompressConfig
     from compvqc.compress.pipeline import compress_checkpoint
     from compvqc.compress.select import check_ratios, select_ratio
+    from compvqc.fsutil import check_output
 
     if args.method == "qiskit-approx" and args.degree is None:
         raise UsageError("compvqc compress: qiskit-approx takes --degree (e.g. 0.99), not --ratio")
@@ -74,26 +75,29 @@ def cmd_compress(args) -> int:
     shots = 1024 if args.shots is None else args.shots
     if args.resume and not args.checkpoint_dir:
         raise UsageError("compvqc compress: --resume needs --checkpoint-dir")
-    if shots < 1:
-        raise UsageError("compvqc compress: --shots must be at least 1")
+    if not 1 <= shots <= MAX_SHOTS:
+        raise UsageError(f"compvqc compress: --shots must be in 1..{MAX_SHOTS}")
+    if args.checkpoint_dir is not None and not args.checkpoint_dir:
+        raise UsageError("compvqc compress: --checkpoint-dir is empty")
     ratio = None if args.method == "qiskit-approx" else (0.5 if args.ratio is None else args.ratio)
-    backend = resolve_backend(args.backend)
-    name = backend_name(backend)
-    src_path = Path(args.checkpoint)
-    src = load_checkpoint(src_path)
-    output = Path(args.output) if args.output else default_output(src_path, name, args.method)
-    check_output(output, args.force)
+    # every setting checked before the checkpoint, the backend or the data are loaded
     admm = ADMMConfig(ratio=ratio if ratio is not None else 0.0, alpha=args.alpha, rho=args.rho,
                       rho_growth=args.rho_growth, iterations=args.iters, zeta=args.zeta, epochs=args.admm_epochs,
                       lr=args.lr)
     config = CompressConfig(method=args.method, ratio=ratio, degree=args.degree, admm=admm,
                             retrain_epochs=args.retrain_epochs, batch_size=args.batch_size, seed=args.seed,
                             context=not args.isolated)
+    if args.ratios:
+        check_ratios(args.ratios, config)  # all of them before the first compression starts
+    backend = resolve_backend(args.backend)
+    name = backend_name(backend)
+    src_path = Path(args.checkpoint)
+    src = load_checkpoint(src_path)
+    output = check_output(default_output(src_path, name, args.method) if args.output is None else args.output,
+                          force=args.force)
     progress = None if not args.json else False
     selection = None
     if args.ratios:
-        check_ratios(args.ratios, config)  # all of them before the first compression starts
-
         def manager_for(r):
             # repr: the shortest text that is this float, so two ratios never share a directory
             return CheckpointManager(Path(args.checkpoint_dir) / f"ratio-{r!r}", keep_last=3) if args.checkpoint_dir \
@@ -101,7 +105,8 @@ def cmd_compress(args) -> int:
 
         out, _ = select_ratio(src, backend, args.ratios, config, shots=shots, seed=args.seed,
                               noise=not args.no_noise, data_dir=args.data_dir, no_rebuild=args.no_rebuild,
-                              warm_start_masks=args.warm_start_masks, manager_for=manager_for, resume=args.resume, progress=progress)
+                              warm_start_masks=args.warm_start_masks, manager_for=manager_for, resume=args.resume,
+                              progress=progress)
         selection = out.metrics["compression"]["selection"]
         ratio = selection["ratio"]
     else:

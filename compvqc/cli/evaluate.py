@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from compvqc.cli.main import UsageError, add_json_flag, emit
+from compvqc.limits import MAX_SHOTS
 
 SCHEMA = "compvqc.evaluate/1"
 
@@ -39,26 +40,27 @@ def register(sub) -> None:
 
 def cmd_evaluate(args) -> int:
     from compvqc.checkpoint import load_checkpoint, save_checkpoint
-    from compvqc.cli.train import check_output
     from compvqc.compile.backends import resolve_backend
     from compvqc.compress.pipeline import dataset_for
     from compvqc.deploy import evaluate, pick_samples, with_deployment
+    from compvqc.fsutil import check_output
 
-    if args.shots < 0:
-        raise UsageError("compvqc evaluate: --shots must be ≥ 0")
+    if not 0 <= args.shots <= MAX_SHOTS:
+        raise UsageError(f"compvqc evaluate: --shots must be in 0..{MAX_SHOTS}")
+    if args.seed < 0:
+        raise UsageError("compvqc evaluate: --seed must be ≥ 0")
     if args.samples is not None and args.samples < 1:
         raise UsageError("compvqc evaluate: --samples must be at least 1")
-    if args.output and not args.save_mapping:
+    if args.output is not None and not args.save_mapping:
         raise UsageError("compvqc evaluate: -o/--output is for --save-mapping")
     src = Path(args.checkpoint)
     output = None
     if args.save_mapping:
-        if not args.output:
+        if args.output is None:
             raise UsageError("compvqc evaluate: --save-mapping needs -o/--output (the input is never overwritten)")
-        output = Path(args.output)
-        if output.resolve() == src.resolve():
+        if args.output and Path(args.output).resolve() == src.resolve():
             raise UsageError("compvqc evaluate: -o must differ from the input checkpoint")
-        check_output(output, args.force)
+        output = check_output(args.output, force=args.force)
     ckpt = load_checkpoint(src)
     backend = resolve_backend(args.backend)
     split = getattr(dataset_for(ckpt, args.data_dir), args.split)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from compvqc.cli.main import UsageError, add_json_flag, emit
 
@@ -26,18 +25,16 @@ def register(sub) -> None:
 
 def cmd_export(args) -> int:
     from compvqc.checkpoint import load_checkpoint
-    from compvqc.cli.train import check_output
     from compvqc.deploy import deploy, export_circuit, logical_circuit
+    from compvqc.fsutil import atomic_write_bytes, check_output
 
     if args.transpiled != bool(args.backend):
         raise UsageError("compvqc export: --transpiled and --backend go together")
-    if args.format == "qiskit-qpy" and not args.output:
+    if args.format == "qiskit-qpy" and args.output is None:
         raise UsageError("compvqc export: qiskit-qpy is binary: give -o FILE")
-    if args.json and not args.output:
+    if args.json and args.output is None:
         raise UsageError("compvqc export: --json needs -o FILE (stdout carries the JSON)")
-    output = Path(args.output) if args.output else None
-    if output is not None:
-        check_output(output, args.force)
+    output = None if args.output is None else check_output(args.output, force=args.force)
     ckpt = load_checkpoint(args.checkpoint)
     dep = deploy(ckpt.model, ckpt.theta, args.backend) if args.transpiled else None
     circuit = dep.measured if dep else logical_circuit(ckpt.model, ckpt.theta)
@@ -45,8 +42,6 @@ def cmd_export(args) -> int:
     if output is None:
         sys.stdout.write(data.decode())
         return 0
-    from compvqc.fsutil import atomic_write_bytes
-
     atomic_write_bytes(output, data)
     payload = {"schema": SCHEMA, "format": args.format, "transpiled": bool(dep), "backend": dep.backend if dep else None,
                "tcd": dep.tcd if dep else None, "qubits": circuit.num_qubits,

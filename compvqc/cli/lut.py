@@ -97,6 +97,10 @@ def cmd_build(args) -> int:
     names = PREBUILT if args.all else (args.backend,)
     gates = tuple(g.strip() for g in args.gates.split(",")) if args.gates else None
     grid = GridSpec(rotation_steps=args.grid, u3_steps=args.grid_u3, generic_samples=args.samples)
+    if args.output is not None:
+        from compvqc.fsutil import check_output
+
+        check_output(args.output, force=True)  # a LUT file is rebuilt in place; the folder must take it
     qubits = _ints(args.qubits, "--qubits")
     model = _load_model(args.model).model if args.model else None
     if args.out:

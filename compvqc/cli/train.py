@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 
 from compvqc.cli.main import UsageError, add_json_flag, emit
-from compvqc.errors import CompVQCError
 
 SCHEMA_TRAIN = "compvqc.train/1"
 SCHEMA_DEMO = "compvqc.demo/1"
@@ -47,20 +46,27 @@ def add_checkpoint_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--keep-last", type=int, default=3, help="checkpoints kept in the run directory (default 3)")
 
 
-def make_manager(args):
-    """The CheckpointManager the flags ask for, or None."""
+def manager_args(args) -> None:
+    """Check the run-directory flags (cheap; before any work)."""
     if args.resume and not args.checkpoint_dir:
         raise UsageError("--resume needs --checkpoint-dir")
+    if args.checkpoint_dir is not None and not args.checkpoint_dir:
+        raise UsageError("--checkpoint-dir is empty")
+    for flag in ("save_every_steps", "save_every_epochs", "keep_last"):
+        v = getattr(args, flag)
+        if v is not None and not 1 <= v <= 1 << 40:
+            raise UsageError(f"--{flag.replace('_', '-')} must be at least 1")
+    if args.save_every_seconds is not None and not 0 < args.save_every_seconds < float("inf"):
+        raise UsageError("--save-every-seconds must be positive")
+
+
+def make_manager(args):
+    """The CheckpointManager the flags ask for (it locks the run directory), or None."""
+    manager_args(args)
     if not args.checkpoint_dir:
         return None
     from compvqc.checkpoint import CheckpointManager
 
-    for flag in ("save_every_steps", "save_every_epochs", "keep_last"):
-        v = getattr(args, flag)
-        if v is not None and v < 1:
-            raise UsageError(f"--{flag.replace('_', '-')} must be at least 1")
-    if args.save_every_seconds is not None and not args.save_every_seconds > 0:
-        raise UsageError("--save-every-seconds must be positive")
     return CheckpointManager(args.checkpoint_dir, keep_last=args.keep_last, best_metric="val_accuracy",
                              every_steps=args.save_every_steps, every_epochs=args.save_every_epochs,
                              every_seconds=args.save_every_seconds)
@@ -92,12 +98,11 @@ def add_train_args(p: argparse.ArgumentParser, dataset_required: bool = True) ->
 
 
 def _config_from_args(args):
+    """The run's TrainConfig, validated (bounds, finite numbers) before anything is loaded."""
     from compvqc.train import TrainConfig
 
     gate_set = tuple(g.strip() for g in args.gates.split(",")) if args.gates else None
     kw = {} if gate_set is None else {"gate_set": gate_set}
-    if args.epochs < 0 or args.batch_size < 1:
-        raise UsageError("compvqc train: --epochs must be ≥ 0 and --batch-size ≥ 1")
     return TrainConfig(
         dataset=args.dataset, arch=args.arch, arch_seed=args.arch_seed, encoder=args.encoder,
         epochs=args.epochs, seed=args.seed, batch_size=args.batch_size, optimizer=args.optimizer,
@@ -123,6 +128,7 @@ def _train_summary(trained, output: Path) -> tuple[dict, str]:
         "test_accuracy": m["test_accuracy"],
         "loss": m["train_loss"],
         "output": str(output),
+        "resumed_from": trained.result.resumed_from,
         "seconds": round(trained.seconds, 3),
     }
     text = (
@@ -130,25 +136,20 @@ def _train_summary(trained, output: Path) -> tuple[dict, str]:
         f"{payload['n_gates']} gates) in {trained.seconds:.1f} s\n"
         f"  accuracy  train {m['train_accuracy']:.4f}  val {m['val_accuracy']:.4f}  test {m['test_accuracy']:.4f}\n"
         f"  loss      {m['train_loss']:.4f}\n"
-        f"  wrote     {output}"
+        + (f"  resumed   from step {trained.result.resumed_from}\n" if trained.result.resumed_from is not None else "")
+        + f"  wrote     {output}"
     )
     return payload, text
 
 
-def check_output(output: Path, force: bool) -> None:
-    if output.exists() and not force:
-        raise CompVQCError(f"{output} exists (use --force to overwrite)")
-    if str(output.parent) and not output.parent.is_dir():
-        raise CompVQCError(f"{output.parent}: directory not found")
-
-
 def cmd_train(args) -> int:
     from compvqc.checkpoint import save_checkpoint
+    from compvqc.fsutil import check_output
     from compvqc.train import train_on_dataset
 
-    output = Path(args.output)
-    check_output(output, args.force)
+    output = check_output(args.output, force=args.force)
     config = _config_from_args(args)
+    manager_args(args)
     profile = None
     if getattr(args, "backend", None):
         from compvqc.checkpoint.profile import hardware_profile

@@ -24,6 +24,7 @@ from compvqc.compile.errors import CompileError
 from compvqc.compile.grid import GridSpec
 from compvqc.compile.lut import LUT, DepthStats, Entry, GateTable, classify, is_identity
 from compvqc.compile.region import Region, default_region, make_region
+from compvqc.limits import MAX_WORKERS
 from compvqc.model.gates import GATE_TYPES, canonicalize_angles
 
 ALL_GATES = ("rx", "ry", "rz", "crx", "cry", "crz", "u3", "cu3")
@@ -194,6 +195,8 @@ def build_lut(
     start = time.perf_counter()
     if workers is None:
         workers = default_workers(backend)
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS:
+        raise CompileError(f"workers must be an integer in 1..{MAX_WORKERS}, got {workers!r}")
     # Workers re-resolve the backend by name (cheap, and nothing big crosses the process gap).
     target = backend_name(backend) if workers > 1 else backend
     # One batch per (gate type, site): grid and random angles compiled in one transpile call.

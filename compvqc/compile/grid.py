@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from compvqc.compile.errors import CompileError
+from compvqc.limits import MAX_GENERIC_SAMPLES, MAX_ROTATION_STEPS, MAX_U3_STEPS
 from compvqc.model.gates import gate_type
 
 
@@ -41,12 +42,15 @@ class GridSpec:
     """Seed of those random angles (a fixed ``np.random.Generator`` seed, recorded)."""
 
     def __post_init__(self):
-        if not (_power_of_two(self.rotation_steps) and self.rotation_steps >= 8):
-            raise CompileError(f"rotation grid steps must be a power of two ≥ 8, got {self.rotation_steps}")
-        if not _power_of_two(self.u3_steps):
-            raise CompileError(f"U3 grid steps must be a power of two, got {self.u3_steps}")
-        if self.generic_samples < 1:
-            raise CompileError("the generic distribution needs at least one random angle")
+        if not (_power_of_two(self.rotation_steps) and 8 <= self.rotation_steps <= MAX_ROTATION_STEPS):
+            raise CompileError(f"rotation grid steps must be a power of two in 8..{MAX_ROTATION_STEPS}, "
+                               f"got {self.rotation_steps}")
+        if not (_power_of_two(self.u3_steps) and self.u3_steps <= MAX_U3_STEPS):
+            raise CompileError(f"U3 grid steps must be a power of two ≤ {MAX_U3_STEPS}, got {self.u3_steps}")
+        if isinstance(self.generic_samples, bool) or not isinstance(self.generic_samples, int) \
+                or not 1 <= self.generic_samples <= MAX_GENERIC_SAMPLES:
+            raise CompileError(f"the generic distribution needs 1..{MAX_GENERIC_SAMPLES} random angles, "
+                               f"got {self.generic_samples!r}")
 
     def grid(self, name: str) -> list[tuple[float, ...]]:
         """Grid points of gate ``name`` as tuples of canonical float64 angles."""

@@ -36,6 +36,7 @@ import numpy as np
 
 from compvqc.compress.levels import CompressionError, distance, nearest_representative, periods
 from compvqc.compress.state import ADMMState
+from compvqc.limits import MAX_EPOCHS, MAX_ITERATIONS, MAX_STEPS
 
 
 @dataclass(frozen=True)
@@ -65,12 +66,30 @@ class ADMMConfig:
     """Adam learning rate of the θ-steps."""
 
     def __post_init__(self):
-        if not 0.0 <= self.ratio <= 1.0:
-            raise CompressionError("ratio must be in [0, 1]")
-        if not 0.0 <= self.alpha <= 1.0:
-            raise CompressionError("alpha must be in [0, 1]")
-        if self.rho <= 0 or self.rho_growth < 1.0 or self.iterations < 0 or self.zeta < 0 or self.epochs < 0:
-            raise CompressionError("need rho > 0, rho_growth ≥ 1, iterations ≥ 0, zeta ≥ 0, epochs ≥ 0")
+        check_number("ratio", self.ratio, 0.0, 1.0)
+        check_number("alpha", self.alpha, 0.0, 1.0)
+        check_number("rho", self.rho, 0.0, 1e12, low_open=True)
+        check_number("rho_growth", self.rho_growth, 1.0, 1e3)
+        check_number("zeta", self.zeta, 0.0, 1e12)
+        check_number("lr", self.lr, 0.0, 1e3, low_open=True)
+        check_count("iterations", self.iterations, 0, MAX_ITERATIONS)
+        check_count("epochs", self.epochs, 0, MAX_EPOCHS)
+        check_count("min_steps", self.min_steps, 0, MAX_STEPS)
+
+
+
+
+def check_number(name: str, value, low: float, high: float, *, low_open: bool = False) -> None:
+    """A finite real in [low, high] (or (low, high]); else one CompressionError naming it."""
+    ok = isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool) \
+        and (low < value if low_open else low <= value) and value <= high
+    if not ok:
+        raise CompressionError(f"{name} must be a number in {'(' if low_open else '['}{low:g}, {high:g}], got {value!r}")
+
+
+def check_count(name: str, value, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
+        raise CompressionError(f"{name} must be an integer in {low}..{high}, got {value!r}")
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,11 @@ import numpy as np
 
 from compvqc.compile.estimate import Estimator
 from compvqc.compile.tcd import TCD_SEEDS, true_tcd
-from compvqc.compress.admm import ADMM, ADMMConfig, Finalized, finalize
+from compvqc.compress.admm import ADMM, ADMMConfig, Finalized, check_count, check_number, finalize
 from compvqc.compress.levels import METHOD_KINDS, CompressionError, candidate_levels, nearest_level, periods
 from compvqc.compress.recl import accuracy, recl
 from compvqc.compress.state import ADMMState
+from compvqc.limits import MAX_BATCH, MAX_EPOCHS, MAX_SEED, MAX_STEPS
 from compvqc.train.loop import fit
 from compvqc.train.optim import Adam
 
@@ -49,11 +50,19 @@ class CompressConfig:
             raise CompressionError(f"unknown method {self.method!r} (known: {', '.join(METHODS)})")
         if self.method == "qiskit-approx":
             if self.degree is None:
-                raise CompressionError("qiskit-approx needs an approximation degree (--degree), not a ratio")
-        elif self.ratio is None or not 0.0 <= self.ratio <= 1.0:
-            raise CompressionError("ratio must be in [0, 1]")
-        if self.retrain_epochs < 0 or self.batch_size < 1:
-            raise CompressionError("retrain_epochs must be ≥ 0 and batch_size ≥ 1")
+                raise CompressionError("qiskit-approx needs an approximation degree, not a ratio")
+            check_number("degree", self.degree, 0.0, 1.0, low_open=True)
+        elif self.ratio is None:
+            raise CompressionError(f"{self.method} needs a ratio")
+        else:
+            check_number("ratio", self.ratio, 0.0, 1.0)
+        check_count("retrain_epochs", self.retrain_epochs, 0, MAX_EPOCHS)
+        check_count("retrain_min_steps", self.retrain_min_steps, 0, MAX_STEPS)
+        check_number("retrain_lr", self.retrain_lr, 0.0, 1e3, low_open=True)
+        check_count("batch_size", self.batch_size, 1, MAX_BATCH)
+        check_count("seed", self.seed, 0, MAX_SEED)
+        if not self.tcd_seeds or not all(isinstance(s, int) and 0 <= s < 2**32 for s in self.tcd_seeds):
+            raise CompressionError("tcd_seeds must be a non-empty list of seeds in 0..2^32-1")
         # One source of truth for the ratio: the ADMM settings follow this config's ratio.
         if self.ratio is not None and self.admm.ratio != self.ratio:
             object.__setattr__(self, "admm", replace(self.admm, ratio=self.ratio))
@@ -62,6 +71,30 @@ class CompressConfig:
         d = asdict(self)
         d["tcd_seeds"] = list(self.tcd_seeds)
         return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "CompressConfig":
+        """A stored configuration (``to_dict``), validated like a new one."""
+        if not isinstance(d, dict) or not isinstance(d.get("admm", {}), dict):
+            raise CompressionError("a compression configuration must be a JSON object")
+        d = dict(d)
+        admm = dict(d.pop("admm", {}))
+        for c, kw in ((ADMMConfig, admm), (cls, d)):
+            unknown = sorted(set(kw) - set(c.__dataclass_fields__))
+            if unknown:
+                raise CompressionError(f"unknown compression settings {unknown}")
+        if "tcd_seeds" in d:
+            if not isinstance(d["tcd_seeds"], list):
+                raise CompressionError("tcd_seeds must be a list")
+            d["tcd_seeds"] = tuple(d["tcd_seeds"])
+        if "method" in d and not isinstance(d["method"], str):
+            raise CompressionError("method must be a name")
+        if not isinstance(d.get("context", True), bool):
+            raise CompressionError("context must be true or false")
+        try:
+            return cls(admm=ADMMConfig(**admm), **d)
+        except TypeError as e:
+            raise CompressionError(f"incomplete compression configuration ({e})") from None
 
 
 @dataclass

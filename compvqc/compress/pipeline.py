@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from compvqc.checkpoint import Checkpoint, CheckpointManager
+from compvqc.checkpoint import Checkpoint, CheckpointError, CheckpointManager
 from compvqc.checkpoint.profile import hardware_profile
 from compvqc.compile.backends import resolve_backend
 from compvqc.compile.cache import get_lut
@@ -38,6 +38,25 @@ def _masks(targets, mask):
     return prune, quant, levels
 
 
+def _check_resumable(manager, config: CompressConfig, provenance: dict, src: Checkpoint) -> None:
+    """Refuse to resume a run directory whose saved run had other settings, LUT or model."""
+    saved = manager.restore()
+    if saved is None:
+        return
+    differ = []
+    stored = (saved.training or {}).get("compress", {})
+    mine = config.to_dict()
+    differ += sorted(k for k in set(mine) | set(stored) if stored.get(k) != mine.get(k))
+    if saved.lut_provenance.get("sha256") != provenance.get("sha256"):
+        differ.append("LUT (backend or its calibration)")
+    if saved.model != src.model or not np.array_equal(saved.theta_original, src.theta_original):
+        differ.append("model or its trained parameters")
+    if saved.run.get("stage") not in ("admm", "retrain"):
+        raise CheckpointError(f"{manager.directory}: not a compression run (stage {saved.run.get('stage')!r})")
+    if differ:
+        raise CheckpointError(f"{manager.directory}: the saved run used different settings ({', '.join(differ)})")
+
+
 def compress_checkpoint(src: Checkpoint, backend, config: CompressConfig, *, data_dir=None, lut=None,
                         manager: CheckpointManager | None = None, resume: bool = False, warm_start_masks: bool = False,
                         no_rebuild: bool = False, progress=None) -> tuple[Checkpoint, CompressionResult]:
@@ -61,6 +80,8 @@ def compress_checkpoint(src: Checkpoint, backend, config: CompressConfig, *, dat
                           hardware_profile=profile, lut_provenance=provenance, dataset=src.dataset,
                           training=training, metrics=dict(src.metrics))
 
+    if manager is not None and resume:
+        _check_resumable(manager, config, provenance, src)
     warm = (src.prune_mask | src.quant_mask) if warm_start_masks else None
     result = compress(model, theta0, data, backend, lut, config, manager=manager, resume=resume, warm_masks=warm,
                       progress=progress, on_checkpoint=make)

@@ -20,6 +20,7 @@ import numpy as np
 from compvqc.data.idx import MAGIC_IMAGES, MAGIC_LABELS, read_idx
 from compvqc.data.preprocess import MODES, pool, scale_features
 from compvqc.data.synthetic import make_synthetic
+from compvqc.limits import MAX_SAMPLES
 from compvqc.errors import DatasetError
 
 IDX_FILES = {
@@ -108,6 +109,32 @@ def _carve(x, y, fraction, rng) -> tuple[Split, Split]:
         raise DatasetError(f"split fraction {fraction} leaves an empty split of {len(y)} samples")
     held, rest = order[:k], order[k:]
     return Split(x[rest], y[rest]), Split(x[held], y[held])
+
+
+def check_reference(ref: dict) -> None:
+    """A stored dataset reference (``Dataset.reference``) is one ``load_dataset`` can rebuild:
+    known name, and every setting of the right type and within its bounds (one DatasetError)."""
+    if not isinstance(ref, dict):
+        raise DatasetError("a dataset reference must be a JSON object")
+    if ref.get("name") not in DATASETS:
+        raise DatasetError(f"unknown dataset {ref.get('name')!r} (known: {', '.join(DATASETS)})")
+    checks = {
+        "preprocess": lambda v: v in MODES,
+        "val_fraction": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < 1,
+        "split_seed": lambda v: _int_in(v, 0, 2**63 - 1),
+        "n_samples": lambda v: _int_in(v, 2, MAX_SAMPLES),
+        "max_train": lambda v: v is None or _int_in(v, 1, MAX_SAMPLES),
+        "data_dir": lambda v: isinstance(v, str),
+        "source": lambda v: isinstance(v, str),
+        "classes": lambda v: isinstance(v, list),
+    }
+    for key, ok in checks.items():
+        if key in ref and not ok(ref[key]):
+            raise DatasetError(f"dataset reference: {key} = {ref[key]!r} is out of range")
+
+
+def _int_in(v, low: int, high: int) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and low <= v <= high
 
 
 def load_dataset(

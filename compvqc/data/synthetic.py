@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from compvqc.errors import DatasetError
+from compvqc.limits import MAX_SAMPLES
 
 D1 = (1.0, 0.5)
 D2 = (2.0, 0.5)
@@ -19,8 +20,8 @@ D2 = (2.0, 0.5)
 def make_synthetic(n_features: int, n_samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     if n_features < 2 or n_features % 2:
         raise DatasetError("synthetic data needs an even number of features ≥ 2")
-    if n_samples < 2:
-        raise DatasetError("synthetic data needs at least 2 samples")
+    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or not 2 <= n_samples <= MAX_SAMPLES:
+        raise DatasetError(f"synthetic data needs an integer number of samples in 2..{MAX_SAMPLES}, got {n_samples!r}")
     rng = np.random.default_rng(seed)
     y = np.arange(n_samples) % 2
     rng.shuffle(y)

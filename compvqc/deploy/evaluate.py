@@ -24,6 +24,7 @@ from compvqc.deploy.counts import probabilities_from_counts
 from compvqc.deploy.errors import DeployError
 from compvqc.deploy.executors import EXECUTORS, aer_engine, run_aer, run_primitives
 from compvqc.deploy.transpile import Deployment, deploy
+from compvqc.limits import MAX_SHOTS
 
 
 @dataclass(frozen=True)
@@ -62,8 +63,8 @@ def evaluate(model, theta, x, y, backend, *, executor: str = "aer", shots: int =
     """
     if executor not in EXECUTORS:
         raise DeployError(f"unknown executor {executor!r} (known: {', '.join(EXECUTORS)})")
-    if shots < 0:
-        raise DeployError("shots must be ≥ 0")
+    if isinstance(shots, bool) or not isinstance(shots, (int, np.integer)) or not 0 <= shots <= MAX_SHOTS:
+        raise DeployError(f"shots must be an integer in 0..{MAX_SHOTS}, got {shots!r}")
     theta = np.asarray(theta, dtype=np.float64)
     x = np.atleast_2d(np.asarray(x, dtype=np.float64))
     y = np.asarray(y)

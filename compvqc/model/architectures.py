@@ -23,20 +23,34 @@ import re
 import numpy as np
 
 from compvqc.errors import ModelError
+from compvqc.limits import MAX_GATES, MAX_LAYERS
 from compvqc.model.gates import GATE_TYPES, gate_type
 from compvqc.model.ops import Gate
 
 PAPER_GATE_SET = ("rx", "ry", "rz", "crx", "cry", "crz")
-ARCH_PATTERN = re.compile(r"^(random|blocks|u3cu3_|reupload)(\d+)$")
+ARCH_PATTERN = re.compile(r"^(random|blocks|u3cu3_|reupload)(\d{1,9})$")
 
 
 def parse_arch(arch: str) -> tuple[str, int]:
-    m = ARCH_PATTERN.match(arch)
+    m = ARCH_PATTERN.match(arch) if isinstance(arch, str) else None
     if not m or int(m.group(2)) < 1:
         raise ModelError(
             f"unknown architecture {arch!r} (use random<N>, blocks<L>, u3cu3_<L> or reupload<L>)"
         )
-    return m.group(1).rstrip("_"), int(m.group(2))
+    kind, size = m.group(1).rstrip("_"), int(m.group(2))
+    limit = MAX_GATES if kind == "random" else MAX_LAYERS
+    if size > limit:
+        raise ModelError(f"architecture {arch!r}: at most {limit} {'gates' if kind == 'random' else 'layers'}")
+    return kind, size
+
+
+def check_arch(arch: str, gate_set=PAPER_GATE_SET) -> None:
+    """Refuse an architecture name or gate set before anything is built (one ModelError)."""
+    parse_arch(arch)
+    if isinstance(gate_set, str) or not gate_set:
+        raise ModelError("the gate set must be a non-empty list of gate names")
+    for name in gate_set:
+        gate_type(name)
 
 
 class _Counter:

@@ -54,6 +54,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from compvqc.errors import ModelError
+from compvqc.limits import MAX_QUBITS  # wider descriptions exist (export, TCD); simulation stops here
 from compvqc.model import gates as gate_facts
 from compvqc.model.encoders import amplitude_state
 from compvqc.model.ops import AmplitudeEncode, Gate
@@ -329,6 +330,8 @@ class Simulator:
     """Noise-free simulator for one VQC: logits, probabilities, loss and exact gradients."""
 
     def __init__(self, model):
+        if model.n_qubits > MAX_QUBITS:
+            raise ModelError(f"the simulator takes at most {MAX_QUBITS} qubits, the model has {model.n_qubits}")
         self.model = model
         self.n = model.n_qubits
         self.dim = 1 << self.n

@@ -39,6 +39,7 @@ class TrainResult:
     epochs: int
     steps: int
     history: list[dict]
+    resumed_from: int | None = None  # the global step a resumed run continued from
 
 
 def batch_order(seed: int, epoch: int, n: int) -> np.ndarray:

@@ -85,6 +85,9 @@ def apply_updates(params: np.ndarray, updates: np.ndarray) -> np.ndarray:
     return params + updates
 
 
+OPTIMIZERS = ("adam", "sgd")
+
+
 def make_optimizer(name: str, lr: float | None = None, **kw):
     if name == "adam":
         return Adam(**({"lr": lr} if lr is not None else {}), **kw)

@@ -12,16 +12,18 @@ from compvqc.data import Dataset, load_dataset
 from compvqc.model import VQC, build_model
 from compvqc.model.architectures import PAPER_GATE_SET
 from compvqc.checkpoint import Checkpoint, CheckpointError, CheckpointManager
-from compvqc.errors import CompVQCError
+from compvqc.errors import CompVQCError, Terminated, TrainingError
+from compvqc.limits import MAX_BATCH, MAX_EPOCHS, MAX_LR, MAX_SAMPLES, MAX_SEED
 from compvqc.train.loop import TrainResult, evaluate, fit
-from compvqc.train.optim import make_optimizer
+from compvqc.train.optim import OPTIMIZERS, make_optimizer
 
 
 class Interrupted(CompVQCError):
     """Training stopped on SIGTERM/SIGINT after saving a final checkpoint."""
 
     def __init__(self, signum: int, path):
-        super().__init__(f"interrupted by signal {signum}; saved {path} (continue with --resume)")
+        saved = f"saved {path}" if path else "no checkpoint saved yet"
+        super().__init__(f"interrupted by signal {signum}; {saved} (continue with --resume)")
         self.signum = signum
         self.path = path
 
@@ -46,10 +48,57 @@ class TrainConfig:
     n_samples: int = 1000  # synthetic sets only
     max_train: int | None = None
 
+    def __post_init__(self):
+        """Every setting checked before any data is loaded: one ``TrainingError`` naming it."""
+        from compvqc.data import DATASETS
+        from compvqc.model.architectures import check_arch
+
+        if self.dataset not in DATASETS:
+            raise TrainingError(f"unknown dataset {self.dataset!r} (known: {', '.join(DATASETS)})")
+        check_arch(self.arch, self.gate_set)
+        _int("epochs", self.epochs, 0, MAX_EPOCHS)
+        _int("batch_size", self.batch_size, 1, MAX_BATCH)
+        for name in ("arch_seed", "seed", "split_seed"):
+            _int(name, getattr(self, name), 0, MAX_SEED)
+        _int("n_samples", self.n_samples, 2, MAX_SAMPLES)
+        if self.max_train is not None:
+            _int("max_train", self.max_train, 1, MAX_SAMPLES)
+        if self.optimizer not in OPTIMIZERS:
+            raise TrainingError(f"unknown optimizer {self.optimizer!r} (use {' or '.join(OPTIMIZERS)})")
+        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not 0 < self.lr <= MAX_LR:
+            raise TrainingError(f"lr must be a number in (0, {MAX_LR:g}], got {self.lr!r}")
+        if isinstance(self.val_fraction, bool) or not isinstance(self.val_fraction, (int, float)) \
+                or not 0 < self.val_fraction < 1:
+            raise TrainingError(f"val_fraction must be in (0, 1), got {self.val_fraction!r}")
+
     def to_dict(self) -> dict:
         d = self.__dict__.copy()
         d["gate_set"] = list(self.gate_set)
         return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        """A stored configuration, validated like a new one (unknown keys refused)."""
+        if not isinstance(d, dict):
+            raise TrainingError("a training configuration must be a JSON object")
+        unknown = sorted(set(d) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise TrainingError(f"unknown training settings {unknown}")
+        d = dict(d)
+        if "gate_set" in d:
+            if not isinstance(d["gate_set"], list) or not all(isinstance(g, str) for g in d["gate_set"]):
+                raise TrainingError("gate_set must be a list of gate names")
+            d["gate_set"] = tuple(d["gate_set"])
+        try:
+            return cls(**d)
+        except TypeError as e:
+            raise TrainingError(f"incomplete training configuration ({e})") from None
+
+
+
+def _int(name: str, value, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise TrainingError(f"{name} must be an integer in {low}..{high}, got {value!r}")
 
 
 @dataclass
@@ -92,10 +141,17 @@ def training_checkpoint(config, dataset, model, theta, opt_state, *, epoch, step
     )
 
 
-def _resume_point(manager: CheckpointManager, config: TrainConfig, optimizer):
+def _resume_point(manager: CheckpointManager, config: TrainConfig, optimizer, per_epoch: int):
+    """The newest valid checkpoint of a run with these settings, checked against them, or None.
+
+    Every setting that changes the result must match; ``epochs`` may grow (the run continues
+    to the longer target, bit-identical to a run that had it from the start) but not fall below
+    what is already trained. The counters must lie within the run.
+    """
     ckpt = manager.restore()
     if ckpt is None:
         return None
+    where = manager.restored_from
     stored = (ckpt.training or {}).get("config", {})
     mine = config.to_dict()
     differ = sorted(k for k in mine if k != "epochs" and stored.get(k) != mine[k])
@@ -103,7 +159,21 @@ def _resume_point(manager: CheckpointManager, config: TrainConfig, optimizer):
         raise CheckpointError(f"{manager.directory}: the saved run used different settings ({', '.join(differ)})")
     if ckpt.run.get("stage") not in ("training", "trained"):
         raise CheckpointError(f"{manager.directory}: not a training run (stage {ckpt.run.get('stage')!r})")
-    state = optimizer.state_from_dict(ckpt.optimizer_state)
+    epoch, in_epoch, step = (ckpt.run.get(k) for k in ("epoch", "step_in_epoch", "step"))
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (epoch, in_epoch, step)) \
+            or in_epoch >= per_epoch or step != epoch * per_epoch + in_epoch:
+        raise CheckpointError(f"{where}: run counters (epoch {epoch!r}, step_in_epoch {in_epoch!r}, step {step!r}) "
+                              f"do not fit a run of {per_epoch} steps per epoch")
+    if epoch + (in_epoch > 0) > config.epochs:
+        raise CheckpointError(f"{where}: the saved run has trained {epoch} epochs{' and part of one' if in_epoch else ''}, "
+                              f"more than epochs={config.epochs}; resume with at least {epoch + (in_epoch > 0)}")
+    history = ckpt.run.get("history", [])
+    if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
+        raise CheckpointError(f"{where}: run history must be a list of records")
+    try:
+        state = optimizer.state_from_dict(ckpt.optimizer_state)
+    except KeyError as e:
+        raise CheckpointError(f"{where}: optimizer state lacks {e} for {optimizer.name}") from None
     return ckpt, state
 
 
@@ -148,14 +218,18 @@ def run_training(config: TrainConfig, data: Dataset, model: VQC, *, progress=Non
     optimizer = make_optimizer(config.optimizer, config.lr)
     theta0 = model.init_params(np.random.default_rng(config.seed))
     opt_state, start_epoch, start_step, history = None, 0, 0, []
+    per_epoch = -(-len(data.train) // config.batch_size)
+    resumed_from = None
     if manager is not None and resume:
-        found = _resume_point(manager, config, optimizer)
+        found = _resume_point(manager, config, optimizer, per_epoch)
         if found is not None:
             ckpt, opt_state = found
             theta0 = ckpt.theta
             start_epoch, start_step = int(ckpt.run["epoch"]), int(ckpt.run["step_in_epoch"])
             history = list(ckpt.run.get("history", []))
-    per_epoch = -(-len(data.train) // config.batch_size)
+            resumed_from = int(ckpt.run["step"])
+            manager.log(f"compvqc: resumed from step {resumed_from} (epoch {start_epoch}, "
+                        f"{start_step} steps into the next) of {manager.restored_from}")
     saved = {}
 
     def save(theta, state, epoch, step_in_epoch, step):
@@ -182,26 +256,33 @@ def run_training(config: TrainConfig, data: Dataset, model: VQC, *, progress=Non
             save(event.theta, event.opt_state, event.epoch, event.step_in_epoch, event.step)
         return False if manager.stop_requested else None
 
-    with (manager.catch_signals() if manager is not None else contextlib.nullcontext()):
-        result = fit(
-            model,
-            theta0,
-            data.train.x,
-            data.train.y,
-            epochs=config.epochs,
-            seed=config.seed,
-            batch_size=config.batch_size,
-            optimizer=optimizer,
-            opt_state=opt_state,
-            val=(data.val.x, data.val.y),
-            callback=on_event,
-            start_epoch=start_epoch,
-            start_step=start_step,
-            progress=progress,
-        )
-    result.history = history + result.history
-    if manager is not None:
+    try:
+        with (manager.catch_signals() if manager is not None else contextlib.nullcontext()):
+            result = fit(
+                model,
+                theta0,
+                data.train.x,
+                data.train.y,
+                epochs=config.epochs,
+                seed=config.seed,
+                batch_size=config.batch_size,
+                optimizer=optimizer,
+                opt_state=opt_state,
+                val=(data.val.x, data.val.y),
+                callback=on_event,
+                start_epoch=start_epoch,
+                start_step=start_step,
+                progress=progress,
+            )
+        if manager is not None:
+            manager.flush()
+    except Terminated as e:  # outside the loop's own handling: between epochs' end and the flush
+        if manager is None:
+            raise
         manager.flush()
-        if manager.stop_requested:
-            raise Interrupted(manager.stop_requested, saved.get("path"))
+        raise Interrupted(e.signum, saved.get("path")) from None
+    result.history = history + result.history
+    result.resumed_from = resumed_from
+    if manager is not None and manager.stop_requested:
+        raise Interrupted(manager.stop_requested, saved.get("path"))
     return result
