@@ -20,6 +20,7 @@ demo: $(STAMP)
 	$(BIN)/compvqc demo
 
 test: $(STAMP)
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -q -n 2
 
 test-full: $(STAMP)

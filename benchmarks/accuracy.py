@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from compvqc.train import TrainConfig, train_on_dataset
+from compvqc.runs import TrainConfig, train_on_dataset
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 

@@ -67,7 +67,7 @@ def mnist2_checkpoint() -> Checkpoint:
     theta = model.init_params(rng)
     from qiskit_ibm_runtime.fake_provider import FakeManilaV2
 
-    from compvqc.checkpoint.profile import hardware_profile
+    from compvqc.compile.profile import hardware_profile
 
     return Checkpoint(model, theta, optimizer={"name": "adam", "config": {"lr": 0.01}},
                       optimizer_state={"count": np.array(100), "mu": rng.normal(size=50), "nu": rng.random(50)},
@@ -183,7 +183,7 @@ def overhead(repeats: int, data_dir, epochs: int = 10, directory=None, modes=tup
     """
     from compvqc.data import load_dataset
     from compvqc.train import TrainConfig
-    from compvqc.train.pipeline import run_training
+    from compvqc.runs.train import run_training
 
     config = TrainConfig(dataset="mnist2", arch="random50", epochs=epochs, batch_size=128, seed=0)
     data = load_dataset("mnist2", data_dir=data_dir)

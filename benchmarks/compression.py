@@ -30,8 +30,8 @@ from compvqc.checkpoint import load_checkpoint, save_checkpoint
 from runlog import append_row, read_rows
 from compvqc.compress.admm import ADMMConfig
 from compvqc.compress.methods import CompressConfig
-from compvqc.compress.pipeline import compress_checkpoint
-from compvqc.train import TrainConfig, train_on_dataset
+from compvqc.runs.compress import compress_checkpoint
+from compvqc.runs import TrainConfig, train_on_dataset
 
 ROOT = Path(__file__).resolve().parent
 RUNS = ROOT / "runs"
@@ -67,7 +67,7 @@ def entanglement_free(src, backend, data_dir, retrain_epochs):
     from compvqc.compile.tcd import true_tcd
     from compvqc.compress.admm import finalize
     from compvqc.compress.methods import _evaluate, _retrain
-    from compvqc.compress.pipeline import dataset_for
+    from compvqc.runs.compress import dataset_for
 
     model, theta = src.model, src.theta_original
     lut = get_lut(backend, gates=sorted({g.name for g in model.gates}), model=model)

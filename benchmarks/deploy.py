@@ -47,10 +47,10 @@ import numpy as np
 
 from compvqc.checkpoint import load_checkpoint, save_checkpoint
 from compvqc.compile.backends import resolve_backend
-from compvqc.compress.pipeline import dataset_for
-from compvqc.compress.select import best, select_ratio
+from compvqc.runs.compress import dataset_for
+from compvqc.runs.select import best, select_ratio
 from compvqc.deploy import deploy, evaluate
-from compvqc.train import TrainConfig, train_on_dataset
+from compvqc.runs import TrainConfig, train_on_dataset
 from runlog import append_row, read_rows
 
 ROOT = Path(__file__).resolve().parent

@@ -21,7 +21,7 @@ from compvqc.compile.cache import get_lut
 from compvqc.compress.admm import ADMMConfig
 from compvqc.compress.levels import candidate_levels
 from compvqc.compress.methods import CompressConfig
-from compvqc.compress.pipeline import compress_checkpoint, dataset_for
+from compvqc.runs.compress import compress_checkpoint, dataset_for
 from compvqc.compress.recl import recl
 
 ROOT = Path(__file__).resolve().parent

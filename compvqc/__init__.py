@@ -1,7 +1,8 @@
 """compvqc: compiler-aware compression of variational quantum circuits.
 
-Pipeline (one subpackage per stage, imports flow one way):
-model → simulate → train → compile (LUT, TCD) → compress → deploy; checkpoint and cli on top.
+Pipeline (one subpackage per stage, imports flow one way, checked by the import-linter contract
+in pyproject.toml): model | data → simulate → train → compile (LUT, TCD) → compress → deploy,
+then checkpoint, runs and cli on top.
 
 The names below are imported on first use (module ``__getattr__``), so ``import compvqc`` costs
 almost nothing: the console entry point can install its signal handlers before numpy, onnx or

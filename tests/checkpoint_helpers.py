@@ -22,7 +22,7 @@ def full_checkpoint(with_profile: bool = True) -> Checkpoint:
     if with_profile:
         from qiskit_ibm_runtime.fake_provider import FakeManilaV2
 
-        from compvqc.checkpoint.profile import hardware_profile
+        from compvqc.compile.profile import hardware_profile
 
         profile = hardware_profile(FakeManilaV2())
     return Checkpoint(

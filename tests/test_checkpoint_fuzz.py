@@ -15,7 +15,7 @@ from compvqc.checkpoint.container import encode
 from compvqc.checkpoint.content import Checkpoint
 from compvqc.errors import CheckpointError, CompVQCError
 from compvqc.fsutil import atomic_write_bytes
-from compvqc.train import TrainConfig, train_on_dataset
+from compvqc.runs import TrainConfig, train_on_dataset
 from tests.conftest import FULL
 
 CONFIG = TrainConfig(dataset="syn4", arch="random14", epochs=3, n_samples=100, batch_size=8, seed=2)
@@ -51,7 +51,7 @@ def base(tmp_path_factory):
     stopped = train_on_dataset(TrainConfig(**{**CONFIG.__dict__, "epochs": 1}), manager=m, progress=False)
     m.close()
     ck = load_checkpoint(sorted(run.glob("ckpt-*.ckpt"))[-1])
-    from compvqc.checkpoint.profile import hardware_profile
+    from compvqc.compile.profile import hardware_profile
     from compvqc.compile.backends import resolve_backend
 
     ck.hardware_profile = hardware_profile(resolve_backend("fake_manila"))
@@ -143,7 +143,7 @@ def test_tampered_training_checkpoint(base, tmp_path_factory, field, value, arra
 @pytest.fixture(scope="module")
 def compressed_base(base, tmp_path_factory):
     """A real mid-run compression checkpoint (stage "admm")."""
-    from compvqc.compress.pipeline import compress_checkpoint
+    from compvqc.runs.compress import compress_checkpoint
 
     trained = base.copy()
     trained.run = {**trained.run, "stage": "trained"}
@@ -171,7 +171,7 @@ QUICK = _quick()
                               "admm.Z", "optimizer.nu", "optimizer.count"]),
        value=VALUES, array_value=ARRAY_VALUES)
 def test_tampered_compression_checkpoint(compressed_base, tmp_path_factory, field, value, array_value):
-    from compvqc.compress.pipeline import compress_checkpoint
+    from compvqc.runs.compress import compress_checkpoint
 
     src, ck = compressed_base
     try:

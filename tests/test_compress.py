@@ -141,7 +141,7 @@ def test_killed_compression_resumes_bit_identical(syn4, tmp_path):
 
     def make(stage, theta, state, mask, targets, opt_state, history, extra=None):
         from compvqc.checkpoint import Checkpoint
-        from compvqc.compress.pipeline import _masks
+        from compvqc.runs.compress import _masks
 
         prune, quant, levels = _masks(targets, mask)
         return Checkpoint(model, theta, prune_mask=prune, quant_mask=quant, levels=levels,
@@ -227,14 +227,14 @@ def test_the_ratio_reaches_admm(syn4, ratio):
     assert int((final.prune_mask | final.quant_mask).sum()) == round(ratio * len(model.gates))
 
 
-# --- choosing the ratio on validation (compvqc.compress.select, compress --ratios) ---------------
+# --- choosing the ratio on validation (compvqc.runs.select, compress --ratios) ---------------
 candidate_keys = st.tuples(st.sampled_from([0.9, 0.95, 1.0]), st.sampled_from([0.9, 1.0]),
                            st.sampled_from([0.1, 0.25, 0.5, 0.75]))
 
 
 @given(st.lists(candidate_keys, min_size=1, max_size=6, unique_by=lambda k: k[2]))
 def test_the_rule_is_validation_accuracy_then_noise_free_then_the_larger_ratio(keys):
-    from compvqc.compress.select import Candidate, best
+    from compvqc.runs.select import Candidate, best
 
     cands = [Candidate(r, v, e, 10, None) for v, e, r in keys]
     chosen = best(cands)
@@ -247,8 +247,8 @@ def test_the_rule_is_validation_accuracy_then_noise_free_then_the_larger_ratio(k
 
 def test_select_ratio_scores_every_candidate_on_the_validation_split(trained):
     from compvqc.compile.backends import resolve_backend
-    from compvqc.compress.pipeline import dataset_for
-    from compvqc.compress.select import select_ratio
+    from compvqc.runs.compress import dataset_for
+    from compvqc.runs.select import select_ratio
     from compvqc.deploy import evaluate
 
     src = load_checkpoint(trained)
@@ -308,7 +308,7 @@ def test_a_killed_ratio_selection_resumes_bit_identical(trained, tmp_path):
     """Killed during the second ratio's ADMM (the first finished): --resume picks both runs up
     from their own directories and chooses the same model, bit for bit."""
     from compvqc.compile.backends import resolve_backend
-    from compvqc.compress.select import select_ratio
+    from compvqc.runs.select import select_ratio
 
     src = load_checkpoint(trained)
     backend = resolve_backend("fake_manila")

@@ -171,7 +171,7 @@ def test_ibm_names_go_through_the_saved_runtime_account(monkeypatch, manila):
     """No network here: QiskitRuntimeService is replaced (the real one reads the saved account)."""
     import qiskit_ibm_runtime
 
-    from compvqc.compile.errors import BackendNotFound
+    from compvqc.errors import BackendNotFound
 
     class NoAccount:
         def __init__(self):

@@ -61,11 +61,11 @@ def trained(tmp_path_factory):
 
 
 @pytest.mark.parametrize("moment, args", [
-    ("call:compvqc.compress.pipeline:compress", ["compress", "{ckpt}", "--backend", "fake_manila", "--iters", "1",
+    ("call:compvqc.runs.compress:compress", ["compress", "{ckpt}", "--backend", "fake_manila", "--iters", "1",
                                                  "--retrain-epochs", "1", "-o", "{tmp}/c.ckpt"]),
     ("call:compvqc.deploy:evaluate", ["evaluate", "{ckpt}", "--backend", "fake_manila", "--samples", "4",
                                       "--save-mapping", "-o", "{tmp}/e.ckpt"]),
-    ("call:compvqc.train.pipeline:fit", ["demo", "--epochs", "1", "--ratio", "0.5", "--output-dir", "{tmp}/demo"]),
+    ("call:compvqc.runs.train:fit", ["demo", "--epochs", "1", "--ratio", "0.5", "--output-dir", "{tmp}/demo"]),
 ])
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_signal_during_compress_evaluate_demo(tmp_path, trained, moment, args, signum):
@@ -194,7 +194,7 @@ def test_importing_compvqc_keeps_the_callers_signal_handlers():
         "import signal, sys\n"
         "mine = lambda s, f: None\n"
         "signal.signal(signal.SIGTERM, mine); signal.signal(signal.SIGINT, mine)\n"
-        "import compvqc, compvqc.checkpoint, compvqc.train, compvqc.compress.pipeline, compvqc.deploy, compvqc.cli.main\n"
+        "import compvqc, compvqc.checkpoint, compvqc.train, compvqc.runs.compress, compvqc.deploy, compvqc.cli.main\n"
         "from compvqc.cli.main import main\n"
         "assert main(['inspect', '/nonexistent.ckpt']) == 1\n"
         "assert signal.getsignal(signal.SIGTERM) is mine and signal.getsignal(signal.SIGINT) is mine\n"

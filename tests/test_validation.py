@@ -13,14 +13,14 @@ TRAIN = ["train", "--dataset", "syn4", "--arch", "random14", "--epochs", "2", "-
 def no_work(monkeypatch):
     """Any training, compression or LUT build that starts fails the test."""
     import compvqc.compile.build
-    import compvqc.compress.pipeline
-    import compvqc.train
+    import compvqc.runs.compress
+    import compvqc.runs.train
 
     def started(*a, **k):
         raise AssertionError("work started before the bad argument was refused")
 
-    monkeypatch.setattr(compvqc.train, "train_on_dataset", started)
-    monkeypatch.setattr(compvqc.compress.pipeline, "compress_checkpoint", started)
+    monkeypatch.setattr(compvqc.runs.train, "train_on_dataset", started)
+    monkeypatch.setattr(compvqc.runs.compress, "compress_checkpoint", started)
     monkeypatch.setattr(compvqc.compile.build, "build_lut", started)
 
 

@@ -121,7 +121,7 @@ class Checkpoint:
         if self.run.get("stage") == "compressed" and masked.any():
             for i in np.flatnonzero(masked):
                 g = gates[i]
-                if not np.array_equal(self.theta[list(g.params)], self.levels[i, : len(g.params)]):
+                if not np.array_equal(g.angles(self.theta), self.levels[i, : len(g.params)]):
                     raise CheckpointError(f"gate {i} ({g.name}): θ differs from its LUT level")
         if self.model.n_qubits > MAX_QUBITS:
             raise CheckpointError(f"the model has {self.model.n_qubits} qubits; the simulator takes at most {MAX_QUBITS}")
@@ -158,12 +158,12 @@ class Checkpoint:
         """The JSON documents' types and ranges, as read from a file (``validate`` checks the
         arrays): everything a resume, a compression or ``inspect`` will use must be what our own
         code writes, so a tampered file is refused here in one line, not deep inside a run."""
-        from compvqc.checkpoint.profile import check_profile
+        from compvqc.compile.profile import check_profile
         from compvqc.compress.methods import CompressConfig
         from compvqc.data import check_reference
         from compvqc.errors import CompVQCError
         from compvqc.train.optim import OPTIMIZERS
-        from compvqc.train.pipeline import TrainConfig
+        from compvqc.train.config import TrainConfig
 
         try:
             opt = self.optimizer

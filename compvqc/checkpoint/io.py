@@ -8,6 +8,7 @@ from pathlib import Path
 
 from compvqc.checkpoint.container import MAX_FILE_BYTES, decode, encode
 from compvqc.checkpoint.content import Checkpoint, CheckpointError
+from compvqc.errors import StepError
 from compvqc.fsutil import atomic_write_bytes, read_bytes_bounded
 
 
@@ -50,10 +51,6 @@ def run_then(then: dict, *, after_failure: bool = False, saved=None) -> None:
         what, path = step
         done = f"; {saved} itself is complete" if saved else ""
         raise StepError(f"{path}: writing {what} failed ({e.strerror or e}){done}") from None
-
-
-class StepError(CheckpointError):
-    """A pointer, index or rotation step failed after its checkpoint was written."""
 
 
 def save_error(path, e: BaseException) -> str:

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from compvqc.errors import WireError
+
 MAX_DEPTH = 16  # a compvqc file nests 6 deep (Model → Graph → ValueInfo → Type → Tensor → Shape → Dim)
 
 # Bytes per item, measured with protobuf 7.36 (upb) and onnx 1.23 (whose checker parses the file
@@ -82,10 +84,6 @@ SCHEMA: dict[str, dict[int, str | int]] = {
     "ShardedDimProto": {2: "SimpleShardedDimProto"},
     "SimpleShardedDimProto": {},
 }
-
-
-class WireError(ValueError):
-    """The bytes are not well-formed protobuf, nest too deeply, or would cost too much to parse."""
 
 
 @dataclass

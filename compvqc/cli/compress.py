@@ -60,8 +60,8 @@ def cmd_compress(args) -> int:
     from compvqc.compile.backends import backend_name, resolve_backend
     from compvqc.compress.admm import ADMMConfig
     from compvqc.compress.methods import CompressConfig
-    from compvqc.compress.pipeline import compress_checkpoint
-    from compvqc.compress.select import check_ratios, select_ratio
+    from compvqc.runs.compress import compress_checkpoint
+    from compvqc.runs.select import check_ratios, select_ratio
     from compvqc.fsutil import check_output
 
     if args.method == "qiskit-approx" and args.degree is None:

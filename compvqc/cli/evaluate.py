@@ -41,7 +41,7 @@ def register(sub) -> None:
 def cmd_evaluate(args) -> int:
     from compvqc.checkpoint import load_checkpoint, save_checkpoint
     from compvqc.compile.backends import resolve_backend
-    from compvqc.compress.pipeline import dataset_for
+    from compvqc.runs.compress import dataset_for
     from compvqc.deploy import evaluate, pick_samples, with_deployment
     from compvqc.fsutil import check_output
 

@@ -87,8 +87,8 @@ def _text(doc: dict, ckpt) -> str:
     lines.append(f"  metrics   {json.dumps(doc['metrics'])}")
     lines.append("  gates     #   type  wires    θ                 θ_original        mask   level")
     for i, g in enumerate(m.gates):
-        th = ", ".join(f"{v:.6g}" for v in ckpt.theta[list(g.params)])
-        th0 = ", ".join(f"{v:.6g}" for v in ckpt.theta_original[list(g.params)])
+        th = ", ".join(f"{v:.6g}" for v in g.angles(ckpt.theta))
+        th0 = ", ".join(f"{v:.6g}" for v in g.angles(ckpt.theta_original))
         mask = "prune" if ckpt.prune_mask[i] else "quant" if ckpt.quant_mask[i] else "-"
         lvl = ", ".join(f"{v:.6g}" for v in ckpt.levels[i] if math.isfinite(v)) or "-"
         lines.append(f"            {i:<3d} {g.name:<5s} {str(list(g.wires)):<8s} {th:<17s} {th0:<17s} {mask:<6s} {lvl}")
@@ -102,7 +102,7 @@ def cmd_inspect(args) -> int:
     doc = checkpoint_document(args.checkpoint, ckpt)
     text = _text(doc, ckpt)
     if args.against:
-        from compvqc.checkpoint.profile import format_diff, hardware_profile, profile_diff
+        from compvqc.compile.profile import format_diff, hardware_profile, profile_diff
         from compvqc.compile.backends import resolve_backend
 
         other = hardware_profile(resolve_backend(args.against))

@@ -13,15 +13,11 @@ import json
 import sys
 
 from compvqc import signals
-from compvqc.errors import CompVQCError, Terminated
+from compvqc.errors import CompVQCError, Terminated, UsageError
 
 # One module per command; each defines ``register(subparsers)`` (which sets ``func``).
 COMMANDS = ("compvqc.cli.train", "compvqc.cli.inspect", "compvqc.cli.compress", "compvqc.cli.lut", "compvqc.cli.evaluate",
             "compvqc.cli.export")
-
-
-class UsageError(Exception):
-    pass
 
 
 class _Parser(argparse.ArgumentParser):

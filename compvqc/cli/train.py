@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from compvqc.cli.main import UsageError, add_json_flag, emit
 
@@ -111,48 +110,17 @@ def _config_from_args(args):
     )
 
 
-def _train_summary(trained, output: Path) -> tuple[dict, str]:
-    c, m = trained.config, trained.metrics
-    payload = {
-        "schema": SCHEMA_TRAIN,
-        "dataset": c.dataset,
-        "arch": c.arch,
-        "arch_seed": c.arch_seed,
-        "encoder": trained.model.meta.get("encoder"),
-        "epochs": c.epochs,
-        "seed": c.seed,
-        "n_gates": len(trained.model.gates),
-        "n_params": trained.model.n_params,
-        "train_accuracy": m["train_accuracy"],
-        "val_accuracy": m["val_accuracy"],
-        "test_accuracy": m["test_accuracy"],
-        "loss": m["train_loss"],
-        "output": str(output),
-        "resumed_from": trained.result.resumed_from,
-        "seconds": round(trained.seconds, 3),
-    }
-    text = (
-        f"trained {c.dataset} {c.arch} (arch seed {c.arch_seed}, seed {c.seed}, {c.epochs} epochs, "
-        f"{payload['n_gates']} gates) in {trained.seconds:.1f} s\n"
-        f"  accuracy  train {m['train_accuracy']:.4f}  val {m['val_accuracy']:.4f}  test {m['test_accuracy']:.4f}\n"
-        f"  loss      {m['train_loss']:.4f}\n"
-        + (f"  resumed   from step {trained.result.resumed_from}\n" if trained.result.resumed_from is not None else "")
-        + f"  wrote     {output}"
-    )
-    return payload, text
-
-
 def cmd_train(args) -> int:
     from compvqc.checkpoint import save_checkpoint
     from compvqc.fsutil import check_output
-    from compvqc.train import train_on_dataset
+    from compvqc.runs.train import train_on_dataset, train_summary
 
     output = check_output(args.output, force=args.force)
     config = _config_from_args(args)
     manager_args(args)
     profile = None
     if getattr(args, "backend", None):
-        from compvqc.checkpoint.profile import hardware_profile
+        from compvqc.compile.profile import hardware_profile
         from compvqc.compile.backends import resolve_backend
 
         profile = hardware_profile(resolve_backend(args.backend))
@@ -167,88 +135,16 @@ def cmd_train(args) -> int:
     if profile is not None:
         ckpt.hardware_profile = profile
     save_checkpoint(output, ckpt)
-    payload, text = _train_summary(trained, output)
-    emit(args, payload, text)
+    payload, text = train_summary(trained, output)
+    emit(args, {"schema": SCHEMA_TRAIN, **payload}, text)
     return 0
 
 
 def cmd_demo(args) -> int:
-    """Train digits2, then compress it for fake_manila and print the before/after table."""
-    from compvqc.checkpoint import save_checkpoint
-    from compvqc.compress.methods import CompressConfig
-    from compvqc.compress.pipeline import compress_checkpoint
-    from compvqc.compress.select import check_ratios, select_ratio
-    from compvqc.train import TrainConfig, train_on_dataset
+    """Train digits2, compress it for a backend, compare both on its noise model."""
+    from compvqc.runs.demo import run_demo
 
-    check_ratios([args.ratio] if args.ratio is not None else args.ratios)  # before training, not after
-    out_dir = Path(args.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    quiet = None if not args.json else False
-    config = TrainConfig(dataset="digits2", arch="random50", epochs=args.epochs, seed=0, batch_size=16)
-    trained = train_on_dataset(config, progress=quiet)
-    output = out_dir / "digits2.random50.ckpt"
-    save_checkpoint(output, trained.checkpoint())
-    payload, text = _train_summary(trained, output)
-    payload["schema"] = SCHEMA_DEMO
-    if args.ratio is not None:
-        compressed, _ = compress_checkpoint(trained.checkpoint(), args.backend, CompressConfig(ratio=args.ratio),
-                                            progress=quiet)
-        ratio, how = args.ratio, f"ratio {args.ratio}"
-    else:  # the papers' protocol: the ratio the validation split prefers on the device
-        compressed, _ = select_ratio(trained.checkpoint(), args.backend, args.ratios, shots=DEMO_SHOTS, seed=0,
-                                     progress=quiet)
-        ratio = compressed.metrics["compression"]["selection"]["ratio"]
-        how = f"ratio {ratio}, chosen on validation among {', '.join(repr(r) for r in args.ratios)}"
-    comp_path = out_dir / f"digits2.random50.{args.backend}.compvqc.ckpt"
-    save_checkpoint(comp_path, compressed)
-    report = compressed.metrics["compression"]
-    van, comp = report["vanilla"], report["compressed"]
-    payload["compression"] = {"backend": args.backend, "method": "compvqc", "ratio": ratio,
-                              "vanilla": {"accuracy": van["test_accuracy"], "tcd": van["tcd"]},
-                              "compressed": {"accuracy": comp["test_accuracy"], "tcd": comp["tcd"]},
-                              "speedup": van["tcd"] / comp["tcd"], "pruned": int(compressed.prune_mask.sum()),
-                              "quantized": int(compressed.quant_mask.sum()), "output": str(comp_path)}
-    if "selection" in report:
-        payload["compression"]["selection"] = report["selection"]
-    table = (f"\ncompressed for {args.backend} (CompVQC, {how}):\n"
-             f"              test acc  TCD\n"
-             f"  vanilla     {van['test_accuracy']:.4f}    {van['tcd']}\n"
-             f"  compressed  {comp['test_accuracy']:.4f}    {comp['tcd']}   "
-             f"({van['tcd'] / comp['tcd']:.2f}x shallower; {int(compressed.prune_mask.sum())} gates pruned, "
-             f"{int(compressed.quant_mask.sum())} quantized)\n  wrote     {comp_path}")
-    if "selection" in report:
-        table += "\n  candidates (validation on the noise model / noise-free, TCD): " + "; ".join(
-            f"{c['ratio']!r}: {c['backend_val_accuracy']:.3f} / {c['exact_val_accuracy']:.3f}, {c['tcd']}"
-            for c in report["selection"]["candidates"])
-    evaluation, table_eval = _demo_evaluation(trained.checkpoint(), compressed, args.backend)
-    payload["evaluation"] = evaluation
-    emit(args, payload, "compvqc demo: digits2 (scikit-learn's bundled 8x8 digits, 3 vs 6), 50-gate VQC\n"
-         + text + table + table_eval)
+    payload, text = run_demo(epochs=args.epochs, backend=args.backend, ratios=args.ratios, ratio=args.ratio,
+                             output_dir=args.output_dir, progress=None if not args.json else False)
+    emit(args, {"schema": SCHEMA_DEMO, **payload}, text)
     return 0
-
-
-DEMO_SHOTS = 1024
-
-
-def _demo_evaluation(vanilla, compressed, backend) -> tuple[dict, str]:
-    """Deploy both models on ``backend`` and compare them on its noise model (Aer, test split)."""
-    from compvqc.compress.pipeline import dataset_for
-    from compvqc.deploy import evaluate
-
-    test = dataset_for(vanilla).test
-    rows, out = {}, {"backend": backend, "executor": "aer", "shots": DEMO_SHOTS, "seed": 0, "split": "test",
-                     "samples": int(len(test.y))}
-    for name, ck in (("vanilla", vanilla), ("compressed", compressed)):
-        ev = evaluate(ck.model, ck.theta, test.x, test.y, backend, executor="aer", shots=DEMO_SHOTS, seed=0)
-        d = ev.deployment
-        rows[name] = (ev, d)
-        out[name] = {"accuracy": ev.accuracy, "tcd": d.tcd, "two_qubit_gates": d.two_qubit_gates,
-                     "duration": d.duration, "success_probability": d.success_probability,
-                     "physical_qubits": list(d.physical_qubits), "seconds": round(ev.seconds, 3)}
-    lines = [f"\n\nnoisy evaluation on {backend} (qiskit-aer noise model, {DEMO_SHOTS} shots, "
-             f"{out['samples']} test samples):",
-             "              noisy acc  TCD   2q gates  duration   success p"]
-    for name, (ev, d) in rows.items():
-        lines.append(f"  {name:<11s} {ev.accuracy:.4f}     {d.tcd:<5d} {d.two_qubit_gates:<9d} "
-                     f"{d.duration * 1e6:6.2f} µs  {d.success_probability:.4f}")
-    return out, "\n".join(lines)

@@ -14,7 +14,7 @@ qiskit enters the pipeline here (model → simulate → train → **compile** �
 from compvqc.compile.backends import PREBUILT, backend_names, resolve_backend, target_digest
 from compvqc.compile.build import ALL_GATES, build_lut
 from compvqc.compile.cache import StaleLUTWarning, cache_dir, check, get_lut, load_lut
-from compvqc.compile.errors import BackendNotFound, CompileError, LUTFileError, LUTStale
+from compvqc.errors import BackendNotFound, CompileError, LUTFileError, LUTStale
 from compvqc.compile.estimate import Estimator, LevelCost, estimate_tcd, gate_dag, in_context_costs
 from compvqc.compile.grid import GridSpec
 from compvqc.compile.lut import LUT, DepthStats, Entry, GateTable, classify, load_lut_file, save_lut

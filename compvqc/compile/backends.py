@@ -23,7 +23,7 @@ import inspect
 import json
 import math
 
-from compvqc.compile.errors import BackendNotFound
+from compvqc.errors import BackendNotFound
 
 # The backends that ship a prebuilt LUT in lut/ (`make luts`), with their 2-qubit basis.
 PREBUILT = (

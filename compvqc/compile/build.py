@@ -20,15 +20,15 @@ from importlib.metadata import PackageNotFoundError, version
 import numpy as np
 
 from compvqc.compile.backends import backend_name, backend_version, basis_gates, resolve_backend, target_digest
-from compvqc.compile.errors import CompileError
+from compvqc.errors import CompileError
 from compvqc.compile.grid import GridSpec
 from compvqc.compile.lut import LUT, DepthStats, Entry, GateTable, classify, is_identity
 from compvqc.compile.region import Region, default_region, make_region
+from compvqc.compile.tcd import OPTIMIZATION_LEVEL
 from compvqc.limits import MAX_WORKERS
 from compvqc.model.gates import GATE_TYPES, canonicalize_angles
 
 ALL_GATES = ("rx", "ry", "rz", "crx", "cry", "crz", "u3", "cu3")
-OPTIMIZATION_LEVEL = 3
 SEED_TRANSPILER = 0
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from compvqc.compile.backends import backend_name, resolve_backend, target_digest
 from compvqc.compile.build import ALL_GATES, build_lut, qiskit_version
-from compvqc.compile.errors import LUTFileError, LUTStale
+from compvqc.errors import LUTFileError, LUTStale
 from compvqc.compile.lut import LUT, load_lut_file, save_lut
 from compvqc.compile.region import Region, default_region, make_region
 

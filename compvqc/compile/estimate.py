@@ -117,7 +117,7 @@ class Estimator:
 
     def states(self, theta) -> list[GateState]:
         theta = np.asarray(theta, dtype=np.float64)
-        return [self.gate_state(i, theta[list(g.params)]) for i, g in enumerate(self.model.gates)]
+        return [self.gate_state(i, g.angles(theta)) for i, g in enumerate(self.model.gates)]
 
     # --- evaluation -------------------------------------------------------------------------
     def _segment_cost(self, total: int, u: np.ndarray) -> int:

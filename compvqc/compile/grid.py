@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from compvqc.compile.errors import CompileError
+from compvqc.errors import CompileError
 from compvqc.limits import MAX_GENERIC_SAMPLES, MAX_ROTATION_STEPS, MAX_U3_STEPS
 from compvqc.model.gates import gate_type
 

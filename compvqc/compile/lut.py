@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from compvqc.compile.errors import CompileError, LUTFileError
+from compvqc.errors import CompileError, LUTFileError
 from compvqc.fsutil import atomic_write_bytes, read_bytes_bounded
 from compvqc.model.gates import GATE_TYPES
 

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from compvqc.compile.backends import coupling_edges
-from compvqc.compile.errors import CompileError
+from compvqc.errors import CompileError
+from compvqc.compile.tcd import OPTIMIZATION_LEVEL
 
 WHOLE_DEVICE_MAX_QUBITS = 7
 LAYOUT_SEED = 0
@@ -80,7 +81,7 @@ def layout_region(backend, model=None, *, seed: int = LAYOUT_SEED) -> Region:
     from compvqc.model import build_model
     from compvqc.model.qiskit_io import to_qiskit
 
-    detail = {"layout_seed": seed, "optimization_level": 3}
+    detail = {"layout_seed": seed, "optimization_level": OPTIMIZATION_LEVEL}
     if model is None:
         model = build_model(REFERENCE_MODEL["encoder"], REFERENCE_MODEL["arch"], REFERENCE_MODEL["n_classes"],
                             arch_seed=REFERENCE_MODEL["arch_seed"])
@@ -89,7 +90,7 @@ def layout_region(backend, model=None, *, seed: int = LAYOUT_SEED) -> Region:
         detail["model"] = dict(model.meta)
     # Unbound weights: the layout then sees every gate (a bound zero angle would vanish).
     circuit = to_qiskit(model).circuit
-    out = transpile(circuit, backend, optimization_level=3, seed_transpiler=seed)
+    out = transpile(circuit, backend, optimization_level=OPTIMIZATION_LEVEL, seed_transpiler=seed)
     physical = out.layout.initial_index_layout(filter_ancillas=True)[: circuit.num_qubits]
     return make_region(backend, _connect(_graph(backend), physical), "model-layout", detail)
 

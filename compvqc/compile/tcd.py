@@ -21,11 +21,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from compvqc.compile.backends import backend_name, resolve_backend
-from compvqc.compile.errors import CompileError
+from compvqc.errors import CompileError
 
 TCD_SEEDS = tuple(range(10))
 """The recorded ``seed_transpiler`` list (10 seeds: FakeSherbrooke spreads 349–436 over them)."""
 OPTIMIZATION_LEVEL = 3
+"""The transpiler setting of every depth compvqc reports or measures (LUTs, TCD, deployment)."""
 
 
 @dataclass(frozen=True)
@@ -54,17 +55,11 @@ def tcd_circuit(model, theta):
     return to_qiskit(model, None if theta is None else np.asarray(theta, dtype=np.float64)).circuit
 
 
-def transpile_depth(circuit, backend, seed: int) -> int:
-    """Depth of one transpile of ``circuit`` (final measurements, if any, not counted)."""
+def transpile_over_seeds(circuit, backend, seeds=TCD_SEEDS, **options) -> dict:
+    """``circuit`` transpiled for ``backend`` once per ``seed_transpiler`` in ``seeds`` (the one
+    place that loops over them), at ``OPTIMIZATION_LEVEL``, with any other transpile ``options``."""
     from qiskit import transpile
 
-    out = transpile(circuit, resolve_backend(backend), optimization_level=OPTIMIZATION_LEVEL, seed_transpiler=int(seed))
-    out.remove_final_measurements(inplace=True)
-    return int(out.depth())
-
-
-def circuit_tcd(circuit, backend, seeds=TCD_SEEDS) -> TCDResult:
-    """True TCD of a qiskit circuit: minimum transpiled depth over ``seeds``."""
     backend = resolve_backend(backend)
     seeds = tuple(int(s) for s in seeds)
     if not seeds:
@@ -75,9 +70,22 @@ def circuit_tcd(circuit, backend, seeds=TCD_SEEDS) -> TCDResult:
         raise CompileError(
             f"the circuit needs {circuit.num_qubits} qubits, {backend_name(backend)} has {backend.target.num_qubits}"
         )
-    depths = {s: transpile_depth(circuit, backend, s) for s in seeds}
+    return {s: transpile(circuit, backend, optimization_level=OPTIMIZATION_LEVEL, seed_transpiler=s, **options)
+            for s in seeds}
+
+
+def depth(compiled) -> int:
+    """The TCD of one compiled circuit: its depth without final measurements."""
+    compiled = compiled.remove_final_measurements(inplace=False)
+    return int(compiled.depth())
+
+
+def circuit_tcd(circuit, backend, seeds=TCD_SEEDS) -> TCDResult:
+    """True TCD of a qiskit circuit: minimum transpiled depth over ``seeds``."""
+    backend = resolve_backend(backend)
+    depths = {s: depth(c) for s, c in transpile_over_seeds(circuit, backend, seeds).items()}
     best = min(depths.values())
-    seed = next(s for s in seeds if depths[s] == best)  # the first seed reaching the minimum
+    seed = next(s for s in depths if depths[s] == best)  # the first seed reaching the minimum
     return TCDResult(best, seed, depths, backend_name(backend))
 
 

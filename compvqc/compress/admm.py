@@ -192,7 +192,7 @@ class ADMM:
         out = np.full(len(self.targets), np.inf)
         for i, (g, t) in enumerate(zip(self.model.gates, self.targets)):
             if t is not None:
-                out[i] = distance(v[list(g.params)], t.angles, periods(g))
+                out[i] = distance(g.angles(v), t.angles, periods(g))
         return out
 
     def mask(self, theta, state: ADMMState) -> np.ndarray:

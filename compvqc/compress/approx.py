@@ -12,28 +12,22 @@ from __future__ import annotations
 import numpy as np
 
 from compvqc.compile.backends import resolve_backend
-from compvqc.compile.tcd import OPTIMIZATION_LEVEL, TCD_SEEDS
+from compvqc.compile.tcd import TCD_SEEDS, transpile_over_seeds
 from compvqc.compress.levels import CompressionError
+from compvqc.model.readout import accuracy
 
 
 def approximate(model, theta, backend, degree: float, seeds=TCD_SEEDS):
     """(compiled circuit with the minimum depth, its depth, depths per seed)."""
-    from qiskit import transpile
-
     from compvqc.model.qiskit_io import to_qiskit
 
     if not 0.0 < degree <= 1.0:
         raise CompressionError("approximation degree must be in (0, 1]")
-    backend = resolve_backend(backend)
-    circuit = to_qiskit(model, theta).circuit
-    best, depths = None, {}
-    for s in seeds:
-        out = transpile(circuit, backend, optimization_level=OPTIMIZATION_LEVEL, seed_transpiler=int(s),
-                        approximation_degree=degree)
-        depths[int(s)] = out.depth()
-        if best is None or depths[int(s)] < best.depth():
-            best = out
-    return best, min(depths.values()), depths
+    compiled = transpile_over_seeds(to_qiskit(model, theta).circuit, resolve_backend(backend), seeds,
+                                    approximation_degree=degree)
+    depths = {s: int(c.depth()) for s, c in compiled.items()}
+    best = min(depths.values())
+    return compiled[next(s for s in depths if depths[s] == best)], best, depths
 
 
 def compiled_accuracy(model, compiled, x, y) -> float:
@@ -46,10 +40,8 @@ def compiled_accuracy(model, compiled, x, y) -> float:
     params = {p.name: p for p in compiled.parameters}
     names = [f"x[{i}]" for i in range(len(input_values(model, x[:1])[0]))]
     w = model.readout.weights(model.n_qubits)
-    values = input_values(model, x)
-    correct = 0
-    for v, label in zip(values, y):
+    logits = []
+    for v in input_values(model, x):
         binding = {params[n]: float(val) for n, val in zip(names, v) if n in params}
-        probs = Statevector(compiled.assign_parameters(binding)).probabilities(qargs=layout)
-        correct += int(np.argmax(probs @ w) == label)
-    return correct / len(y)
+        logits.append(Statevector(compiled.assign_parameters(binding)).probabilities(qargs=layout) @ w)
+    return accuracy(np.array(logits), y)

@@ -11,13 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from compvqc.errors import CompVQCError
+from compvqc.errors import CompressionError
 
 METHOD_KINDS = {"compvqc": ("prune", "quant"), "prune": ("prune",), "quant": ("quant",)}
-
-
-class CompressionError(CompVQCError):
-    """Compression settings that cannot work (no levels, bad ratio, ...)."""
 
 
 def candidate_levels(model, lut, kinds) -> list[tuple]:

@@ -194,7 +194,7 @@ def _one_shot(model, theta, lut, config):
     k = int(round(config.ratio * n))
     targets, scores = [None] * n, np.full(n, np.inf)
     for i, g in enumerate(model.gates):
-        v = theta[list(g.params)]
+        v = g.angles(theta)
         if config.method == "zero":
             wrapped = np.pi - np.mod(np.pi - v, 2 * np.pi)  # into (−π, π]
             entry = lut[g.name].lookup((0.0,) * len(g.params))

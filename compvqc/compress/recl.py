@@ -17,6 +17,7 @@ import numpy as np
 
 from compvqc.compile.estimate import Estimator
 from compvqc.model.gates import canonicalize_angles
+from compvqc.model.readout import accuracy as readout_accuracy
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,8 @@ class Choice:
 
 
 def accuracy(model, theta, x, y) -> float:
-    return float(np.mean(model.predict(theta, x) == y))
+    """Noise-free accuracy of θ on (x, y)."""
+    return readout_accuracy(model.logits(theta, x), y)
 
 
 def recl(model, theta, lut, levels, x_val, y_val, *, context: bool = True, true_tcd_backend=None) -> list[Choice]:

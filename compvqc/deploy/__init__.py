@@ -11,7 +11,7 @@ model → simulate → train → compile → compress → **deploy**:
 * :mod:`~compvqc.deploy.export` — OpenQASM 3 / QPY of the logical or deployed circuit.
 """
 
-from compvqc.deploy.errors import DeployError
+from compvqc.errors import DeployError
 from compvqc.deploy.evaluate import Evaluation, evaluate, pick_samples
 from compvqc.deploy.executors import ENGINES, EXECUTORS, aer_engine, require_transpiled, run_aer, run_primitives
 from compvqc.deploy.export import FORMATS, export_circuit, logical_circuit

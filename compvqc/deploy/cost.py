@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from compvqc.deploy.errors import DeployError
+from compvqc.errors import DeployError
 
 _SKIP = {"barrier", "delay"}
 

@@ -21,10 +21,11 @@ import numpy as np
 from compvqc.compile.backends import resolve_backend
 from compvqc.compile.tcd import TCD_SEEDS
 from compvqc.deploy.counts import probabilities_from_counts
-from compvqc.deploy.errors import DeployError
+from compvqc.errors import DeployError
 from compvqc.deploy.executors import EXECUTORS, aer_engine, run_aer, run_primitives
 from compvqc.deploy.transpile import Deployment, deploy
 from compvqc.limits import MAX_SHOTS
+from compvqc.model.readout import accuracy, predictions
 
 
 @dataclass(frozen=True)
@@ -90,9 +91,8 @@ def evaluate(model, theta, x, y, backend, *, executor: str = "aer", shots: int =
         else:
             counts, probs = out, probabilities_from_counts(out)
     logits = probs @ model.readout.weights(model.n_qubits)
-    pred = np.argmax(logits, axis=1)
     seconds = time.perf_counter() - t0
-    return Evaluation(accuracy=float(np.mean(pred == y)), predictions=pred, probabilities=probs, counts=counts,
+    return Evaluation(accuracy=accuracy(logits, y), predictions=predictions(logits), probabilities=probs, counts=counts,
                       deployment=deployment, executor=executor, shots=int(shots), noise=bool(noise), seed=int(seed),
                       seconds=seconds, engine=used)
 

@@ -36,7 +36,7 @@ import numpy as np
 
 from compvqc.compile.backends import backend_name, resolve_backend
 from compvqc.deploy.counts import counts_from_aer, counts_from_bitarray
-from compvqc.deploy.errors import DeployError
+from compvqc.errors import DeployError
 
 EXECUTORS = ("aer", "primitives", "exact")
 ENGINES = ("auto", "density", "aer")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 
-from compvqc.deploy.errors import DeployError
+from compvqc.errors import DeployError
 
 FORMATS = ("qasm3", "qiskit-qpy")
 

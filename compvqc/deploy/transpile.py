@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from compvqc.compile.backends import backend_name, resolve_backend
-from compvqc.compile.tcd import OPTIMIZATION_LEVEL, TCD_SEEDS
+from compvqc.compile.tcd import OPTIMIZATION_LEVEL, TCD_SEEDS, transpile_over_seeds
 from compvqc.deploy.cost import scheduled_duration, success_probability, two_qubit_gates
-from compvqc.deploy.errors import DeployError
+from compvqc.errors import DeployError
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ class Deployment:
 
 def deploy(model, theta, backend, seeds=TCD_SEEDS) -> Deployment:
     """Transpile ``model`` with weights ``theta`` for ``backend`` (see the module docstring)."""
-    from qiskit import ClassicalRegister, transpile
+    from qiskit import ClassicalRegister
 
     from compvqc.model.qiskit_io import to_qiskit
 
@@ -88,10 +88,7 @@ def deploy(model, theta, backend, seeds=TCD_SEEDS) -> Deployment:
     if model.n_qubits > target.num_qubits:
         raise DeployError(f"the model needs {model.n_qubits} qubits, {backend_name(backend)} has {target.num_qubits}")
     logical = to_qiskit(model, np.asarray(theta, dtype=np.float64))
-    candidates = {}
-    for s in seeds:
-        out = transpile(logical.circuit, backend, optimization_level=OPTIMIZATION_LEVEL, seed_transpiler=s)
-        candidates[s] = out
+    candidates = transpile_over_seeds(logical.circuit, backend, seeds)
     depths = {s: int(c.depth()) for s, c in candidates.items()}
     tcd = min(depths.values())
     best = None
@@ -129,7 +126,7 @@ def _measured(circuit, n: int, ClassicalRegister):
 
 def with_deployment(ckpt, deployment: Deployment, backend=None, shots: int | None = None):
     """A copy of ``ckpt`` carrying the qubit mapping, the deployment record and the hardware profile."""
-    from compvqc.checkpoint.profile import hardware_profile
+    from compvqc.compile.profile import hardware_profile
 
     out = ckpt.copy() if hasattr(ckpt, "copy") else ckpt
     out.qubit_mapping = np.asarray(deployment.physical_qubits, dtype=np.int64)

@@ -18,7 +18,7 @@ from compvqc.model import architectures as arch_mod
 from compvqc.model.encoders import encoder_ops
 from compvqc.model.gates import GATE_TYPES, ROTATIONS
 from compvqc.model.ops import AmplitudeEncode, Encode, Gate, Op
-from compvqc.model.readout import Readout, default_readout
+from compvqc.model.readout import Readout, default_readout, predictions
 
 FORMAT = "compvqc-vqc"
 VERSION = 1
@@ -105,7 +105,7 @@ class VQC:
 
     def gate_angles(self, theta: np.ndarray, i: int) -> np.ndarray:
         """The angle(s) of trainable gate ``i`` taken from θ."""
-        return np.asarray(theta, dtype=np.float64)[list(self.gates[i].params)]
+        return self.gates[i].angles(theta)
 
     def init_params(self, rng: np.random.Generator) -> np.ndarray:
         """Initial weights, uniform in [-π, π) (TorchQuantum's default), float64."""
@@ -163,7 +163,7 @@ class VQC:
         return self.simulator.loss_and_grad(theta, x, y)
 
     def predict(self, theta, x) -> np.ndarray:
-        return np.argmax(self.logits(theta, x), axis=1)
+        return predictions(self.logits(theta, x))
 
 
 def _op_from_dict(o: dict) -> Op:

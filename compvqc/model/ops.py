@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from compvqc.model.gates import ROTATIONS, gate_type
 
 
@@ -25,6 +27,10 @@ class Gate:
     @property
     def type(self):
         return gate_type(self.name)
+
+    def angles(self, theta) -> np.ndarray:
+        """This gate's angle(s) taken from θ (the one place that indexes θ by a gate)."""
+        return np.asarray(theta, dtype=np.float64)[list(self.params)]
 
     def to_dict(self) -> dict:
         return {"op": "gate", "name": self.name, "wires": list(self.wires), "params": list(self.params)}

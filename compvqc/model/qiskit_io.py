@@ -90,7 +90,7 @@ def to_qiskit(model: VQC, theta=None, *, measure: bool = False) -> QiskitVQC:
             if weights is not None:
                 angles = [weights[p] for p in op.params]
             else:
-                angles = canonicalize_angles(op.name, theta[list(op.params)])
+                angles = canonicalize_angles(op.name, op.angles(theta))
             qc.append(QISKIT_GATES[op.name](*angles), list(op.wires))
     if measure:
         qc.measure_all()

@@ -91,6 +91,20 @@ def default_readout(n_qubits: int, n_classes: int) -> Readout:
     return Readout("basis", tuple(tuple(range(c * k, (c + 1) * k)) for c in range(n_classes)))
 
 
+def predictions(logits: np.ndarray) -> np.ndarray:
+    """The class each row of logits picks (the first on a tie)."""
+    return np.argmax(logits, axis=1)
+
+
+def correct(logits: np.ndarray, labels: np.ndarray) -> int:
+    """How many rows of logits pick their label: the one definition behind every accuracy."""
+    return int((predictions(logits) == np.asarray(labels)).sum())
+
+
+def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
+    return correct(logits, labels) / len(labels)
+
+
 def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
     """Mean softmax cross-entropy over the batch and its gradient with respect to the logits.
 

@@ -14,7 +14,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from compvqc.errors import TrainingError
-from compvqc.model.readout import softmax_cross_entropy
+from compvqc.model.readout import correct, softmax_cross_entropy
 from compvqc.train.optim import Adam, apply_updates
 
 
@@ -50,14 +50,14 @@ def evaluate(model, theta, x, y, batch_size: int = 4096) -> tuple[float, float]:
     """(mean loss, accuracy) of θ on (x, y)."""
     if len(y) == 0:
         raise TrainingError("cannot evaluate on an empty split")
-    total_loss, correct = 0.0, 0
+    total_loss, right = 0.0, 0
     for start in range(0, len(y), batch_size):
         xb, yb = x[start : start + batch_size], y[start : start + batch_size]
         logits = model.logits(theta, xb)
         loss, _ = softmax_cross_entropy(logits, yb)
         total_loss += loss * len(yb)
-        correct += int((np.argmax(logits, axis=1) == yb).sum())
-    return total_loss / len(y), correct / len(y)
+        right += correct(logits, yb)
+    return total_loss / len(y), right / len(y)
 
 
 def fit(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from compvqc.checkpoint import Checkpoint, CheckpointError, CheckpointManager
-from compvqc.checkpoint.profile import hardware_profile
+from compvqc.compile.profile import hardware_profile
 from compvqc.compile.backends import resolve_backend
 from compvqc.compile.cache import get_lut
 from compvqc.compress.methods import CompressConfig, CompressionResult, compress

@@ -22,7 +22,7 @@ import numpy as np
 
 from compvqc.checkpoint import Checkpoint, CheckpointManager
 from compvqc.compress.methods import CompressConfig, CompressionError
-from compvqc.compress.pipeline import compress_checkpoint, dataset_for
+from compvqc.runs.compress import compress_checkpoint, dataset_for
 
 RULE = "max validation accuracy on the backend; ties: noise-free validation accuracy, then the larger ratio"
 

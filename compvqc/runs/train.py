@@ -1,4 +1,9 @@
-"""Dataset → trained VQC in one call: what ``compvqc train`` and ``compvqc demo`` run."""
+"""Dataset → trained VQC → checkpoint in one call: what ``compvqc train`` and ``compvqc demo`` run.
+
+The training loop itself (``compvqc.train``) knows nothing of files: it hands each step and
+epoch to a callback. This run layer turns that into checkpoints (``CheckpointManager``),
+resumes from them (every setting checked) and turns SIGTERM/SIGINT into one last save.
+"""
 
 from __future__ import annotations
 
@@ -10,95 +15,11 @@ import numpy as np
 
 from compvqc.data import Dataset, load_dataset
 from compvqc.model import VQC, build_model
-from compvqc.model.architectures import PAPER_GATE_SET
 from compvqc.checkpoint import Checkpoint, CheckpointError, CheckpointManager
-from compvqc.errors import CompVQCError, Terminated, TrainingError
-from compvqc.limits import MAX_BATCH, MAX_EPOCHS, MAX_LR, MAX_SAMPLES, MAX_SEED
+from compvqc.errors import Interrupted, Terminated
+from compvqc.train.config import TrainConfig
 from compvqc.train.loop import TrainResult, evaluate, fit
-from compvqc.train.optim import OPTIMIZERS, make_optimizer
-
-
-class Interrupted(CompVQCError):
-    """Training stopped on SIGTERM/SIGINT after saving a final checkpoint."""
-
-    def __init__(self, signum: int, path):
-        saved = f"saved {path}" if path else "no checkpoint saved yet"
-        super().__init__(f"interrupted by signal {signum}; {saved} (continue with --resume)")
-        self.signum = signum
-        self.path = path
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything that determines a training run (stored in the model file)."""
-
-    dataset: str
-    arch: str = "random50"
-    arch_seed: int = 0
-    encoder: str | None = None  # None: the dataset's default
-    gate_set: tuple[str, ...] = PAPER_GATE_SET
-    epochs: int = 30
-    seed: int = 0
-    batch_size: int = 32
-    optimizer: str = "adam"
-    lr: float = 0.01
-    preprocess: str = "scale"
-    val_fraction: float = 0.1
-    split_seed: int = 0
-    n_samples: int = 1000  # synthetic sets only
-    max_train: int | None = None
-
-    def __post_init__(self):
-        """Every setting checked before any data is loaded: one ``TrainingError`` naming it."""
-        from compvqc.data import DATASETS
-        from compvqc.model.architectures import check_arch
-
-        if self.dataset not in DATASETS:
-            raise TrainingError(f"unknown dataset {self.dataset!r} (known: {', '.join(DATASETS)})")
-        check_arch(self.arch, self.gate_set)
-        _int("epochs", self.epochs, 0, MAX_EPOCHS)
-        _int("batch_size", self.batch_size, 1, MAX_BATCH)
-        for name in ("arch_seed", "seed", "split_seed"):
-            _int(name, getattr(self, name), 0, MAX_SEED)
-        _int("n_samples", self.n_samples, 2, MAX_SAMPLES)
-        if self.max_train is not None:
-            _int("max_train", self.max_train, 1, MAX_SAMPLES)
-        if self.optimizer not in OPTIMIZERS:
-            raise TrainingError(f"unknown optimizer {self.optimizer!r} (use {' or '.join(OPTIMIZERS)})")
-        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not 0 < self.lr <= MAX_LR:
-            raise TrainingError(f"lr must be a number in (0, {MAX_LR:g}], got {self.lr!r}")
-        if isinstance(self.val_fraction, bool) or not isinstance(self.val_fraction, (int, float)) \
-                or not 0 < self.val_fraction < 1:
-            raise TrainingError(f"val_fraction must be in (0, 1), got {self.val_fraction!r}")
-
-    def to_dict(self) -> dict:
-        d = self.__dict__.copy()
-        d["gate_set"] = list(self.gate_set)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        """A stored configuration, validated like a new one (unknown keys refused)."""
-        if not isinstance(d, dict):
-            raise TrainingError("a training configuration must be a JSON object")
-        unknown = sorted(set(d) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise TrainingError(f"unknown training settings {unknown}")
-        d = dict(d)
-        if "gate_set" in d:
-            if not isinstance(d["gate_set"], list) or not all(isinstance(g, str) for g in d["gate_set"]):
-                raise TrainingError("gate_set must be a list of gate names")
-            d["gate_set"] = tuple(d["gate_set"])
-        try:
-            return cls(**d)
-        except TypeError as e:
-            raise TrainingError(f"incomplete training configuration ({e})") from None
-
-
-
-def _int(name: str, value, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise TrainingError(f"{name} must be an integer in {low}..{high}, got {value!r}")
+from compvqc.train.optim import make_optimizer
 
 
 @dataclass
@@ -286,3 +207,34 @@ def run_training(config: TrainConfig, data: Dataset, model: VQC, *, progress=Non
     if manager is not None and manager.stop_requested:
         raise Interrupted(manager.stop_requested, saved.get("path"))
     return result
+
+
+def train_summary(trained, output) -> tuple[dict, str]:
+    """What a finished training run reports: a JSON-ready dict and its text."""
+    c, m = trained.config, trained.metrics
+    payload = {
+        "dataset": c.dataset,
+        "arch": c.arch,
+        "arch_seed": c.arch_seed,
+        "encoder": trained.model.meta.get("encoder"),
+        "epochs": c.epochs,
+        "seed": c.seed,
+        "n_gates": len(trained.model.gates),
+        "n_params": trained.model.n_params,
+        "train_accuracy": m["train_accuracy"],
+        "val_accuracy": m["val_accuracy"],
+        "test_accuracy": m["test_accuracy"],
+        "loss": m["train_loss"],
+        "output": str(output),
+        "resumed_from": trained.result.resumed_from,
+        "seconds": round(trained.seconds, 3),
+    }
+    text = (
+        f"trained {c.dataset} {c.arch} (arch seed {c.arch_seed}, seed {c.seed}, {c.epochs} epochs, "
+        f"{payload['n_gates']} gates) in {trained.seconds:.1f} s\n"
+        f"  accuracy  train {m['train_accuracy']:.4f}  val {m['val_accuracy']:.4f}  test {m['test_accuracy']:.4f}\n"
+        f"  loss      {m['train_loss']:.4f}\n"
+        + (f"  resumed   from step {trained.result.resumed_from}\n" if trained.result.resumed_from is not None else "")
+        + f"  wrote     {output}"
+    )
+    return payload, text

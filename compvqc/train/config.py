@@ -1,0 +1,83 @@
+"""The settings of a training run: one frozen dataclass, validated when it is made."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from compvqc.errors import TrainingError
+from compvqc.limits import MAX_BATCH, MAX_EPOCHS, MAX_LR, MAX_SAMPLES, MAX_SEED
+from compvqc.model.architectures import PAPER_GATE_SET
+from compvqc.train.optim import OPTIMIZERS
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a training run (stored in the model file)."""
+
+    dataset: str
+    arch: str = "random50"
+    arch_seed: int = 0
+    encoder: str | None = None  # None: the dataset's default
+    gate_set: tuple[str, ...] = PAPER_GATE_SET
+    epochs: int = 30
+    seed: int = 0
+    batch_size: int = 32
+    optimizer: str = "adam"
+    lr: float = 0.01
+    preprocess: str = "scale"
+    val_fraction: float = 0.1
+    split_seed: int = 0
+    n_samples: int = 1000  # synthetic sets only
+    max_train: int | None = None
+
+    def __post_init__(self):
+        """Every setting checked before any data is loaded: one ``TrainingError`` naming it."""
+        from compvqc.data import DATASETS
+        from compvqc.model.architectures import check_arch
+
+        if self.dataset not in DATASETS:
+            raise TrainingError(f"unknown dataset {self.dataset!r} (known: {', '.join(DATASETS)})")
+        check_arch(self.arch, self.gate_set)
+        _int("epochs", self.epochs, 0, MAX_EPOCHS)
+        _int("batch_size", self.batch_size, 1, MAX_BATCH)
+        for name in ("arch_seed", "seed", "split_seed"):
+            _int(name, getattr(self, name), 0, MAX_SEED)
+        _int("n_samples", self.n_samples, 2, MAX_SAMPLES)
+        if self.max_train is not None:
+            _int("max_train", self.max_train, 1, MAX_SAMPLES)
+        if self.optimizer not in OPTIMIZERS:
+            raise TrainingError(f"unknown optimizer {self.optimizer!r} (use {' or '.join(OPTIMIZERS)})")
+        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not 0 < self.lr <= MAX_LR:
+            raise TrainingError(f"lr must be a number in (0, {MAX_LR:g}], got {self.lr!r}")
+        if isinstance(self.val_fraction, bool) or not isinstance(self.val_fraction, (int, float)) \
+                or not 0 < self.val_fraction < 1:
+            raise TrainingError(f"val_fraction must be in (0, 1), got {self.val_fraction!r}")
+
+    def to_dict(self) -> dict:
+        d = self.__dict__.copy()
+        d["gate_set"] = list(self.gate_set)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        """A stored configuration, validated like a new one (unknown keys refused)."""
+        if not isinstance(d, dict):
+            raise TrainingError("a training configuration must be a JSON object")
+        unknown = sorted(set(d) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise TrainingError(f"unknown training settings {unknown}")
+        d = dict(d)
+        if "gate_set" in d:
+            if not isinstance(d["gate_set"], list) or not all(isinstance(g, str) for g in d["gate_set"]):
+                raise TrainingError("gate_set must be a list of gate names")
+            d["gate_set"] = tuple(d["gate_set"])
+        try:
+            return cls(**d)
+        except TypeError as e:
+            raise TrainingError(f"incomplete training configuration ({e})") from None
+
+
+
+def _int(name: str, value, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise TrainingError(f"{name} must be an integer in {low}..{high}, got {value!r}")
