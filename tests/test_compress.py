@@ -12,7 +12,8 @@ from compvqc.checkpoint import CheckpointManager, load_checkpoint
 from compvqc.cli.main import main
 from compvqc.compile.lut import LUT, DepthStats, Entry, GateTable
 from compvqc.compress.admm import ADMM, ADMMConfig
-from compvqc.compress.levels import METHOD_KINDS, circular_delta, nearest_representative
+from compvqc.compress.levels import circular_delta, nearest_representative
+from compvqc.compress.methods import METHODS
 from compvqc.compress.methods import CompressConfig, compress_parameters
 from compvqc.data import load_dataset
 from compvqc.model import build_model
@@ -56,7 +57,7 @@ def test_masked_parameters_are_exact_lut_levels(syn4, seed, method, ratio, kinds
     out, final, targets, _, _ = compress_parameters(model, theta, syn4, lut, cfg)
     masked = final.prune_mask | final.quant_mask
     assert masked.sum() <= round(ratio * len(model.gates))
-    allowed = METHOD_KINDS.get(method, ("prune", "quant")) if method != "zero" else ("prune",)
+    allowed = METHODS[method].lut_kinds
     for i in np.flatnonzero(masked):
         g = model.gates[i]
         entry = lut[g.name].lookup(out[list(g.params)])
@@ -339,3 +340,30 @@ def test_a_killed_ratio_selection_resumes_bit_identical(trained, tmp_path):
     assert np.array_equal(resumed.prune_mask, straight.prune_mask) and np.array_equal(resumed.quant_mask,
                                                                                       straight.quant_mask)
     assert resumed.metrics["compression"]["selection"] == straight.metrics["compression"]["selection"]
+
+
+def test_a_method_registered_here_runs_through_the_cli(trained, tmp_path, capsys):
+    """A new method is one ``register`` call: its choices, help, validation and the whole
+    compress → finalize → retrain → measure path come from the registry (nothing else edited)."""
+    from compvqc.compress.methods import METHODS, Method, lowest, register
+
+    def first_gates(model, theta, lut, config):
+        """Prune the first ratio·|G| gates that have a pruning level at 0."""
+        targets = [lut[g.name].lookup((0.0,) * len(g.params)) for g in model.gates]
+        targets = [t if t is not None and t.kind == "prune" else None for t in targets]
+        return targets, lowest(np.arange(len(targets), dtype=float), targets, config.ratio)
+
+    register(Method("toy", "ratio", ("prune",), select=first_gates, help="prune the first gates"))
+    try:
+        out = tmp_path / "toy.ckpt"
+        assert main(["compress", str(trained), "--backend", "fake_manila", "--method", "toy", "--ratio", "0.3",
+                     "--retrain-epochs", "1", "-o", str(out), "--json"]) == 0
+        d = json.loads(capsys.readouterr().out)
+        ck = load_checkpoint(out)
+        assert d["method"] == "toy" and d["pruned"] == ck.prune_mask.sum() > 0 and d["quantized"] == 0
+        assert np.flatnonzero(ck.prune_mask).max() < round(0.3 * len(ck.model.gates)) and ck.run["method"] == "toy"
+        with pytest.raises(SystemExit):
+            main(["compress", "--help"])
+        assert "toy: prune the first gates" in " ".join(capsys.readouterr().out.split())
+    finally:
+        METHODS.pop("toy")

@@ -26,7 +26,8 @@ def register(sub) -> None:
     p.add_argument("--shots", type=int, default=None, help="shots of the --ratios validation runs (default 1024)")
     p.add_argument("--no-noise", action="store_true",
                    help="choose among --ratios by noise-free validation accuracy instead of on the noise model")
-    p.add_argument("--method", choices=METHODS, default="compvqc")
+    p.add_argument("--method", choices=list(METHODS), default="compvqc", metavar="NAME",
+                   help="; ".join(f"{m.name}: {m.help}" for m in METHODS.values()) + " (default compvqc)")
     p.add_argument("--alpha", type=float, default=0.25, help="mask score weight of the distance (default 0.25)")
     p.add_argument("--rho", type=float, default=1.0, help="initial ADMM penalty (default 1.0)")
     p.add_argument("--rho-growth", type=float, default=1.3, help="ρ multiplier per iteration (default 1.3)")
@@ -59,16 +60,17 @@ def cmd_compress(args) -> int:
     from compvqc.checkpoint import CheckpointManager, load_checkpoint, save_checkpoint
     from compvqc.compile.backends import backend_name, resolve_backend
     from compvqc.compress.admm import ADMMConfig
-    from compvqc.compress.methods import CompressConfig
+    from compvqc.compress.methods import METHODS, CompressConfig
     from compvqc.runs.compress import compress_checkpoint
     from compvqc.runs.select import check_ratios, select_ratio
     from compvqc.fsutil import check_output
 
-    if args.method == "qiskit-approx" and args.degree is None:
-        raise UsageError("compvqc compress: qiskit-approx takes --degree (e.g. 0.99), not --ratio")
-    if args.method != "qiskit-approx" and args.degree is not None:
-        raise UsageError("compvqc compress: --degree is for --method qiskit-approx")
-    if args.method in ("qiskit-approx", "vanilla") and args.ratios:
+    method = METHODS[args.method]
+    if method.knob == "degree" and args.degree is None:
+        raise UsageError(f"compvqc compress: {method.name} takes --degree (e.g. 0.99), not --ratio")
+    if method.knob != "degree" and args.degree is not None:
+        raise UsageError(f"compvqc compress: --degree is for {', '.join(m.name for m in METHODS.values() if m.knob == 'degree')}")
+    if method.knob != "ratio" and args.ratios:
         raise UsageError(f"compvqc compress: {args.method} has no ratio to choose (--ratios)")
     if (args.no_noise or args.shots is not None) and not args.ratios:
         raise UsageError("compvqc compress: --shots and --no-noise go with --ratios")
@@ -79,7 +81,7 @@ def cmd_compress(args) -> int:
         raise UsageError(f"compvqc compress: --shots must be in 1..{MAX_SHOTS}")
     if args.checkpoint_dir is not None and not args.checkpoint_dir:
         raise UsageError("compvqc compress: --checkpoint-dir is empty")
-    ratio = None if args.method == "qiskit-approx" else (0.5 if args.ratio is None else args.ratio)
+    ratio = None if method.knob == "degree" else (0.5 if args.ratio is None else args.ratio)
     # every setting checked before the checkpoint, the backend or the data are loaded
     admm = ADMMConfig(ratio=ratio if ratio is not None else 0.0, alpha=args.alpha, rho=args.rho,
                       rho_growth=args.rho_growth, iterations=args.iters, zeta=args.zeta, epochs=args.admm_epochs,

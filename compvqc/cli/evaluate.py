@@ -11,6 +11,8 @@ SCHEMA = "compvqc.evaluate/1"
 
 
 def register(sub) -> None:
+    from compvqc.deploy.executors import ENGINES, EXECUTORS
+
     p = sub.add_parser("evaluate", help="deploy a model on a backend: noisy accuracy, TCD and cost measures",
                        description="Transpile the checkpoint's model once for the backend (noise-aware layout, "
                                    "recorded seeds), bind every sample of a split into one job, and report "
@@ -18,10 +20,9 @@ def register(sub) -> None:
                                    "probability. ibm_* backends use the saved qiskit-ibm-runtime account.")
     p.add_argument("checkpoint", help="a .ckpt written by compvqc train or compress")
     p.add_argument("--backend", required=True, help="e.g. fake_lagos, fake_manila, or ibm_<device> (saved account)")
-    p.add_argument("--executor", choices=("aer", "primitives", "exact"), default="aer",
-                   help="aer: qiskit-aer with the backend's noise model (default); primitives: qiskit-ibm-runtime "
-                        "Sampler (runs on the device for ibm_*); exact: compvqc's noise-free simulator")
-    p.add_argument("--engine", choices=("auto", "density", "aer"), default="auto",
+    p.add_argument("--executor", choices=list(EXECUTORS), default="aer",
+                   help="; ".join(f"{e.name}: {e.help}" for e in EXECUTORS.values()))
+    p.add_argument("--engine", choices=ENGINES, default="auto",
                    help="aer executor: compvqc's batched density matrices under Aer's noise model (density; "
                         "auto = up to 8 active qubits) or Aer's own job (aer)")
     p.add_argument("--shots", type=int, default=1024, help="shots per sample (default 1024; 0 = exact, noise-free only)")

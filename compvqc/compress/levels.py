@@ -13,9 +13,6 @@ import numpy as np
 
 from compvqc.errors import CompressionError
 
-METHOD_KINDS = {"compvqc": ("prune", "quant"), "prune": ("prune",), "quant": ("quant",)}
-
-
 def candidate_levels(model, lut, kinds) -> list[tuple]:
     """Per trainable gate, the LUT entries of ``kinds`` (empty tuple if the LUT has none)."""
     out = []

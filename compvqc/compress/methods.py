@@ -1,6 +1,11 @@
 """One interface for every compression method, with checkpointed, resumable runs.
 
-Methods: ``compvqc`` (ReCL over pruning + quantization levels, then ADMM), ``prune`` (pruning
+Methods live in a registry (``METHODS``, filled by :func:`register`): each entry declares its
+knob (a ratio, an approximation degree, or none), the LUT kinds it may put gates on, whether it
+retrains, and how it picks its gates, so the CLI, validation and the benchmark harness read
+one table and a new method is one ``register`` call (the test suite registers a toy one).
+
+Built in: ``compvqc`` (ReCL over pruning + quantization levels, then ADMM), ``prune`` (pruning
 levels only), ``quant`` (quantization levels only), ``zero`` (compiler-unaware zero-only
 pruning as QuantumNAS does it: phases wrapped to (−π, π], the smallest |θ| set to 0, one shot),
 ``snap`` (each gate's nearest level; the ratio·|G| nearest are snapped, no ADMM — HotStorage'25
@@ -15,20 +20,66 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field, replace
+from typing import Callable
 
 import numpy as np
 
 from compvqc.compile.estimate import Estimator
 from compvqc.compile.tcd import TCD_SEEDS, true_tcd
 from compvqc.compress.admm import ADMM, ADMMConfig, Finalized, check_count, check_number, finalize
-from compvqc.compress.levels import METHOD_KINDS, CompressionError, candidate_levels, nearest_level, periods
+from compvqc.compress.levels import CompressionError, candidate_levels, nearest_level, periods
 from compvqc.compress.recl import accuracy, recl
 from compvqc.compress.state import ADMMState
 from compvqc.limits import MAX_BATCH, MAX_EPOCHS, MAX_SEED, MAX_STEPS
 from compvqc.train.loop import fit
 from compvqc.train.optim import Adam
 
-METHODS = ("compvqc", "prune", "quant", "zero", "snap", "vanilla", "qiskit-approx")
+
+
+@dataclass(frozen=True)
+class Method:
+    """A compression method as data: what it takes and how it chooses the gates to put on a level."""
+
+    name: str
+    knob: str | None
+    """``"ratio"`` (the fraction of gates put on a level), ``"degree"`` (an approximation degree)
+    or None (nothing to set)."""
+    lut_kinds: tuple[str, ...] = ()
+    """The LUT entries (``"prune"``, ``"quant"``) its gates may end on."""
+    admm: bool = False
+    """ReCL picks a level per gate, then ADMM the mask (checkpointed per iteration)."""
+    select: Callable | None = None
+    """Without ADMM: ``select(model, theta, lut, config) -> (targets, mask)``, one level (or
+    None) per gate and the gates to put on theirs."""
+    run: Callable | None = None
+    """A method that measures its own result: ``run(model, theta, data, backend, config) ->
+    {"val_accuracy", "test_accuracy", "tcd"}`` (no masks, no retraining)."""
+    help: str = ""
+
+    @property
+    def retrains(self) -> bool:
+        """Masked gates are set to their level and frozen, the rest retrained for the shared budget."""
+        return self.admm or self.select is not None
+
+
+METHODS: dict[str, Method] = {}
+
+
+def register(method: Method) -> Method:
+    """Add ``method`` to the registry (replacing one of the same name); returns it."""
+    if method.knob not in ("ratio", "degree", None):
+        raise CompressionError(f"method {method.name}: knob must be 'ratio', 'degree' or None")
+    if sum((method.admm, method.select is not None, method.run is not None)) > 1:
+        raise CompressionError(f"method {method.name}: give one of admm, select or run")
+    METHODS[method.name] = method
+    return method
+
+
+def get_method(name: str) -> Method:
+    try:
+        return METHODS[name]
+    except (KeyError, TypeError):
+        raise CompressionError(f"unknown method {name!r} (known: {', '.join(METHODS)})") from None
 
 
 @dataclass(frozen=True)
@@ -46,12 +97,13 @@ class CompressConfig:
     tcd_seeds: tuple[int, ...] = TCD_SEEDS
 
     def __post_init__(self):
-        if self.method not in METHODS:
-            raise CompressionError(f"unknown method {self.method!r} (known: {', '.join(METHODS)})")
-        if self.method == "qiskit-approx":
+        method = get_method(self.method)
+        if method.knob == "degree":
             if self.degree is None:
-                raise CompressionError("qiskit-approx needs an approximation degree, not a ratio")
+                raise CompressionError(f"{self.method} needs an approximation degree, not a ratio")
             check_number("degree", self.degree, 0.0, 1.0, low_open=True)
+        elif self.degree is not None:
+            raise CompressionError(f"{self.method} takes no approximation degree")
         elif self.ratio is None:
             raise CompressionError(f"{self.method} needs a ratio")
         else:
@@ -128,19 +180,12 @@ def compress(model, theta, data, backend, lut, config: CompressConfig, *, manage
     vanilla = dict(vanilla_metrics or _evaluate(model, theta, data))
     vanilla["tcd"] = true_tcd(model, theta, backend, config.tcd_seeds).depth
     clock["vanilla_tcd"] = time.perf_counter() - t0
-    method = config.method
-    if method == "vanilla":
-        return CompressionResult(method, theta, None, [None] * len(model.gates), ADMMState(), [],
-                                 {"vanilla": vanilla, "compressed": dict(vanilla)}, clock)
-    if method == "qiskit-approx":
-        from compvqc.compress.approx import approximate, compiled_accuracy
-
+    method = get_method(config.method)
+    if not method.retrains:  # vanilla, or a method that measures its own result (qiskit-approx)
         t = time.perf_counter()
-        compiled, depth, _ = approximate(model, theta, backend, config.degree, config.tcd_seeds)
-        comp = {"val_accuracy": compiled_accuracy(model, compiled, data.val.x, data.val.y),
-                "test_accuracy": compiled_accuracy(model, compiled, data.test.x, data.test.y), "tcd": depth}
-        clock["approximate"] = time.perf_counter() - t
-        return CompressionResult(method, theta, None, [None] * len(model.gates), ADMMState(), [],
+        comp = dict(vanilla) if method.run is None else method.run(model, theta, data, backend, config)
+        clock[method.name] = time.perf_counter() - t
+        return CompressionResult(method.name, theta, None, [None] * len(model.gates), ADMMState(), [],
                                  {"vanilla": vanilla, "compressed": comp}, clock)
 
     retrained, final, targets, state, history = compress_parameters(
@@ -151,7 +196,7 @@ def compress(model, theta, data, backend, lut, config: CompressConfig, *, manage
     comp["tcd"] = true_tcd(model, retrained, backend, config.tcd_seeds).depth
     clock["final_tcd"] = time.perf_counter() - t
     metrics = {"vanilla": vanilla, "compressed": comp}
-    return CompressionResult(method, retrained, final, targets, state, history, metrics, clock)
+    return CompressionResult(method.name, retrained, final, targets, state, history, metrics, clock)
 
 
 def compress_parameters(model, theta, data, lut, config: CompressConfig, *, manager=None, resume=False,
@@ -162,14 +207,14 @@ def compress_parameters(model, theta, data, lut, config: CompressConfig, *, mana
     """
     clock = {} if clock is None else clock
     theta = np.asarray(theta, dtype=np.float64)
-    method = config.method
+    method = get_method(config.method)
     restored = manager.restore() if (manager is not None and resume) else None
     estimator = Estimator(model, lut) if config.context else None
     history: list[dict] = []
     state = ADMMState()
     t = time.perf_counter()
-    if method in ("compvqc", "prune", "quant"):
-        levels = candidate_levels(model, lut, METHOD_KINDS[method])
+    if method.admm:
+        levels = candidate_levels(model, lut, method.lut_kinds)
         choices = recl(model, theta, lut, levels, data.val.x, data.val.y, context=config.context)
         targets = [c.level for c in choices]
         clock["recl"] = time.perf_counter() - t
@@ -177,7 +222,7 @@ def compress_parameters(model, theta, data, lut, config: CompressConfig, *, mana
                                                           restored, warm_masks, progress, on_checkpoint)
         clock["admm"] = time.perf_counter() - t - clock["recl"]
     else:
-        targets, mask = _one_shot(model, theta, lut, config)
+        targets, mask = method.select(model, theta, lut, config)
         work = theta
         clock["select"] = time.perf_counter() - t
     final = finalize(model, work, mask, targets)
@@ -188,26 +233,45 @@ def compress_parameters(model, theta, data, lut, config: CompressConfig, *, mana
     return retrained, final, targets, state, history
 
 
-def _one_shot(model, theta, lut, config):
-    """Masks and targets of the methods without ADMM (zero, snap)."""
-    n = len(model.gates)
-    k = int(round(config.ratio * n))
-    targets, scores = [None] * n, np.full(n, np.inf)
-    for i, g in enumerate(model.gates):
-        v = g.angles(theta)
-        if config.method == "zero":
-            wrapped = np.pi - np.mod(np.pi - v, 2 * np.pi)  # into (−π, π]
-            entry = lut[g.name].lookup((0.0,) * len(g.params))
-            if entry is None or entry.kind != "prune":
-                raise CompressionError(f"the LUT has no pruning level at 0 for {g.name}")
-            targets[i], scores[i] = entry, float(np.linalg.norm(wrapped))
-        else:  # snap
-            entry, d = nearest_level(v, lut[g.name].levels(), periods(g))
-            targets[i], scores[i] = entry, d
+def lowest(scores, targets, ratio: float) -> np.ndarray:
+    """The mask of the ⌊ratio·|G|⌉ gates with the lowest scores (ties: the lower index) that have
+    a target: how the one-shot methods choose."""
+    n = len(targets)
     mask = np.zeros(n, bool)
     order = np.lexsort((np.arange(n), scores))
-    mask[[i for i in order[:k] if targets[i] is not None]] = True
-    return targets, mask
+    mask[[i for i in order[:int(round(ratio * n))] if targets[i] is not None]] = True
+    return mask
+
+
+def _zero(model, theta, lut, config):
+    """Zero-only pruning (QuantumNAS): phases wrapped to (−π, π], the smallest |θ| set to 0."""
+    targets, scores = [], []
+    for g in model.gates:
+        wrapped = np.pi - np.mod(np.pi - g.angles(theta), 2 * np.pi)  # into (−π, π]
+        entry = lut[g.name].lookup((0.0,) * len(g.params))
+        if entry is None or entry.kind != "prune":
+            raise CompressionError(f"the LUT has no pruning level at 0 for {g.name}")
+        targets.append(entry)
+        scores.append(float(np.linalg.norm(wrapped)))
+    return targets, lowest(np.array(scores), targets, config.ratio)
+
+
+def _snap(model, theta, lut, config):
+    """HotStorage'25 §3.3: each gate's nearest level; the nearest ratio·|G| are snapped."""
+    targets, scores = [], []
+    for g in model.gates:
+        entry, d = nearest_level(g.angles(theta), lut[g.name].levels(), periods(g))
+        targets.append(entry)
+        scores.append(d)
+    return targets, lowest(np.array(scores, dtype=float), targets, config.ratio)
+
+
+def _approximate(model, theta, data, backend, config) -> dict:
+    from compvqc.compress.approx import approximate, compiled_accuracy
+
+    compiled, depth, _ = approximate(model, theta, backend, config.degree, config.tcd_seeds)
+    return {"val_accuracy": compiled_accuracy(model, compiled, data.val.x, data.val.y),
+            "test_accuracy": compiled_accuracy(model, compiled, data.test.x, data.test.y), "tcd": depth}
 
 
 def _run_admm(model, theta, data, targets, config, estimator, manager, restored, warm_masks, progress, on_checkpoint):
@@ -276,3 +340,15 @@ def _retrain(model, final: Finalized, data, config, manager, restored, progress,
     out = result.theta
     out[final.frozen] = final.theta[final.frozen]  # exactly the LUT floats (they never moved)
     return out
+
+
+for _m in (
+    Method("compvqc", "ratio", ("prune", "quant"), admm=True, help="ReCL + ADMM over pruning and quantization levels"),
+    Method("prune", "ratio", ("prune",), admm=True, help="ReCL + ADMM over pruning levels only"),
+    Method("quant", "ratio", ("quant",), admm=True, help="ReCL + ADMM over quantization levels only"),
+    Method("zero", "ratio", ("prune",), select=_zero, help="compiler-unaware zero-only pruning (QuantumNAS)"),
+    Method("snap", "ratio", ("prune", "quant"), select=_snap, help="each gate's nearest level, the nearest snapped"),
+    Method("vanilla", None, help="no compression"),
+    Method("qiskit-approx", "degree", run=_approximate, help="qiskit's approximate synthesis, no retraining"),
+):
+    register(_m)

@@ -22,7 +22,7 @@ from compvqc.compile.backends import resolve_backend
 from compvqc.compile.tcd import TCD_SEEDS
 from compvqc.deploy.counts import probabilities_from_counts
 from compvqc.errors import DeployError
-from compvqc.deploy.executors import EXECUTORS, aer_engine, run_aer, run_primitives
+from compvqc.deploy.executors import EXECUTORS
 from compvqc.deploy.transpile import Deployment, deploy
 from compvqc.limits import MAX_SHOTS
 from compvqc.model.readout import accuracy, predictions
@@ -64,6 +64,7 @@ def evaluate(model, theta, x, y, backend, *, executor: str = "aer", shots: int =
     """
     if executor not in EXECUTORS:
         raise DeployError(f"unknown executor {executor!r} (known: {', '.join(EXECUTORS)})")
+    run = EXECUTORS[executor].run
     if isinstance(shots, bool) or not isinstance(shots, (int, np.integer)) or not 0 <= shots <= MAX_SHOTS:
         raise DeployError(f"shots must be an integer in 0..{MAX_SHOTS}, got {shots!r}")
     theta = np.asarray(theta, dtype=np.float64)
@@ -75,21 +76,13 @@ def evaluate(model, theta, x, y, backend, *, executor: str = "aer", shots: int =
     if deployment is None:
         deployment = deploy(model, theta, backend, seeds)
     t0 = time.perf_counter()
-    counts, used = None, ""
-    if executor == "exact":
-        probs, shots, noise = model.probabilities(theta, x), 0, False
+    counts = None
+    out, shots, noise, used = run(model, theta, x, deployment, backend, shots=shots, noise=noise, seed=seed,
+                                  options=options, engine=engine)
+    if shots == 0:
+        probs = out
     else:
-        values = deployment.values(model, x)
-        if executor == "aer":
-            used = aer_engine(deployment, backend, shots=shots, noise=noise, engine=engine, options=options)
-            out = run_aer(deployment, values, backend, shots=shots, noise=noise, seed=seed, options=options,
-                          engine=used)
-        else:
-            out = run_primitives(deployment, values, backend, shots=shots, noise=noise, seed=seed)
-        if shots == 0:
-            probs = out
-        else:
-            counts, probs = out, probabilities_from_counts(out)
+        counts, probs = out, probabilities_from_counts(out)
     logits = probs @ model.readout.weights(model.n_qubits)
     seconds = time.perf_counter() - t0
     return Evaluation(accuracy=accuracy(logits, y), predictions=predictions(logits), probabilities=probs, counts=counts,

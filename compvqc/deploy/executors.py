@@ -31,6 +31,8 @@ does not list is refused, whatever the caller built.
 from __future__ import annotations
 
 import weakref
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -38,7 +40,6 @@ from compvqc.compile.backends import backend_name, resolve_backend
 from compvqc.deploy.counts import counts_from_aer, counts_from_bitarray
 from compvqc.errors import DeployError
 
-EXECUTORS = ("aer", "primitives", "exact")
 ENGINES = ("auto", "density", "aer")
 _THREAD_OPTIONS = {"max_parallel_threads", "max_parallel_experiments", "max_parallel_shots"}
 
@@ -181,3 +182,46 @@ def run_primitives(deployment, values: np.ndarray, backend, *, shots: int, noise
     if counts.shape[0] != len(values):
         counts = np.repeat(counts, len(values), axis=0)
     return counts
+
+
+@dataclass(frozen=True)
+class Executor:
+    """An executor as data: ``run(model, theta, x, deployment, backend, *, shots, noise, seed,
+    options, engine) -> (counts or probabilities, shots, noise, engine used)``."""
+
+    name: str
+    run: Callable
+    uses_backend: bool = True
+    """False: the logical model on compvqc's simulator (no deployment, shots or noise)."""
+    help: str = ""
+
+
+EXECUTORS: dict[str, Executor] = {}
+
+
+def register_executor(executor: Executor) -> Executor:
+    EXECUTORS[executor.name] = executor
+    return executor
+
+
+def _exact(model, theta, x, deployment, backend, *, shots, noise, seed, options, engine):
+    return model.probabilities(theta, x), 0, False, ""
+
+
+def _aer(model, theta, x, deployment, backend, *, shots, noise, seed, options, engine):
+    used = aer_engine(deployment, backend, shots=shots, noise=noise, engine=engine, options=options)
+    return run_aer(deployment, deployment.values(model, x), backend, shots=shots, noise=noise, seed=seed,
+                   options=options, engine=used), shots, noise, used
+
+
+def _primitives(model, theta, x, deployment, backend, *, shots, noise, seed, options, engine):
+    return run_primitives(deployment, deployment.values(model, x), backend, shots=shots, noise=noise,
+                          seed=seed), shots, noise, ""
+
+
+for _e in (
+    Executor("aer", _aer, help="qiskit-aer with the backend's noise model (default)"),
+    Executor("primitives", _primitives, help="qiskit-ibm-runtime Sampler (runs on the device for ibm_*)"),
+    Executor("exact", _exact, uses_backend=False, help="compvqc's noise-free simulator"),
+):
+    register_executor(_e)

@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 
 from compvqc.checkpoint import Checkpoint, CheckpointManager
-from compvqc.compress.methods import CompressConfig, CompressionError
+from compvqc.compress.methods import CompressConfig, get_method, CompressionError
 from compvqc.runs.compress import compress_checkpoint, dataset_for
 
 RULE = "max validation accuracy on the backend; ties: noise-free validation accuracy, then the larger ratio"
@@ -56,7 +56,7 @@ def check_ratios(ratios, config: CompressConfig | None = None) -> list[float]:
     """The candidate ratios as floats, or one ``CompressionError``: none, repeated, out of
     [0, 1], or a method without a ratio. Cheap: callers run it before any long work."""
     config = config or CompressConfig()
-    if config.method in ("qiskit-approx", "vanilla"):
+    if get_method(config.method).knob != "ratio":
         raise CompressionError(f"{config.method} has no ratio to choose")
     ratios = [float(r) for r in ratios]
     if not ratios:
