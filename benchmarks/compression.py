@@ -66,7 +66,7 @@ def entanglement_free(src, backend, data_dir, retrain_epochs):
     from compvqc.compile.cache import get_lut
     from compvqc.compile.tcd import true_tcd
     from compvqc.compress.admm import finalize
-    from compvqc.compress.methods import _evaluate, _retrain
+    from compvqc.compress.methods import evaluate_splits, retrain
     from compvqc.runs.compress import dataset_for
 
     model, theta = src.model, src.theta_original
@@ -76,8 +76,8 @@ def entanglement_free(src, backend, data_dir, retrain_epochs):
     final = finalize(model, theta, mask, targets)
     data = dataset_for(src, data_dir)
     cfg = CompressConfig(retrain_epochs=retrain_epochs)
-    out = _retrain(model, final, data, cfg, None, None, False, None, targets, None, [])
-    ev = _evaluate(model, out, data)
+    out = retrain(model, final, data, cfg, None, None, False, None, targets, None, [])
+    ev = evaluate_splits(model, out, data)
     return {**ev, "tcd": true_tcd(model, out, backend).depth}
 
 

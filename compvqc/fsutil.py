@@ -100,7 +100,7 @@ def check_output(path, *, force: bool = False, error: type[Exception] = CompVQCE
         raise error(f"{path}: is a directory")
     if path.exists() or path.is_symlink():
         if not force:
-            raise error(f"{path} exists (use --force to overwrite)")
+            raise error(f"{path} exists (overwrite it with force, --force on the command line)")
         if not path.is_file():
             raise error(f"{path}: not a regular file")
     directory = path.parent if str(path.parent) else Path(".")

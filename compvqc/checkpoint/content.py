@@ -22,7 +22,7 @@ from compvqc.compress.state import ADMMState  # noqa: F401 - part of the checkpo
 from compvqc.errors import CheckpointError
 from compvqc.model.circuit import VQC
 
-from compvqc.limits import MAX_ITERATIONS, MAX_QUBITS, MAX_SHOTS, MAX_STEPS
+from compvqc.limits import MAX_ITERATIONS, MAX_SHOTS, MAX_STEPS
 
 FORMAT = "compvqc-checkpoint"
 VERSION = 2
@@ -123,8 +123,6 @@ class Checkpoint:
                 g = gates[i]
                 if not np.array_equal(g.angles(self.theta), self.levels[i, : len(g.params)]):
                     raise CheckpointError(f"gate {i} ({g.name}): θ differs from its LUT level")
-        if self.model.n_qubits > MAX_QUBITS:
-            raise CheckpointError(f"the model has {self.model.n_qubits} qubits; the simulator takes at most {MAX_QUBITS}")
         if not (math.isfinite(self.admm.rho) and self.admm.rho >= 0):
             raise CheckpointError("admm.rho must be a finite non-negative number")
         if not 0 <= self.admm.iteration <= MAX_ITERATIONS:

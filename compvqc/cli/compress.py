@@ -11,7 +11,8 @@ SCHEMA = "compvqc.compress/1"
 
 
 def register(sub) -> None:
-    from compvqc.compress.methods import METHODS
+    from compvqc.compress.admm import ADMMConfig
+    from compvqc.compress.methods import METHODS, CompressConfig
 
     p = sub.add_parser("compress", help="compress a trained model for a backend",
                        description="Compress a checkpoint's VQC for a backend: ReCL + ADMM (or a baseline), "
@@ -19,7 +20,8 @@ def register(sub) -> None:
     p.add_argument("checkpoint", help="a .ckpt written by compvqc train (or compress)")
     p.add_argument("--backend", required=True, help="e.g. fake_manila, fake_torino")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--ratio", type=float, default=None, help="fraction of gates put on a level (default 0.5)")
+    g.add_argument("--ratio", type=float, default=None,
+                   help=f"fraction of gates put on a level (default {CompressConfig().ratio})")
     g.add_argument("--degree", type=float, default=None, help="approximation degree (qiskit-approx only)")
     g.add_argument("--ratios", type=float, nargs="+", default=None, metavar="R",
                    help="compress at each ratio and keep the best on the validation split on the backend")
@@ -28,16 +30,18 @@ def register(sub) -> None:
                    help="choose among --ratios by noise-free validation accuracy instead of on the noise model")
     p.add_argument("--method", choices=list(METHODS), default="compvqc", metavar="NAME",
                    help="; ".join(f"{m.name}: {m.help}" for m in METHODS.values()) + " (default compvqc)")
-    p.add_argument("--alpha", type=float, default=0.25, help="mask score weight of the distance (default 0.25)")
-    p.add_argument("--rho", type=float, default=1.0, help="initial ADMM penalty (default 1.0)")
-    p.add_argument("--rho-growth", type=float, default=1.3, help="ρ multiplier per iteration (default 1.3)")
-    p.add_argument("--iters", type=int, default=10, help="ADMM iterations R (default 10)")
-    p.add_argument("--zeta", type=float, default=1e-4, help="stopping threshold ζ (default 1e-4)")
-    p.add_argument("--admm-epochs", type=int, default=1, help="Adam epochs per θ-step (default 1)")
-    p.add_argument("--lr", type=float, default=0.01, help="Adam learning rate of the θ-steps (default 0.01)")
-    p.add_argument("--retrain-epochs", type=int, default=3, help="masked retraining epochs (default 3)")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--seed", type=int, default=0, help="batch-order seed of ADMM and retraining")
+    a, c = ADMMConfig(), CompressConfig()  # the library's defaults, stated once there
+    p.add_argument("--alpha", type=float, default=a.alpha, help=f"mask score weight of the distance (default {a.alpha})")
+    p.add_argument("--rho", type=float, default=a.rho, help=f"initial ADMM penalty (default {a.rho})")
+    p.add_argument("--rho-growth", type=float, default=a.rho_growth, help=f"ρ multiplier per iteration (default {a.rho_growth})")
+    p.add_argument("--iters", type=int, default=a.iterations, help=f"ADMM iterations R (default {a.iterations})")
+    p.add_argument("--zeta", type=float, default=a.zeta, help=f"stopping threshold ζ (default {a.zeta})")
+    p.add_argument("--admm-epochs", type=int, default=a.epochs, help=f"Adam epochs per θ-step (default {a.epochs})")
+    p.add_argument("--lr", type=float, default=a.lr, help=f"Adam learning rate of the θ-steps (default {a.lr})")
+    p.add_argument("--retrain-epochs", type=int, default=c.retrain_epochs,
+                   help=f"masked retraining epochs (default {c.retrain_epochs})")
+    p.add_argument("--batch-size", type=int, default=c.batch_size, help=f"(default {c.batch_size})")
+    p.add_argument("--seed", type=int, default=c.seed, help="batch-order seed of ADMM and retraining")
     p.add_argument("--isolated", action="store_true", help="score depth savings with isolated LUT depths, not in context")
     p.add_argument("--warm-start-masks", action="store_true", help="start ADMM from the checkpoint's masks")
     p.add_argument("--data-dir", default=None, help="folder with the dataset's IDX files (default $COMPVQC_DATA)")
@@ -81,7 +85,7 @@ def cmd_compress(args) -> int:
         raise UsageError(f"compvqc compress: --shots must be in 1..{MAX_SHOTS}")
     if args.checkpoint_dir is not None and not args.checkpoint_dir:
         raise UsageError("compvqc compress: --checkpoint-dir is empty")
-    ratio = None if method.knob == "degree" else (0.5 if args.ratio is None else args.ratio)
+    ratio = None if method.knob == "degree" else (CompressConfig().ratio if args.ratio is None else args.ratio)
     # every setting checked before the checkpoint, the backend or the data are loaded
     admm = ADMMConfig(ratio=ratio if ratio is not None else 0.0, alpha=args.alpha, rho=args.rho,
                       rho_growth=args.rho_growth, iterations=args.iters, zeta=args.zeta, epochs=args.admm_epochs,

@@ -73,23 +73,28 @@ def make_manager(args):
 
 def add_train_args(p: argparse.ArgumentParser, dataset_required: bool = True) -> None:
     from compvqc.data import DATASETS
+    from compvqc.data.preprocess import MODES
+    from compvqc.train.config import TrainConfig
+    from compvqc.train.optim import OPTIMIZERS
 
     p.add_argument("--dataset", required=dataset_required, choices=sorted(DATASETS), metavar="NAME",
                    help=f"one of: {', '.join(DATASETS)}")
-    p.add_argument("--arch", default="random50", help="random<N> | blocks<L> | u3cu3_<L> | reupload<L> (default random50)")
-    p.add_argument("--arch-seed", type=int, default=0, help="seed of the random architecture (default 0)")
+    d = {k: f.default for k, f in TrainConfig.__dataclass_fields__.items()}  # the library's defaults
+    p.add_argument("--arch", default=d["arch"],
+                   help=f"random<N> | blocks<L> | u3cu3_<L> | reupload<L> (default {d['arch']})")
+    p.add_argument("--arch-seed", type=int, default=d["arch_seed"], help=f"seed of the random architecture (default {d['arch_seed']})")
     p.add_argument("--encoder", default=None, help="4x4_ryzxy | 2x2_ryz | amplitude (default: the dataset's)")
-    p.add_argument("--gates", default=None, help="gate set of random<N>, comma-separated (default rx,ry,rz,crx,cry,crz)")
-    p.add_argument("--epochs", type=int, default=30, help="training epochs (default 30)")
-    p.add_argument("--seed", type=int, default=0, help="training seed: initial weights and batch order (default 0)")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
-    p.add_argument("--lr", type=float, default=0.01)
-    p.add_argument("--preprocess", choices=("scale", "standardize"), default="scale",
-                   help="images: scale to [0, π] or standardize (default scale)")
-    p.add_argument("--val-fraction", type=float, default=0.1)
-    p.add_argument("--split-seed", type=int, default=0)
-    p.add_argument("--n-samples", type=int, default=1000, help="size of syn4/syn16 (default 1000)")
+    p.add_argument("--gates", default=None, help=f"gate set of random<N>, comma-separated (default {','.join(d['gate_set'])})")
+    p.add_argument("--epochs", type=int, default=d["epochs"], help=f"training epochs (default {d['epochs']})")
+    p.add_argument("--seed", type=int, default=d["seed"], help=f"training seed: initial weights and batch order (default {d['seed']})")
+    p.add_argument("--batch-size", type=int, default=d["batch_size"], help=f"(default {d['batch_size']})")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default=d["optimizer"])
+    p.add_argument("--lr", type=float, default=d["lr"], help=f"(default {d['lr']})")
+    p.add_argument("--preprocess", choices=MODES, default=d["preprocess"],
+                   help=f"images: scale to [0, π] or standardize (default {d['preprocess']})")
+    p.add_argument("--val-fraction", type=float, default=d["val_fraction"], help=f"(default {d['val_fraction']})")
+    p.add_argument("--split-seed", type=int, default=d["split_seed"], help=f"(default {d['split_seed']})")
+    p.add_argument("--n-samples", type=int, default=d["n_samples"], help=f"size of syn4/syn16 (default {d['n_samples']})")
     p.add_argument("--max-train", type=int, default=None, help="use only the first N training samples")
     p.add_argument("--data-dir", default=None, help="folder with the IDX files (default $COMPVQC_DATA)")
     p.add_argument("--backend", default=None,

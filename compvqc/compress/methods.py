@@ -161,7 +161,7 @@ class CompressionResult:
     seconds: dict  # wall time per stage
 
 
-def _evaluate(model, theta, data) -> dict:
+def evaluate_splits(model, theta, data) -> dict:
     return {"val_accuracy": accuracy(model, theta, data.val.x, data.val.y),
             "test_accuracy": accuracy(model, theta, data.test.x, data.test.y)}
 
@@ -177,7 +177,7 @@ def compress(model, theta, data, backend, lut, config: CompressConfig, *, manage
     theta = np.asarray(theta, dtype=np.float64)
     clock: dict[str, float] = {}
     t0 = time.perf_counter()
-    vanilla = dict(vanilla_metrics or _evaluate(model, theta, data))
+    vanilla = dict(vanilla_metrics or evaluate_splits(model, theta, data))
     vanilla["tcd"] = true_tcd(model, theta, backend, config.tcd_seeds).depth
     clock["vanilla_tcd"] = time.perf_counter() - t0
     method = get_method(config.method)
@@ -192,7 +192,7 @@ def compress(model, theta, data, backend, lut, config: CompressConfig, *, manage
         model, theta, data, lut, config, manager=manager, resume=resume, warm_masks=warm_masks, progress=progress,
         on_checkpoint=on_checkpoint, clock=clock)
     t = time.perf_counter()
-    comp = _evaluate(model, retrained, data)
+    comp = evaluate_splits(model, retrained, data)
     comp["tcd"] = true_tcd(model, retrained, backend, config.tcd_seeds).depth
     clock["final_tcd"] = time.perf_counter() - t
     metrics = {"vanilla": vanilla, "compressed": comp}
@@ -227,7 +227,7 @@ def compress_parameters(model, theta, data, lut, config: CompressConfig, *, mana
         clock["select"] = time.perf_counter() - t
     final = finalize(model, work, mask, targets)
     t = time.perf_counter()
-    retrained = _retrain(model, final, data, config, manager, restored, progress, on_checkpoint, targets, state, history)
+    retrained = retrain(model, final, data, config, manager, restored, progress, on_checkpoint, targets, state, history)
     clock["retrain"] = time.perf_counter() - t
     final = Finalized(retrained, final.prune_mask, final.quant_mask, final.levels, final.frozen)
     return retrained, final, targets, state, history
@@ -316,7 +316,9 @@ def _run_admm(model, theta, data, targets, config, estimator, manager, restored,
     return mask, work, state, history, opt_state
 
 
-def _retrain(model, final: Finalized, data, config, manager, restored, progress, on_checkpoint, targets, state, history):
+def retrain(model, final: Finalized, data, config, manager, restored, progress, on_checkpoint, targets, state, history):
+    """The final step: masked gates frozen at their exact LUT floats, the rest retrained for the
+    shared budget (at least ``retrain_min_steps`` steps), checkpointed per epoch."""
     opt = Adam(lr=config.retrain_lr)
     theta, opt_state, start = final.theta, None, 0
     base = 10_000  # retraining checkpoints are numbered after the ADMM iterations

@@ -96,5 +96,5 @@ def pick_samples(n: int, samples: int | None, seed: int) -> np.ndarray:
     if samples is None or samples >= n:
         return np.arange(n)
     if samples < 1:
-        raise DeployError("--samples must be at least 1")
+        raise DeployError("samples must be at least 1")
     return np.sort(np.random.default_rng(seed).choice(n, size=samples, replace=False))

@@ -165,11 +165,11 @@ def run_primitives(deployment, values: np.ndarray, backend, *, shots: int, noise
     backend = resolve_backend(backend)
     require_transpiled(deployment.measured, backend)
     if shots < 1:
-        raise DeployError("the primitives executor samples: --shots must be at least 1")
+        raise DeployError("the primitives executor samples: shots must be at least 1")
     simulated = is_simulated(backend)
     if not noise and not simulated:
         raise DeployError(f"{backend_name(backend)} is real hardware: its noise cannot be switched off "
-                          "(use --executor aer --no-noise for the ideal case)")
+                          "(the aer executor with noise=False gives the ideal case)")
     mode = backend if noise else aer_simulator(backend, noise=False)
     sampler = Sampler(mode=mode)
     sampler.options.default_shots = int(shots)
