@@ -22,7 +22,8 @@ the CLI, which prints one line and exits 1) needs to catch only that::
     └── UsageError          command-line arguments that do not go together (the CLI exits 2)
 
 ``WireError`` (a malformed protobuf wire format) is a ``ValueError`` the loader turns into a
-``CheckpointError``. ``Terminated`` (SIGTERM/SIGINT under the CLI's handlers) is a
+``CheckpointError``; ``Unsupported`` tells the deployment to fall back from its density engine to
+Aer (never raised to a caller). ``Terminated`` (SIGTERM/SIGINT under the CLI's handlers) is a
 ``BaseException``, outside the tree, so that no ``except Exception`` swallows it.
 """
 
@@ -104,6 +105,11 @@ class StepError(CheckpointError):
 
 class WireError(ValueError):
     """The bytes are not well-formed protobuf, nest too deeply, or would cost too much to parse."""
+
+
+class Unsupported(Exception):
+    """Not an error users see: the batched density engine does not compile this circuit or noise
+    model, and its caller falls back to Aer's own job."""
 
 
 class Terminated(BaseException):

@@ -193,3 +193,46 @@ def test_tampered_compression_checkpoint(compressed_base, tmp_path_factory, fiel
         assert "\n" not in str(e), str(e)
     finally:
         m.close()
+
+
+@pytest.mark.parametrize("field, value", [
+    ("optimizer.mu", float("nan")), ("optimizer.nu", float("inf")), ("optimizer.nu", -1.0),
+    ("optimizer.count", -5), ("admm.rho", float("nan")), (("run", "epoch"), -3), (("run", "epoch"), "abc"),
+    (("run", "step_in_epoch"), 10**9), (("dataset", "n_samples"), 10**11),
+    (("training", "config", "n_samples"), 10**11), (("hardware_profile", "basis_gates"), 7),
+    (("hardware_profile", "num_qubits"), "five"), (("hardware_profile", "qubits"), {"t1": [1.0]}),
+    ("model.n_qubits", 40),
+])
+def test_the_tampered_files_of_the_reliability_report(base, tmp_path, field, value):
+    """Each tampering found by hand (metadata edited, digest recomputed): refused with one line
+    when loaded, or — a 40-qubit model is a valid description — by the resume, whose settings
+    build another circuit."""
+    try:
+        ck = apply(base, field, value)
+    except CompVQCError:
+        pytest.skip("not constructible")  # pragma: no cover - every case above builds
+    path = tmp_path / "ckpt-000000012.ckpt"
+    atomic_write_bytes(path, tampered_bytes(ck))
+    assert check_usable_or_refused(path, tmp_path) == "refused"
+
+
+def test_a_node_in_a_foreign_domain_is_one_line(base, tmp_path):
+    import onnx
+
+    from compvqc.checkpoint.container import decode
+
+    data = tampered_bytes(base)
+    proto = onnx.ModelProto.FromString(data)
+    proto.graph.node[1].domain = "com.example"
+    body = proto.SerializeToString(deterministic=True)
+    import hashlib
+
+    from compvqc.checkpoint.container import _digest_record
+
+    keep = [p for p in proto.metadata_props if p.key != "compvqc.digest"]
+    del proto.metadata_props[:]
+    proto.metadata_props.extend(keep)
+    body = proto.SerializeToString(deterministic=True)
+    with pytest.raises(CheckpointError) as e:
+        decode(body + _digest_record(hashlib.sha256(body).hexdigest()), "f.ckpt")
+    assert "\n" not in str(e.value) and "domain" in str(e.value)

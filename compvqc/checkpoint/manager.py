@@ -39,7 +39,7 @@ from compvqc.checkpoint.process_writer import ProcessWriter
 from compvqc.signals import deferred
 
 NAME = re.compile(r"^ckpt-(\d{9})\.ckpt$")
-# Who writes: a child process (the default; training pays 0.2-0.4 ms per save), a thread, or the
+# Who writes: a child process (the default; its cost per save is in RESULTS.md), a thread, or the
 # caller itself ("sync"). See process_writer.py for the measurements behind the default.
 WRITERS = ("process", "thread", "sync")
 

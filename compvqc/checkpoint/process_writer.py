@@ -1,13 +1,13 @@
 """The checkpoint writer in a separate process: training pays only for copying its arrays.
 
-Why a process and not only a thread (``AsyncWriter``): at our step rate (≈ 0.55 ms per
-MNIST-2 training step) a background *thread* is slower than it looks. Every submission wakes it,
+Why a process and not only a thread (``AsyncWriter``): at our step rate (well under a
+millisecond per MNIST-2 training step) a background *thread* is slower than it looks. Every submission wakes it,
 and every system call of the save (temporary file, write, fsync, rename, directory fsync, pointer
 files, rotation) hands the GIL back and forth with the training thread; measured on the 2-core
 benchmark machine, a thread that saves *nothing* already added 5% to an epoch when saving every
 10 steps, and the real save 50% (``benchmarks/checkpoint.py``). A child process has its own
 interpreter: the trainer writes one frame into a pipe (``os.write`` of the arrays' bytes and a
-small JSON header, 0.2-0.4 ms in a training loop) and the child validates, encodes, writes
+small JSON header: a fraction of a millisecond, ``benchmarks/RESULTS.md``, Checkpoints) and the child validates, encodes, writes
 durably and rotates on the other core (it still competes for the shared cores: RESULTS.md). No library does this hand-off for us without pickle (``multiprocessing`` pickles its
 messages), hence the small frame format below.
 
@@ -26,7 +26,7 @@ every call, so a background error surfaces on the next ``submit``, ``flush`` or 
 Waking: the child sleeps in ``sigtimedwait`` on ``WAKE``, which the trainer sends after each
 write (``Popen.send_signal``, which never signals a reaped pid). Not a blocking read of the
 pipe: a pipe write wakes its reader "synchronously", and Linux then runs the child on the
-trainer's CPU (measured: 1.6-2.0 ms inside ``save()``); a signal wakes it on an idle CPU. Not a
+trainer's CPU (measured several times slower inside ``save()``, RESULTS.md); a signal wakes it on an idle CPU. Not a
 sleep loop either (the previous design): every timed wake-up of the idle child costs the
 trainer too on a small machine (RESULTS.md), and an idle child should not wake 50 times a second
 through a long epoch. An idle child wakes once a second to see whether its parent is alive.
@@ -243,7 +243,7 @@ def serve(inp: int = 0, out: int = 1, parent: int | None = None) -> int:
     imports, by when a trainer that died during them has already been replaced by init).
 
     Every save is durable before the next frame is read, so the child may leave with
-    ``os._exit`` (skipping an interpreter teardown of 30-50 ms that the trainer's ``close``
+    ``os._exit`` (skipping an interpreter teardown of tens of ms that the trainer's ``close``
     would otherwise wait for). A frame it cannot read is reported, then the child stops.
     """
     from compvqc.model.circuit import VQC

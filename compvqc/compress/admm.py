@@ -47,8 +47,8 @@ class ADMMConfig:
     """Fraction of gates that end on a level (mask 1)."""
     alpha: float = 0.25
     """Weight of the distance in the mask score; 1 − α weighs the remaining depth. Chosen on
-    validation (MNIST-2, 5 seeds, benchmarks/RESULTS.md): 0.5 reached 2.45x within the budget,
-    0.25 and 0.1 about 2.9x; 0.25 kept the wider validation margin."""
+    validation (MNIST-2, 5 seeds, 0.5 / 0.25 / 0.1 compared in ``benchmarks/RESULTS.md``,
+    Compression): 0.25 reached as much speedup as 0.1 with the wider validation margin."""
     rho: float = 1.0
     """Initial penalty ρ. Too small and θ never reaches Z (0.1 left 2.5–3.6 rad gaps)."""
     rho_growth: float = 1.3

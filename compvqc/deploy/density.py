@@ -4,8 +4,8 @@ Why: under a backend noise model, qiskit-aer 0.18 already simulates these small 
 its ``density_matrix`` method — its ``automatic`` method picks it whenever shots > 2^qubits
 after truncation to the active qubits, and the result metadata says so — so Aer's per-binding
 cost is not trajectories but a fixed overhead per experiment (circuit copy, noise insertion,
-superoperator conversion, fusion, result dictionaries): ≈ 3–4 ms for a 4-qubit, 360-gate circuit
-even when all bindings share one job. Here the noisy circuit is compiled ONCE and every
+superoperator conversion, fusion, result dictionaries), paid per binding even when all
+bindings share one job (``benchmarks/RESULTS.md``, Deployment). Here the noisy circuit is compiled ONCE and every
 binding is evolved together, as one (B, 2^n, 2^n) array:
 
 1. Aer's own :func:`qiskit_aer.utils.insert_noise` places the noise model's quantum errors on
@@ -40,6 +40,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from compvqc.errors import Unsupported
+
 #: Largest number of active qubits for the batched density-matrix engine. Its work per binding
 #: is ≈ (fused operations) × 4^n × 4^k multiply-adds (k = 1, 2 qubits per operation) and its
 #: state 16·4^n bytes (1 MB at n = 8), so it grows 4× per qubit, while Aer's per-experiment
@@ -51,10 +53,6 @@ import numpy as np
 #: ``automatic`` method switches to statevector trajectories, which grow only 2× per qubit).
 MAX_ACTIVE_QUBITS = 8
 _CHUNK_BYTES = 64 * 2**20  # ρ of one chunk of bindings, complex128
-
-
-class Unsupported(Exception):
-    """The circuit or noise model has something the batched engine does not compile."""
 
 
 @dataclass
@@ -230,7 +228,7 @@ def compile_program(measured, noise_model, params: list, max_qubits: int | None 
 
 
 # id(noise model) -> (weakref, {id(QuantumError): (error, T)}): qiskit's conversion of an Aer error
-# to a superoperator takes ≈ 40 ms; the errors of one noise model are shared by all deployments.
+# to a superoperator is slow (tens of ms); the errors of one noise model are shared by all deployments.
 _CHANNELS: dict = {}
 
 

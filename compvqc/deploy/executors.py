@@ -12,7 +12,8 @@ in one job — the circuit was transpiled once, samples are parameter bindings:
                    ``parameter_binds``; ``"density"`` (:mod:`compvqc.deploy.density`) evolves all
                    bindings together as density matrices under the same noise model (inserted
                    by Aer's ``insert_noise``) and draws each binding's counts from its exact
-                   outcome law — ≈ 30× faster than Aer's job at 4 active qubits, less as they grow; checked
+                   outcome law — much faster than Aer's job at a few active qubits, less as they grow
+                   (``benchmarks/RESULTS.md``, Deployment); checked
                    against Aer by a per-binding chi-square test. ``"auto"`` (default) takes
                    ``density`` up to :data:`~compvqc.deploy.density.MAX_ACTIVE_QUBITS` active
                    qubits and when the circuit and noise model compile, else ``aer``; passing

@@ -18,10 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Callable
 
-import numpy as np
 
 from compvqc.checkpoint import Checkpoint, CheckpointManager
-from compvqc.compress.methods import CompressConfig, get_method, CompressionError
+from compvqc.compress.methods import CompressConfig, CompressionError, get_method
+from compvqc.compress.recl import accuracy
 from compvqc.runs.compress import compress_checkpoint, dataset_for
 
 RULE = "max validation accuracy on the backend; ties: noise-free validation accuracy, then the larger ratio"
@@ -96,7 +96,7 @@ def select_ratio(src: Checkpoint, backend, ratios, config: CompressConfig | None
         finally:
             if manager is not None:
                 manager.close()
-        exact = float(np.mean(comp.model.predict(comp.theta, data.val.x) == data.val.y))
+        exact = accuracy(comp.model, comp.theta, data.val.x, data.val.y)
         on_backend = exact if not noise else evaluate(comp.model, comp.theta, data.val.x, data.val.y, backend,
                                                       shots=shots, seed=seed).accuracy
         candidates.append(Candidate(r, float(on_backend), exact, int(result.metrics["compressed"]["tcd"]), comp))

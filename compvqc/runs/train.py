@@ -62,7 +62,7 @@ def training_checkpoint(config, dataset, model, theta, opt_state, *, epoch, step
     )
 
 
-def _resume_point(manager: CheckpointManager, config: TrainConfig, optimizer, per_epoch: int):
+def _resume_point(manager: CheckpointManager, config: TrainConfig, model, optimizer, per_epoch: int):
     """The newest valid checkpoint of a run with these settings, checked against them, or None.
 
     Every setting that changes the result must match; ``epochs`` may grow (the run continues
@@ -80,6 +80,8 @@ def _resume_point(manager: CheckpointManager, config: TrainConfig, optimizer, pe
         raise CheckpointError(f"{manager.directory}: the saved run used different settings ({', '.join(differ)})")
     if ckpt.run.get("stage") not in ("training", "trained"):
         raise CheckpointError(f"{manager.directory}: not a training run (stage {ckpt.run.get('stage')!r})")
+    if ckpt.model != model:
+        raise CheckpointError(f"{where}: the saved run's circuit is not the one these settings build")
     epoch, in_epoch, step = (ckpt.run.get(k) for k in ("epoch", "step_in_epoch", "step"))
     if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (epoch, in_epoch, step)) \
             or in_epoch >= per_epoch or step != epoch * per_epoch + in_epoch:
@@ -142,7 +144,7 @@ def run_training(config: TrainConfig, data: Dataset, model: VQC, *, progress=Non
     per_epoch = -(-len(data.train) // config.batch_size)
     resumed_from = None
     if manager is not None and resume:
-        found = _resume_point(manager, config, optimizer, per_epoch)
+        found = _resume_point(manager, config, model, optimizer, per_epoch)
         if found is not None:
             ckpt, opt_state = found
             theta0 = ckpt.theta

@@ -4,15 +4,11 @@ Why hand-written: the hot loop of everything compvqc does — training, ReCL's p
 ADMM's θ-steps — is "one circuit, a batch of inputs, loss and full gradient". That shape lets
 us fold every run of trainable gates, which every sample shares, into one 2^n x 2^n unitary
 and do the adjoint sweep over 2^n pseudo-samples instead of B samples; general simulators
-cannot assume it. Measured side by side in one run (``benchmarks/simulator.py``; table in
-``benchmarks/RESULTS.md``; 2-core AMD EPYC shared with other work, min of repeats) on the
-papers' main case — 4x4_ryzxy encoder + 50 random trainable gates, 2-class readout, 1024
-samples, forward + loss + full gradient — this engine takes 2.8 ms; PennyLane default.qubit
-backprop 65 ms with torch (the fastest peer, 23x slower) and 146 ms with autograd, TorchQuantum
-70 ms, lightning.qubit adjoint 13.7 s (it does not batch inputs) and qiskit-machine-learning's
-EstimatorQNN 1.7 s *per sample*. Every peer's expectations and gradients match ours (1e-6 for
-TorchQuantum's complex64, 1e-14 otherwise). The lead shrinks with size (8 qubits, 150 gates,
-2048 samples: 6.5x over TorchQuantum), where arithmetic rather than call count dominates.
+cannot assume it. How it compares with PennyLane, TorchQuantum and qiskit-machine-learning on
+the papers' main case (4x4_ryzxy + 50 random gates, 1024 samples, forward + loss + gradient) and
+on larger circuits, where arithmetic rather than call count dominates and the lead shrinks, is
+measured side by side by ``benchmarks/simulator.py`` and recorded in ``benchmarks/RESULTS.md``
+(Simulator); every peer's expectations and gradients match ours.
 
 The maths. With φ_k the state after gate k, λ_k = (G_K ⋯ G_{k+1})† λ the cotangent propagated
 back to that point and λ = ∂L/∂ψ̄ at the output, the gradient of L with respect to angle j of
@@ -63,17 +59,16 @@ from compvqc.simulate.kernels import apply, apply_entries, apply_inplace, correl
 
 DENSE_MAX_DIM = 16
 """Largest 2^n for the dense prefix-product gradient: K·8^n flops against the sweep's K·4^n,
-but one numpy call per gate instead of ~8. Measured (gradient, 1024 samples, min): 2^n = 8 and
-16 dense 2x faster (50 gates at 8: 1.1 vs 2.6 ms; 100 gates at 16: 3.1 vs 5.6 ms); 32 already
-slower (50 gates: 6.3 vs 5.7 ms; 100 gates: 9.3 vs 6.0 ms)."""
+but one numpy call per gate instead of ~8; faster up to 2^n = 16, slower at 32 (measured:
+``benchmarks/RESULTS.md``, Simulator)."""
 
 BLAS_THREADS: int | None = 1
 """BLAS threads during a simulator call (restored afterwards); None leaves BLAS's own setting.
 
 One thread, because the engine's GEMMs are either tiny (2^n ≤ 16: a second thread saves
 nothing) or memory-bound, and on a 2-core machine shared with other work OpenBLAS's
-spin-waiting second thread made gradients several times slower (measured under load: main
-case median 12 ms → 2 ms, 8 qubits / 150 gates / batch 2048 min 1.1 s → 0.13 s)."""
+spin-waiting second thread made gradients several times slower (``benchmarks/RESULTS.md``,
+Simulator)."""
 
 _BLAS = []  # the process's ThreadpoolController, made on first use (discovery takes ~ms)
 
