@@ -7,7 +7,7 @@ def run() -> int:
     Python cannot handle a signal before its first line runs; this is as early as it gets: the
     handlers go in before numpy, onnx or qiskit are imported (``compvqc`` and this package
     import lazily), so the window in which SIGTERM/SIGINT simply end the process is Python's own
-    start-up (measured in benchmarks/RESULTS.md, Signals). After the command both signals are
+    start-up (measured in benchmarks/RESULTS.md, Reliability). After the command both signals are
     ignored: its work is done and written, and interpreter teardown would reset the handlers.
     """
     from compvqc import signals
