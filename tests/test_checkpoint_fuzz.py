@@ -4,6 +4,7 @@ loaded and fully usable — a resume or a compression runs on it — or refused 
 
 import copy
 import os
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -40,6 +41,7 @@ DOCUMENT_PATHS = [
     ("hardware_profile", "two_qubit_gates"), ("lut_provenance", "sha256"), ("metrics", "vanilla"),
 ]
 ARRAY_PATHS = ["optimizer.count", "optimizer.mu", "optimizer.nu", "admm.rho", "admm.iteration", "admm.Z", "admm.u",
+               "admm.prev_theta",
                "shots", "model.n_qubits"]
 
 
@@ -93,10 +95,10 @@ def apply(ck: Checkpoint, field, value) -> Checkpoint:
         d = ck.model.to_dict()
         d["n_qubits"] = value
         ck.model = VQC.from_dict(d)  # may raise: then the tamperer cannot even build it
-    elif field in ("admm.Z", "admm.u"):
-        setattr(ck.admm, field[5:], np.full(ck.model.n_params, float(value)))
+    elif field in ("admm.Z", "admm.u", "admm.prev_theta"):
+        ck.admm = replace(ck.admm, **{field[5:]: np.full(ck.model.n_params, float(value))})
     elif field.startswith("admm."):
-        setattr(ck.admm, field[5:], value)
+        ck.admm = replace(ck.admm, **{field[5:]: value})
     else:  # optimizer state arrays: a value of any dtype, in the stored shape
         name = field.split(".", 1)[1]
         ck.optimizer_state[name] = np.full(np.shape(ck.optimizer_state[name]), value)

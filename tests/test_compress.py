@@ -367,3 +367,33 @@ def test_a_method_registered_here_runs_through_the_cli(trained, tmp_path, capsys
         assert "toy: prune the first gates" in " ".join(capsys.readouterr().out.split())
     finally:
         METHODS.pop("toy")
+
+
+def test_admm_state_carries_everything_an_update_needs(tmp_path):
+    """ADMMState is frozen and complete: the ζ test's previous θ and the projection's mask travel
+    in it (and through a checkpoint file), so a fresh ADMM object continues any state exactly."""
+    import dataclasses
+
+    from compvqc.checkpoint import Checkpoint, save_checkpoint
+    from compvqc.compress.admm import ADMM
+    from compvqc.compress.levels import candidate_levels
+
+    model = build_model("2x2_ryz", "random8", 2, arch_seed=2)
+    lut = synthetic_lut(lambda name, k: "prune" if k in (0, 16) else "quant" if k % 4 == 0 else "generic",
+                        {g.name for g in model.gates})
+    targets = [levels[0] if levels else None for levels in candidate_levels(model, lut, ("prune", "quant"))]
+    cfg = ADMMConfig(ratio=0.5)
+    theta = model.init_params(np.random.default_rng(3))
+    s0 = ADMM(model, targets, cfg).init(theta)
+    assert s0.mask.shape == (len(model.gates),) and s0.prev_theta.size == 0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s0.Z = theta
+    s1, r1 = ADMM(model, targets, cfg).update(theta + 0.1, s0)
+    assert r1.delta_theta is None and np.array_equal(s1.prev_theta, theta + 0.1) and np.array_equal(s1.mask, r1.mask)
+    save_checkpoint(tmp_path / "a.ckpt", Checkpoint(model, theta, admm=s1))
+    back = load_checkpoint(tmp_path / "a.ckpt").admm
+    a = ADMM(model, targets, cfg).update(theta + 0.25, s1)
+    b = ADMM(model, targets, cfg).update(theta + 0.25, back)  # a new object, the state from the file
+    assert a[1].delta_theta == b[1].delta_theta == pytest.approx(np.sum(0.15 ** 2 * np.ones_like(theta)))
+    for x, y in zip(dataclasses.astuple(a[0]), dataclasses.astuple(b[0])):
+        assert np.array_equal(x, y)

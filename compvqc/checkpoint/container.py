@@ -98,6 +98,11 @@ FIXED_ARRAYS = {
     "qubit_mapping": np.int64,
     "gradient_history": np.float64,
 }
+# Arrays a file may lack (written before they existed): name -> (dtype, empty default).
+OPTIONAL_ARRAYS = {
+    "admm.prev_theta": (np.float64, lambda: np.zeros(0)),
+    "admm.mask": (np.bool_, lambda: np.zeros(0, bool)),
+}
 
 
 # --- encode ---------------------------------------------------------------------------------
@@ -118,6 +123,8 @@ def encode(ckpt: Checkpoint, *, doc_texts: dict[str, str] | None = None) -> byte
         "admm.u": ckpt.admm.u.astype(np.float64),
         "admm.rho": np.array(ckpt.admm.rho, dtype=np.float64),
         "admm.iteration": np.array(ckpt.admm.iteration, dtype=np.int64),
+        "admm.prev_theta": ckpt.admm.prev_theta.astype(np.float64),
+        "admm.mask": ckpt.admm.mask.astype(np.bool_),
         "qubit_mapping": ckpt.qubit_mapping,
         "gradient_history": ckpt.gradient_history,
     }
@@ -429,6 +436,8 @@ def _decode(data: bytes, source: str) -> Checkpoint:
     missing = set(FIXED_ARRAYS) - set(arrays)
     if missing:
         raise CheckpointError(f"{source}: missing arrays {sorted(missing)}")
+    for name, (_dtype, empty) in OPTIONAL_ARRAYS.items():
+        arrays.setdefault(name, empty())
     for name in ("prune_mask", "quant_mask"):
         if arrays[name].shape != (len(model.gates),):
             raise CheckpointError(f"{source}: {name} has shape {arrays[name].shape}, the model has {len(model.gates)} gates")
@@ -441,7 +450,8 @@ def _decode(data: bytes, source: str) -> Checkpoint:
         levels=_expand_levels(arrays["levels"], arrays["prune_mask"] | arrays["quant_mask"], source),
         optimizer=docs["optimizer"],
         optimizer_state=opt_state,
-        admm=ADMMState(arrays["admm.Z"], arrays["admm.u"], float(arrays["admm.rho"]), int(arrays["admm.iteration"])),
+        admm=ADMMState(arrays["admm.Z"], arrays["admm.u"], float(arrays["admm.rho"]), int(arrays["admm.iteration"]),
+                       arrays["admm.prev_theta"], arrays["admm.mask"]),
         run=docs["run"],
         shots=int(shots),
         hardware_profile=profile,
@@ -556,7 +566,7 @@ def _arrays(graph: onnx.GraphProto, source: str) -> dict[str, np.ndarray]:
         dtype = _DTYPES.get(t.data_type)
         if dtype is None:
             raise CheckpointError(f"{source}: array {t.name!r} has unsupported dtype {t.data_type}")
-        expected = FIXED_ARRAYS.get(t.name)
+        expected = FIXED_ARRAYS.get(t.name) or OPTIONAL_ARRAYS.get(t.name, (None,))[0]
         if expected is None and t.name.startswith("hardware."):
             path = tuple(t.name.split(".")[1:])
             expected = HW_ARRAYS.get(path)  # type: ignore[arg-type]

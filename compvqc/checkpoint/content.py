@@ -134,6 +134,11 @@ class Checkpoint:
             _finite(self.admm.u, "admm.u")
         elif self.admm.u.size:
             raise CheckpointError("admm.u set without admm.Z")
+        if self.admm.prev_theta.size:
+            _shape(self.admm.prev_theta, (n_params,), "admm.prev_theta")
+            _finite(self.admm.prev_theta, "admm.prev_theta")
+        if self.admm.mask.size:
+            _shape(self.admm.mask, (n_gates,), "admm.mask")
         if self.gradient_history.ndim != 2 or self.gradient_history.shape[1] != n_params:
             raise CheckpointError(f"gradient_history must have shape (steps, {n_params})")
         if self.qubit_mapping.ndim != 1 or (self.qubit_mapping.size and self.qubit_mapping.size != self.model.n_qubits):

@@ -108,7 +108,8 @@ def pack_save(path, ckpt: Checkpoint, *, seq: int, model: dict | None, then: dic
     writes what ``save_checkpoint`` would and a bad document fails here, in the caller.
     """
     arrays = [(f, getattr(ckpt, f)) for f in ARRAY_FIELDS]
-    arrays += [("admm.Z", ckpt.admm.Z), ("admm.u", ckpt.admm.u)]
+    arrays += [("admm.Z", ckpt.admm.Z), ("admm.u", ckpt.admm.u), ("admm.prev_theta", ckpt.admm.prev_theta),
+               ("admm.mask", ckpt.admm.mask)]
     arrays += [("optimizer." + k, v) for k, v in ckpt.optimizer_state.items()]
     specs, chunks = [], []
     for name, value in arrays:
@@ -174,7 +175,8 @@ def unpack_save(header: dict, payload: bytes, model) -> tuple[Checkpoint, dict[s
         model=model,
         **{f: arrays[f] for f in ARRAY_FIELDS},
         optimizer_state={k[len("optimizer."):]: v for k, v in arrays.items() if k.startswith("optimizer.")},
-        admm=ADMMState(arrays["admm.Z"], arrays["admm.u"], rho, iteration),
+        admm=ADMMState(arrays["admm.Z"], arrays["admm.u"], rho, iteration, arrays["admm.prev_theta"],
+                       arrays["admm.mask"]),
         shots=header["shots"],
         hardware_profile=header["hardware_profile"],
         **{f: json.loads(t) for f, t in texts.items()},

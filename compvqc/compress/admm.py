@@ -30,7 +30,7 @@ A user who owns the training loop uses it like this::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -135,8 +135,6 @@ class ADMM:
         self.estimator = estimator
         self.candidates = np.array([t is not None for t in self.targets])
         self.n_mask = min(int(round(self.config.ratio * len(self.targets))), int(self.candidates.sum()))
-        self.prev_theta: np.ndarray | None = None  # θ at the last update (ζ test); resume state
-        self.initial_mask: np.ndarray | None = None
 
     # --- the θ-step's extra term ---------------------------------------------------------
     def init(self, theta, warm_mask=None) -> ADMMState:
@@ -151,9 +149,7 @@ class ADMM:
             mask = np.asarray(warm_mask, bool) & self.candidates
         else:
             mask = self.mask(theta, state)
-        self.initial_mask = mask
-        state.Z = self._project(theta, state.u, mask)
-        return state
+        return replace(state, Z=self._project(theta, state.u, mask), mask=mask)
 
     def penalty(self, theta, state: ADMMState) -> tuple[float, np.ndarray]:
         """ρ/2‖θ − Z + u‖² and its gradient ρ(θ − Z + u)."""
@@ -223,12 +219,11 @@ class ADMM:
         mask = self.mask(theta, state)
         z = self._project(theta, state.u, mask)
         u = state.u + theta - z
-        d_theta = float(np.sum((theta - self.prev_theta) ** 2)) if self.prev_theta is not None else np.inf
+        d_theta = float(np.sum((theta - state.prev_theta) ** 2)) if state.prev_theta.size else np.inf
         d_z = float(np.sum((z - state.Z) ** 2))
         report = Update(mask, float(np.linalg.norm(theta - z)), float(state.rho * np.sqrt(d_z)),
                         None if d_theta == np.inf else d_theta, d_z, d_theta < self.config.zeta and d_z < self.config.zeta)
-        self.prev_theta = theta.copy()
-        new = ADMMState(z, u, float(state.rho * self.config.rho_growth), state.iteration + 1)
+        new = ADMMState(z, u, float(state.rho * self.config.rho_growth), state.iteration + 1, theta.copy(), mask)
         return new, report
 
     # --- final step ----------------------------------------------------------------------

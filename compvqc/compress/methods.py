@@ -283,15 +283,15 @@ def _run_admm(model, theta, data, targets, config, estimator, manager, restored,
     opt_state = opt.init(work)
     history: list[dict] = []
     start = 0
-    mask = admm.initial_mask
+    mask = state.mask
     if restored is not None and restored.run.get("stage") in ("admm", "retrain"):
         work = restored.theta.copy()
         state = restored.admm.copy()
         opt_state = opt.state_from_dict(restored.optimizer_state) if restored.run["stage"] == "admm" else opt_state
         history = list(restored.run.get("admm_history", []))
         start = int(state.iteration)
-        prev = restored.run.get("admm_prev_theta")
-        admm.prev_theta = None if prev is None else np.asarray(prev, dtype=np.float64)
+        if not state.prev_theta.size and restored.run.get("admm_prev_theta") is not None:  # files before 2026-12-01
+            state = replace(state, prev_theta=np.asarray(restored.run["admm_prev_theta"], dtype=np.float64))
         mask = restored.prune_mask | restored.quant_mask
         if restored.run["stage"] == "retrain":
             return mask, work, state, history, opt_state
@@ -308,8 +308,7 @@ def _run_admm(model, theta, data, targets, config, estimator, manager, restored,
         history.append({"iteration": state.iteration, "rho": state.rho / cfg.rho_growth, **report.to_dict()})
         if manager is not None and on_checkpoint is not None:
             ck = on_checkpoint(stage="admm", theta=work, state=state, mask=mask, targets=targets,
-                               opt_state=opt_state, history=history,
-                               extra={"admm_prev_theta": work.tolist()})
+                               opt_state=opt_state, history=history)
             manager.save(ck, step=state.iteration)
         if report.converged:
             break
