@@ -279,3 +279,34 @@ def test_fast_tensor_matches_onnx_from_array(dtype, shape, seed):
     a = (np.random.default_rng(seed).normal(size=shape) * 50).astype(dtype)
     little = a.astype(a.dtype.newbyteorder("<"))  # onnx's helper refuses big-endian input
     assert _tensor("x", a) == numpy_helper.from_array(little, "x")
+
+
+def test_one_schema_drives_the_file_the_writer_and_inspect(tmp_path, capsys):
+    """Every field of ``content.SCHEMA`` is stored, travels through the writer process, and is
+    shown by ``inspect``: the table is the one list of fields (a new field is a row there)."""
+    import json
+
+    import onnx
+
+    from compvqc.checkpoint import ProcessWriter, save_checkpoint
+    from compvqc.checkpoint.content import ARRAYS, DOCUMENTS, SCHEMA
+    from compvqc.cli.main import main
+    from tests.checkpoint_helpers import assert_same, full_checkpoint
+
+    ck = full_checkpoint()
+    path = save_checkpoint(tmp_path / "a.ckpt", ck)
+    proto = onnx.load(str(path))
+    stored = {t.name for t in proto.graph.initializer}
+    assert {f.name for f in ARRAYS} <= stored
+    assert {f"compvqc.{d}" for d in DOCUMENTS} <= {p.key for p in proto.metadata_props}
+    with ProcessWriter() as w:
+        w.submit(tmp_path / "b.ckpt", ck)
+    assert (tmp_path / "b.ckpt").read_bytes() == path.read_bytes()
+    assert_same(load_checkpoint(tmp_path / "b.ckpt"), ck)
+    assert main(["inspect", str(path), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert set(doc["optimizer"]["state"]) == set(ck.optimizer_state)
+    for f in SCHEMA:
+        if f.kind not in ("model", "arrays"):
+            owner, _, attr = f.name.rpartition(".")
+            assert attr in (doc[owner] if owner else doc), f.name

@@ -56,7 +56,7 @@ from google.protobuf.message import DecodeError
 from onnx import AttributeProto, TensorProto, helper
 
 from compvqc.checkpoint import wire
-from compvqc.checkpoint.content import FORMAT, VERSION, ADMMState, Checkpoint, CheckpointError
+from compvqc.checkpoint.content import ARRAYS, DOCUMENTS, FORMAT, VERSION, Checkpoint, CheckpointError
 from compvqc.errors import CompVQCError
 from compvqc.model.circuit import VQC
 from compvqc.model.ops import AmplitudeEncode, Encode
@@ -73,7 +73,7 @@ PARSE_FACTOR = 4  # parsing (protobuf twice, or json.loads) may take this many t
 PARSE_SLACK = 64 << 20  # ... plus this
 DIGEST_KEY = "compvqc.digest"
 
-DOCS = ("model", "optimizer", "run", "hardware_profile", "lut_provenance", "dataset", "training", "metrics")
+DOCS = ("model", *DOCUMENTS)  # the model's document holds its readout and metadata
 HW_ARRAYS = {  # hardware profile arrays stored as initializers: path -> dtype
     ("qubits", "t1"): np.float64,
     ("qubits", "t2"): np.float64,
@@ -85,24 +85,10 @@ HW_ARRAYS = {  # hardware profile arrays stored as initializers: path -> dtype
     ("edges", "error"): np.float64,
     ("edges", "duration"): np.float64,
 }
-FIXED_ARRAYS = {
-    "theta": np.float64,
-    "theta_original": np.float64,
-    "prune_mask": np.bool_,
-    "quant_mask": np.bool_,
-    "levels": np.float64,
-    "admm.Z": np.float64,
-    "admm.u": np.float64,
-    "admm.rho": np.float64,
-    "admm.iteration": np.int64,
-    "qubit_mapping": np.int64,
-    "gradient_history": np.float64,
-}
+FIXED_ARRAYS = {f.name: np.dtype(f.dtype).type for f in ARRAYS if f.required}
 # Arrays a file may lack (written before they existed): name -> (dtype, empty default).
-OPTIONAL_ARRAYS = {
-    "admm.prev_theta": (np.float64, lambda: np.zeros(0)),
-    "admm.mask": (np.bool_, lambda: np.zeros(0, bool)),
-}
+OPTIONAL_ARRAYS = {f.name: (np.dtype(f.dtype).type, lambda f=f: np.zeros(0, np.dtype(f.dtype))) for f in ARRAYS
+                   if not f.required}
 
 
 # --- encode ---------------------------------------------------------------------------------
@@ -113,21 +99,8 @@ def encode(ckpt: Checkpoint, *, doc_texts: dict[str, str] | None = None) -> byte
     side encodes them, so the child writes exactly these texts); others are encoded here.
     """
     ckpt.validate()
-    arrays = {
-        "theta": ckpt.theta,
-        "theta_original": ckpt.theta_original,
-        "prune_mask": ckpt.prune_mask,
-        "quant_mask": ckpt.quant_mask,
-        "levels": ckpt.levels[ckpt.masked],  # rows of masked gates only; NaN-padded to 3 angles
-        "admm.Z": ckpt.admm.Z.astype(np.float64),
-        "admm.u": ckpt.admm.u.astype(np.float64),
-        "admm.rho": np.array(ckpt.admm.rho, dtype=np.float64),
-        "admm.iteration": np.array(ckpt.admm.iteration, dtype=np.int64),
-        "admm.prev_theta": ckpt.admm.prev_theta.astype(np.float64),
-        "admm.mask": ckpt.admm.mask.astype(np.bool_),
-        "qubit_mapping": ckpt.qubit_mapping,
-        "gradient_history": ckpt.gradient_history,
-    }
+    arrays = {f.name: ckpt.array(f.name).astype(f.dtype, copy=False) for f in ARRAYS}
+    arrays["levels"] = arrays["levels"][ckpt.masked]  # rows of masked gates only; NaN-padded to 3 angles
     for name, value in ckpt.optimizer_state.items():
         arrays[f"optimizer.{name}"] = np.asarray(value)
     profile = _split_profile(ckpt.hardware_profile, arrays)
@@ -139,15 +112,7 @@ def encode(ckpt: Checkpoint, *, doc_texts: dict[str, str] | None = None) -> byte
         opset_imports=[helper.make_opsetid("", ONNX_OPSET), helper.make_opsetid(DOMAIN, 1)],
         doc_string="compvqc checkpoint: a variational quantum circuit with its training and compression state",
     )
-    docs = {
-        "optimizer": ckpt.optimizer,
-        "run": ckpt.run,
-        "hardware_profile": profile,
-        "lut_provenance": ckpt.lut_provenance,
-        "dataset": ckpt.dataset,
-        "training": ckpt.training,
-        "metrics": ckpt.metrics,
-    }
+    docs = {name: profile if name == "hardware_profile" else getattr(ckpt, name) for name in DOCUMENTS}
     doc_texts = doc_texts or {}
     props = {"compvqc.format": FORMAT, "compvqc.version": str(VERSION), "compvqc.shots": str(int(ckpt.shots)),
              "compvqc.model": _model_text(ckpt.model)}
@@ -441,27 +406,9 @@ def _decode(data: bytes, source: str) -> Checkpoint:
     for name in ("prune_mask", "quant_mask"):
         if arrays[name].shape != (len(model.gates),):
             raise CheckpointError(f"{source}: {name} has shape {arrays[name].shape}, the model has {len(model.gates)} gates")
-    ckpt = Checkpoint(
-        model=model,
-        theta=arrays["theta"],
-        theta_original=arrays["theta_original"],
-        prune_mask=arrays["prune_mask"],
-        quant_mask=arrays["quant_mask"],
-        levels=_expand_levels(arrays["levels"], arrays["prune_mask"] | arrays["quant_mask"], source),
-        optimizer=docs["optimizer"],
-        optimizer_state=opt_state,
-        admm=ADMMState(arrays["admm.Z"], arrays["admm.u"], float(arrays["admm.rho"]), int(arrays["admm.iteration"]),
-                       arrays["admm.prev_theta"], arrays["admm.mask"]),
-        run=docs["run"],
-        shots=int(shots),
-        hardware_profile=profile,
-        lut_provenance=docs["lut_provenance"],
-        qubit_mapping=arrays["qubit_mapping"],
-        gradient_history=arrays["gradient_history"],
-        dataset=docs["dataset"],
-        training=docs["training"],
-        metrics=docs["metrics"],
-    )
+    arrays["levels"] = _expand_levels(arrays["levels"], arrays["prune_mask"] | arrays["quant_mask"], source)
+    documents = {name: profile if name == "hardware_profile" else docs[name] for name in DOCUMENTS}
+    ckpt = Checkpoint.from_parts(model, arrays, documents, opt_state, int(shots))
     try:
         ckpt.validate()
         ckpt.check_documents()

@@ -28,6 +28,53 @@ FORMAT = "compvqc-checkpoint"
 VERSION = 2
 
 
+@dataclass(frozen=True)
+class Field:
+    """One entry of the checkpoint schema."""
+
+    name: str
+    """The attribute (``admm.Z``: attribute ``Z`` of ``Checkpoint.admm``); an array's initializer name."""
+    kind: str
+    """``array`` (one initializer), ``arrays`` (a dict of them, ``optimizer.<key>``), ``document``
+    (JSON in ``metadata_props``), ``scalar`` (a number in ``metadata_props``) or ``model`` (the circuit)."""
+    dtype: str | None = None
+    required: bool = True
+    """A file written since version ``since`` has it; older files get the field's empty default."""
+    since: int = 1
+
+
+# The schema: every field of a checkpoint, in the order the file stores them. The container, the
+# process writer and Checkpoint.copy iterate it; a new field is one row here (and its dataclass
+# attribute), plus a test.
+SCHEMA = (
+    Field("model", "model"),
+    Field("theta", "array", "float64"),
+    Field("theta_original", "array", "float64"),
+    Field("prune_mask", "array", "bool"),
+    Field("quant_mask", "array", "bool"),
+    Field("levels", "array", "float64"),  # stored as the masked gates' rows only
+    Field("admm.Z", "array", "float64"),
+    Field("admm.u", "array", "float64"),
+    Field("admm.rho", "array", "float64"),
+    Field("admm.iteration", "array", "int64"),
+    Field("admm.prev_theta", "array", "float64", required=False, since=2),
+    Field("admm.mask", "array", "bool", required=False, since=2),
+    Field("qubit_mapping", "array", "int64"),
+    Field("gradient_history", "array", "float64"),
+    Field("optimizer_state", "arrays"),
+    Field("shots", "scalar", "int64"),
+    Field("optimizer", "document"),
+    Field("run", "document"),
+    Field("hardware_profile", "document"),  # its per-qubit and per-edge arrays become initializers
+    Field("lut_provenance", "document"),
+    Field("dataset", "document"),
+    Field("training", "document"),
+    Field("metrics", "document"),
+)
+ARRAYS = tuple(f for f in SCHEMA if f.kind == "array")
+DOCUMENTS = tuple(f.name for f in SCHEMA if f.kind == "document")
+
+
 @dataclass
 class Checkpoint:
     model: VQC
@@ -69,26 +116,24 @@ class Checkpoint:
         return self.prune_mask | self.quant_mask
 
     def copy(self) -> "Checkpoint":
-        """A deep copy of every array (what the asynchronous writer takes synchronously)."""
-        return replace(
-            self,
-            theta=self.theta.copy(),
-            theta_original=self.theta_original.copy(),
-            prune_mask=self.prune_mask.copy(),
-            quant_mask=self.quant_mask.copy(),
-            levels=self.levels.copy(),
-            optimizer=copy.deepcopy(self.optimizer),
-            optimizer_state={k: np.array(v, copy=True) for k, v in self.optimizer_state.items()},
-            admm=self.admm.copy(),
-            run=copy.deepcopy(self.run),
-            hardware_profile=copy.deepcopy(self.hardware_profile),
-            lut_provenance=copy.deepcopy(self.lut_provenance),
-            qubit_mapping=self.qubit_mapping.copy(),
-            gradient_history=self.gradient_history.copy(),
-            dataset=copy.deepcopy(self.dataset),
-            training=copy.deepcopy(self.training),
-            metrics=copy.deepcopy(self.metrics),
-        )
+        """A deep copy of every array and document (what the asynchronous writer takes synchronously)."""
+        top = {f.name: getattr(self, f.name) for f in SCHEMA if "." not in f.name and f.kind in ("array", "document")}
+        return replace(self, **{k: v.copy() if isinstance(v, np.ndarray) else copy.deepcopy(v) for k, v in top.items()},
+                       optimizer_state={k: np.array(v, copy=True) for k, v in self.optimizer_state.items()},
+                       admm=self.admm.copy())
+
+    @classmethod
+    def from_parts(cls, model, arrays: dict, documents: dict, optimizer_state: dict, shots: int) -> "Checkpoint":
+        """A checkpoint from the schema's arrays and documents, by name (what a reader has)."""
+        admm = {name[5:]: a for name, a in arrays.items() if name.startswith("admm.")}
+        admm["rho"], admm["iteration"] = float(admm["rho"]), int(admm["iteration"])
+        return cls(model=model, **{name: a for name, a in arrays.items() if "." not in name},
+                   admm=ADMMState(**admm), optimizer_state=optimizer_state, shots=shots, **documents)
+
+    def array(self, name: str) -> np.ndarray:
+        """The schema's array ``name`` (``admm.Z`` reads ``self.admm.Z``)."""
+        owner, _, attr = name.rpartition(".")
+        return np.asarray(getattr(getattr(self, owner) if owner else self, attr))
 
     def validate(self) -> None:
         """Cross-field consistency; raises CheckpointError naming the first problem."""

@@ -60,7 +60,7 @@ except ImportError:  # pragma: no cover - not POSIX (the manager uses a thread t
 import numpy as np
 
 from compvqc.checkpoint.container import doc_json, encode, json_default
-from compvqc.checkpoint.content import ADMMState, Checkpoint, CheckpointError
+from compvqc.checkpoint.content import ARRAYS, DOCUMENTS, Checkpoint, CheckpointError
 from compvqc.checkpoint.io import Generations, save_error
 from compvqc.fsutil import atomic_write_bytes
 
@@ -74,8 +74,9 @@ MAX_PART = 1 << 30  # header or payload bytes of one frame
 WAKE = signal.SIGURG
 IDLE_CHECK_SECONDS = 1.0  # an idle child looks at its parent this often (the trainer may have died)
 PIPE_BYTES = 1 << 20  # Linux's default maximum pipe size; frames beyond it make submit wait
-ARRAY_FIELDS = ("theta", "theta_original", "prune_mask", "quant_mask", "levels", "qubit_mapping", "gradient_history")
-TEXT_DOCS = ("optimizer", "run", "lut_provenance", "dataset", "training", "metrics")  # sent as their file text
+# The hardware profile travels as JSON in the header (the encoder splits off its arrays); every
+# other document as the exact text the file will hold.
+TEXT_DOCS = tuple(name for name in DOCUMENTS if name != "hardware_profile")
 ARRAY_KINDS = "biufc"  # numeric and boolean arrays only: nothing that needs pickle
 _HEADER_ENCODER = json.JSONEncoder(allow_nan=True, default=json_default)
 # The child's entry: put the trainer's compvqc first on the path only if Python would find
@@ -107,9 +108,7 @@ def pack_save(path, ckpt: Checkpoint, *, seq: int, model: dict | None, then: dic
     Documents travel as the exact text the file will hold (:func:`doc_json`), so the child
     writes what ``save_checkpoint`` would and a bad document fails here, in the caller.
     """
-    arrays = [(f, getattr(ckpt, f)) for f in ARRAY_FIELDS]
-    arrays += [("admm.Z", ckpt.admm.Z), ("admm.u", ckpt.admm.u), ("admm.prev_theta", ckpt.admm.prev_theta),
-               ("admm.mask", ckpt.admm.mask)]
+    arrays = [(f.name, ckpt.array(f.name)) for f in ARRAYS]
     arrays += [("optimizer." + k, v) for k, v in ckpt.optimizer_state.items()]
     specs, chunks = [], []
     for name, value in arrays:
@@ -129,7 +128,6 @@ def pack_save(path, ckpt: Checkpoint, *, seq: int, model: dict | None, then: dic
         "path": str(path),
         "model": model,
         "shots": int(ckpt.shots),
-        "admm": [float(ckpt.admm.rho), int(ckpt.admm.iteration)],
         "arrays": specs,
         "texts": texts,
         "hardware_profile": ckpt.hardware_profile,  # split into arrays and JSON by the encoder
@@ -170,18 +168,9 @@ def unpack_save(header: dict, payload: bytes, model) -> tuple[Checkpoint, dict[s
     for name, n in header["texts"]:
         texts[name] = payload[offset:offset + n].decode()
         offset += n
-    rho, iteration = header["admm"]
-    ckpt = Checkpoint(
-        model=model,
-        **{f: arrays[f] for f in ARRAY_FIELDS},
-        optimizer_state={k[len("optimizer."):]: v for k, v in arrays.items() if k.startswith("optimizer.")},
-        admm=ADMMState(arrays["admm.Z"], arrays["admm.u"], rho, iteration, arrays["admm.prev_theta"],
-                       arrays["admm.mask"]),
-        shots=header["shots"],
-        hardware_profile=header["hardware_profile"],
-        **{f: json.loads(t) for f, t in texts.items()},
-    )
-    return ckpt, texts
+    state = {k[len("optimizer."):]: arrays.pop(k) for k in list(arrays) if k.startswith("optimizer.")}
+    documents = {"hardware_profile": header["hardware_profile"], **{f: json.loads(t) for f, t in texts.items()}}
+    return Checkpoint.from_parts(model, arrays, documents, state, header["shots"]), texts
 
 
 def _wait_readable(poller, timeout_ms: int | None) -> bool:

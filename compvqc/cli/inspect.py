@@ -40,29 +40,21 @@ def _plain(o):
 def checkpoint_document(path, ckpt) -> dict:
     gates = [{"index": i, "type": g.name, "wires": list(g.wires), "params": list(g.params)}
              for i, g in enumerate(ckpt.model.gates)]
-    return _plain({
-        "schema": SCHEMA,
-        "file": str(path),
-        "model": ckpt.model.to_dict(),
-        "gates": gates,
-        "theta": ckpt.theta,
-        "theta_original": ckpt.theta_original,
-        "prune_mask": ckpt.prune_mask.astype(int),
-        "quant_mask": ckpt.quant_mask.astype(int),
-        "levels": ckpt.levels,
-        "optimizer": {**ckpt.optimizer, "state": ckpt.optimizer_state},
-        "admm": {"Z": ckpt.admm.Z, "u": ckpt.admm.u, "rho": ckpt.admm.rho, "iteration": ckpt.admm.iteration,
-                 "prev_theta": ckpt.admm.prev_theta, "mask": ckpt.admm.mask.astype(int)},
-        "run": ckpt.run,
-        "shots": ckpt.shots,
-        "hardware_profile": ckpt.hardware_profile,
-        "lut_provenance": ckpt.lut_provenance,
-        "qubit_mapping": ckpt.qubit_mapping,
-        "gradient_history": ckpt.gradient_history,
-        "dataset": ckpt.dataset,
-        "training": ckpt.training,
-        "metrics": ckpt.metrics,
-    })
+    from compvqc.checkpoint.content import SCHEMA as FIELDS
+
+    doc = {"schema": SCHEMA, "file": str(path), "model": ckpt.model.to_dict(), "gates": gates, "admm": {}}
+    for f in FIELDS:  # every field of the checkpoint schema, as stored
+        if f.kind == "array":
+            a = ckpt.array(f.name)
+            a = a.astype(int) if a.dtype == bool else a
+            if f.name.startswith("admm."):
+                doc["admm"][f.name[5:]] = a
+            else:
+                doc[f.name] = a
+        elif f.kind in ("document", "scalar"):
+            doc[f.name] = getattr(ckpt, f.name)
+    doc["optimizer"] = {**ckpt.optimizer, "state": ckpt.optimizer_state}
+    return _plain(doc)
 
 
 def _text(doc: dict, ckpt) -> str:
