@@ -66,7 +66,7 @@ def entanglement_free(src, backend, data_dir, retrain_epochs):
     from compvqc.compile.cache import get_lut
     from compvqc.compile.tcd import true_tcd
     from compvqc.compress.admm import finalize
-    from compvqc.compress.methods import evaluate_splits, retrain
+    from compvqc.compress.stages import evaluate_splits, retrain
     from compvqc.runs.compress import dataset_for
 
     model, theta = src.model, src.theta_original
@@ -76,7 +76,7 @@ def entanglement_free(src, backend, data_dir, retrain_epochs):
     final = finalize(model, theta, mask, targets)
     data = dataset_for(src, data_dir)
     cfg = CompressConfig(retrain_epochs=retrain_epochs)
-    out = retrain(model, final, data, cfg, None, None, False, None, targets, None, [])
+    out = retrain(model, final, data, cfg, targets)
     ev = evaluate_splits(model, out, data)
     return {**ev, "tcd": true_tcd(model, out, backend).depth}
 

@@ -13,8 +13,8 @@ from compvqc.cli.main import main
 from compvqc.compile.lut import LUT, DepthStats, Entry, GateTable
 from compvqc.compress.admm import ADMM, ADMMConfig
 from compvqc.compress.levels import circular_delta, nearest_representative
-from compvqc.compress.methods import METHODS
-from compvqc.compress.methods import CompressConfig, compress_parameters
+from compvqc.compress.methods import METHODS, CompressConfig
+from compvqc.compress.stages import compress_parameters
 from compvqc.data import load_dataset
 from compvqc.model import build_model
 from compvqc.model.gates import GATE_TYPES
@@ -54,7 +54,8 @@ def test_masked_parameters_are_exact_lut_levels(syn4, seed, method, ratio, kinds
     theta = model.init_params(np.random.default_rng(seed))
     cfg = CompressConfig(method=method, ratio=ratio, retrain_epochs=1,
                          admm=ADMMConfig(ratio=ratio, iterations=2, min_steps=4, epochs=1))
-    out, final, targets, _, _ = compress_parameters(model, theta, syn4, lut, cfg)
+    record, final, targets = compress_parameters(model, theta, syn4, lut, cfg)
+    out = record.theta
     masked = final.prune_mask | final.quant_mask
     assert masked.sum() <= round(ratio * len(model.gates))
     allowed = METHODS[method].lut_kinds
@@ -138,24 +139,24 @@ def test_killed_compression_resumes_bit_identical(syn4, tmp_path):
                         {g.name for g in model.gates})
     theta = model.init_params(np.random.default_rng(0))
     cfg = CompressConfig(ratio=0.5, retrain_epochs=2, admm=ADMMConfig(ratio=0.5, iterations=4, min_steps=20, zeta=0))
-    straight = compress_parameters(model, theta, syn4, lut, cfg)[0]
+    straight = compress_parameters(model, theta, syn4, lut, cfg)[0].theta
 
-    def make(stage, theta, state, mask, targets, opt_state, history, extra=None):
+    def persist_to(manager):
         from compvqc.checkpoint import Checkpoint
-        from compvqc.runs.compress import _masks
+        from compvqc.runs.compress import run_checkpoint
 
-        prune, quant, levels = _masks(targets, mask)
-        return Checkpoint(model, theta, prune_mask=prune, quant_mask=quant, levels=levels,
-                          optimizer_state=opt_state._asdict(), admm=state,
-                          run={"stage": stage, "admm_history": history, **(extra or {})})
+        return lambda record, targets: manager.save(run_checkpoint(Checkpoint(model, theta), record, targets, 0.01),
+                                                    step=record.admm.iteration + 100 * record.epoch)
 
     for die_after in (2, 5):  # during ADMM, and during retraining
         run = tmp_path / f"run{die_after}"
         with pytest.raises(_Killed):
-            compress_parameters(model, theta, syn4, lut, cfg, on_checkpoint=make,
-                                manager=_DyingManager(run, die_after=die_after, writer="sync"))
-        resumed = compress_parameters(model, theta, syn4, lut, cfg, on_checkpoint=make, resume=True,
-                                      manager=CheckpointManager(run, writer="sync"))[0]
+            compress_parameters(model, theta, syn4, lut, cfg,
+                                persist=persist_to(_DyingManager(run, die_after=die_after, writer="sync")))
+        from compvqc.runs.compress import record_of
+
+        restored = record_of(CheckpointManager(run, writer="sync").restore())
+        resumed = compress_parameters(model, theta, syn4, lut, cfg, restored=restored)[0].theta
         assert np.array_equal(resumed, straight)
 
 
@@ -224,7 +225,7 @@ def test_the_ratio_reaches_admm(syn4, ratio):
     model = build_model("2x2_ryz", "random8", 2, arch_seed=3)
     lut = synthetic_lut(lambda name, k: "prune" if k % 4 == 0 else "quant", {g.name for g in model.gates})
     cfg = CompressConfig(ratio=ratio, retrain_epochs=0, admm=ADMMConfig(iterations=1, min_steps=2))
-    _, final, _, _, _ = compress_parameters(model, model.init_params(np.random.default_rng(0)), syn4, lut, cfg)
+    _, final, _ = compress_parameters(model, model.init_params(np.random.default_rng(0)), syn4, lut, cfg)
     assert int((final.prune_mask | final.quant_mask).sum()) == round(ratio * len(model.gates))
 
 

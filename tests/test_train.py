@@ -84,3 +84,45 @@ def test_bad_settings():
         fit(m, np.zeros(m.n_params), np.zeros((0, 4)), np.zeros(0, int), epochs=1, seed=0)
     with pytest.raises(TrainingError):
         fit(m, np.zeros(m.n_params), np.zeros((2, 4)), np.zeros(2, int), epochs=1, seed=0, batch_size=0)
+
+
+# --- gradient rules (compvqc.train.gradients) --------------------------------------------------
+def test_finite_differences_agree_with_the_adjoint_gradient(model, syn4):
+    from compvqc.train.gradients import get_gradient
+
+    theta = model.init_params(np.random.default_rng(3))
+    x, y = syn4.train.x[:16], syn4.train.y[:16]
+    exact = get_gradient("adjoint").make(model)(theta, x, y)
+    fd = get_gradient("finite-difference").make(model)(theta, x, y)
+    assert fd[0] == pytest.approx(exact[0], abs=1e-12)
+    np.testing.assert_allclose(fd[1], exact[1], atol=1e-7)
+
+
+def test_a_gradient_rule_registered_here_trains_through_the_run_layer(monkeypatch):
+    """One register call, and TrainConfig, the run layer and the CLI choices know the rule."""
+    from compvqc.runs import train_on_dataset
+    from compvqc.train import TrainConfig
+    from compvqc.train.gradients import GRADIENTS, GradientRule, register_gradient
+
+    calls = []
+
+    def halved(model):
+        def loss_and_grad(theta, x, y):
+            calls.append(len(y))
+            loss, grad = model.loss_and_grad(theta, x, y)
+            return loss, grad / 2
+        return loss_and_grad
+
+    for name in ("halved", "on-chip"):  # removed again after the test
+        monkeypatch.setitem(GRADIENTS, name, None)
+    register_gradient(GradientRule("halved", halved, help="half the exact gradient"))
+    cfg = dict(dataset="syn4", arch="random8", epochs=1, n_samples=64)
+    run = train_on_dataset(TrainConfig(**cfg, gradient="halved"), progress=False)
+    assert sum(calls) == len(run.dataset.train)  # every step used the rule
+    assert run.config.to_dict()["gradient"] == "halved"
+
+    register_gradient(GradientRule("on-chip", halved, needs=("shots", "backend")))
+    with pytest.raises(TrainingError, match="needs shots and backend"):
+        TrainConfig(**cfg, gradient="on-chip")
+    with pytest.raises(TrainingError, match="unknown gradient rule"):
+        TrainConfig(**cfg, gradient="nope")

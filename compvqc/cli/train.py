@@ -75,6 +75,7 @@ def add_train_args(p: argparse.ArgumentParser, dataset_required: bool = True) ->
     from compvqc.data import DATASETS
     from compvqc.data.preprocess import MODES
     from compvqc.train.config import TrainConfig
+    from compvqc.train.gradients import GRADIENTS
     from compvqc.train.optim import OPTIMIZERS
 
     p.add_argument("--dataset", required=dataset_required, choices=sorted(DATASETS), metavar="NAME",
@@ -90,6 +91,8 @@ def add_train_args(p: argparse.ArgumentParser, dataset_required: bool = True) ->
     p.add_argument("--batch-size", type=int, default=d["batch_size"], help=f"(default {d['batch_size']})")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default=d["optimizer"])
     p.add_argument("--lr", type=float, default=d["lr"], help=f"(default {d['lr']})")
+    p.add_argument("--gradient", choices=list(GRADIENTS), default=d["gradient"],
+                   help="; ".join(f"{r.name}: {r.help}" for r in GRADIENTS.values()))
     p.add_argument("--preprocess", choices=MODES, default=d["preprocess"],
                    help=f"images: scale to [0, π] or standardize (default {d['preprocess']})")
     p.add_argument("--val-fraction", type=float, default=d["val_fraction"], help=f"(default {d['val_fraction']})")
@@ -110,7 +113,7 @@ def _config_from_args(args):
     return TrainConfig(
         dataset=args.dataset, arch=args.arch, arch_seed=args.arch_seed, encoder=args.encoder,
         epochs=args.epochs, seed=args.seed, batch_size=args.batch_size, optimizer=args.optimizer,
-        lr=args.lr, preprocess=args.preprocess, val_fraction=args.val_fraction,
+        lr=args.lr, gradient=args.gradient, preprocess=args.preprocess, val_fraction=args.val_fraction,
         split_seed=args.split_seed, n_samples=args.n_samples, max_train=args.max_train, **kw,
     )
 

@@ -18,22 +18,15 @@ same budget, then evaluated with the true TCD. Deep angles are never targets (on
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Callable
 
 import numpy as np
 
-from compvqc.compile.estimate import Estimator
-from compvqc.compile.tcd import TCD_SEEDS, true_tcd
-from compvqc.compress.admm import ADMM, ADMMConfig, Finalized, check_count, check_number, finalize
-from compvqc.compress.levels import CompressionError, candidate_levels, nearest_level, periods
-from compvqc.compress.recl import accuracy, recl
-from compvqc.compress.state import ADMMState
+from compvqc.compile.tcd import TCD_SEEDS
+from compvqc.compress.admm import ADMMConfig, check_count, check_number
+from compvqc.compress.levels import CompressionError, nearest_level, periods
 from compvqc.limits import MAX_BATCH, MAX_EPOCHS, MAX_SEED, MAX_STEPS
-from compvqc.train.loop import fit
-from compvqc.train.optim import Adam
-
 
 
 @dataclass(frozen=True)
@@ -149,90 +142,6 @@ class CompressConfig:
             raise CompressionError(f"incomplete compression configuration ({e})") from None
 
 
-@dataclass
-class CompressionResult:
-    method: str
-    theta: np.ndarray
-    final: Finalized | None
-    targets: list
-    admm_state: ADMMState
-    history: list[dict]
-    metrics: dict
-    seconds: dict  # wall time per stage
-
-
-def evaluate_splits(model, theta, data) -> dict:
-    return {"val_accuracy": accuracy(model, theta, data.val.x, data.val.y),
-            "test_accuracy": accuracy(model, theta, data.test.x, data.test.y)}
-
-
-def compress(model, theta, data, backend, lut, config: CompressConfig, *, manager=None, resume: bool = False,
-             warm_masks=None, progress=None, on_checkpoint=None, vanilla_metrics=None) -> CompressionResult:
-    """Compress θ of ``model`` for ``backend`` with ``lut``; see the module docstring.
-
-    ``manager`` (a CheckpointManager) receives a checkpoint after every ADMM iteration and
-    retraining epoch, built by ``on_checkpoint(stage_state) -> Checkpoint``; with ``resume``
-    the run continues from the manager's newest valid checkpoint and ends bit-identical.
-    """
-    theta = np.asarray(theta, dtype=np.float64)
-    clock: dict[str, float] = {}
-    t0 = time.perf_counter()
-    vanilla = dict(vanilla_metrics or evaluate_splits(model, theta, data))
-    vanilla["tcd"] = true_tcd(model, theta, backend, config.tcd_seeds).depth
-    clock["vanilla_tcd"] = time.perf_counter() - t0
-    method = get_method(config.method)
-    if not method.retrains:  # vanilla, or a method that measures its own result (qiskit-approx)
-        t = time.perf_counter()
-        comp = dict(vanilla) if method.run is None else method.run(model, theta, data, backend, config)
-        clock[method.name] = time.perf_counter() - t
-        return CompressionResult(method.name, theta, None, [None] * len(model.gates), ADMMState(), [],
-                                 {"vanilla": vanilla, "compressed": comp}, clock)
-
-    retrained, final, targets, state, history = compress_parameters(
-        model, theta, data, lut, config, manager=manager, resume=resume, warm_masks=warm_masks, progress=progress,
-        on_checkpoint=on_checkpoint, clock=clock)
-    t = time.perf_counter()
-    comp = evaluate_splits(model, retrained, data)
-    comp["tcd"] = true_tcd(model, retrained, backend, config.tcd_seeds).depth
-    clock["final_tcd"] = time.perf_counter() - t
-    metrics = {"vanilla": vanilla, "compressed": comp}
-    return CompressionResult(method.name, retrained, final, targets, state, history, metrics, clock)
-
-
-def compress_parameters(model, theta, data, lut, config: CompressConfig, *, manager=None, resume=False,
-                        warm_masks=None, progress=None, on_checkpoint=None, clock=None):
-    """The parameter side of compression (no transpiling): targets, masks, final θ.
-
-    Returns (θ after retraining, Finalized, targets per gate, ADMM state, ADMM history).
-    """
-    clock = {} if clock is None else clock
-    theta = np.asarray(theta, dtype=np.float64)
-    method = get_method(config.method)
-    restored = manager.restore() if (manager is not None and resume) else None
-    estimator = Estimator(model, lut) if config.context else None
-    history: list[dict] = []
-    state = ADMMState()
-    t = time.perf_counter()
-    if method.admm:
-        levels = candidate_levels(model, lut, method.lut_kinds)
-        choices = recl(model, theta, lut, levels, data.val.x, data.val.y, context=config.context)
-        targets = [c.level for c in choices]
-        clock["recl"] = time.perf_counter() - t
-        mask, work, state, history, opt_state = _run_admm(model, theta, data, targets, config, estimator, manager,
-                                                          restored, warm_masks, progress, on_checkpoint)
-        clock["admm"] = time.perf_counter() - t - clock["recl"]
-    else:
-        targets, mask = method.select(model, theta, lut, config)
-        work = theta
-        clock["select"] = time.perf_counter() - t
-    final = finalize(model, work, mask, targets)
-    t = time.perf_counter()
-    retrained = retrain(model, final, data, config, manager, restored, progress, on_checkpoint, targets, state, history)
-    clock["retrain"] = time.perf_counter() - t
-    final = Finalized(retrained, final.prune_mask, final.quant_mask, final.levels, final.frozen)
-    return retrained, final, targets, state, history
-
-
 def lowest(scores, targets, ratio: float) -> np.ndarray:
     """The mask of the ⌊ratio·|G|⌉ gates with the lowest scores (ties: the lower index) that have
     a target: how the one-shot methods choose."""
@@ -272,75 +181,6 @@ def _approximate(model, theta, data, backend, config) -> dict:
     compiled, depth, _ = approximate(model, theta, backend, config.degree, config.tcd_seeds)
     return {"val_accuracy": compiled_accuracy(model, compiled, data.val.x, data.val.y),
             "test_accuracy": compiled_accuracy(model, compiled, data.test.x, data.test.y), "tcd": depth}
-
-
-def _run_admm(model, theta, data, targets, config, estimator, manager, restored, warm_masks, progress, on_checkpoint):
-    cfg = config.admm
-    admm = ADMM(model, targets, cfg, estimator=estimator)
-    opt = Adam(lr=cfg.lr)
-    work = theta.copy()
-    state = admm.init(work, warm_mask=warm_masks)
-    opt_state = opt.init(work)
-    history: list[dict] = []
-    start = 0
-    mask = state.mask
-    if restored is not None and restored.run.get("stage") in ("admm", "retrain"):
-        work = restored.theta.copy()
-        state = restored.admm.copy()
-        opt_state = opt.state_from_dict(restored.optimizer_state) if restored.run["stage"] == "admm" else opt_state
-        history = list(restored.run.get("admm_history", []))
-        start = int(state.iteration)
-        if not state.prev_theta.size and restored.run.get("admm_prev_theta") is not None:  # files before 2026-12-01
-            state = replace(state, prev_theta=np.asarray(restored.run["admm_prev_theta"], dtype=np.float64))
-        mask = restored.prune_mask | restored.quant_mask
-        if restored.run["stage"] == "retrain":
-            return mask, work, state, history, opt_state
-    per_epoch = -(-len(data.train) // config.batch_size)
-    epochs = max(cfg.epochs, -(-cfg.min_steps // per_epoch))
-    for r in range(start, cfg.iterations):
-        result = fit(model, work, data.train.x, data.train.y, epochs=(r + 1) * epochs, seed=config.seed,
-                     batch_size=config.batch_size, optimizer=opt, opt_state=opt_state,
-                     loss_and_grad=admm.penalized(model.loss_and_grad, state), start_epoch=r * epochs,
-                     progress=progress)
-        work, opt_state = result.theta, result.opt_state
-        state, report = admm.update(work, state)
-        mask = report.mask
-        history.append({"iteration": state.iteration, "rho": state.rho / cfg.rho_growth, **report.to_dict()})
-        if manager is not None and on_checkpoint is not None:
-            ck = on_checkpoint(stage="admm", theta=work, state=state, mask=mask, targets=targets,
-                               opt_state=opt_state, history=history)
-            manager.save(ck, step=state.iteration)
-        if report.converged:
-            break
-    return mask, work, state, history, opt_state
-
-
-def retrain(model, final: Finalized, data, config, manager, restored, progress, on_checkpoint, targets, state, history):
-    """The final step: masked gates frozen at their exact LUT floats, the rest retrained for the
-    shared budget (at least ``retrain_min_steps`` steps), checkpointed per epoch."""
-    opt = Adam(lr=config.retrain_lr)
-    theta, opt_state, start = final.theta, None, 0
-    base = 10_000  # retraining checkpoints are numbered after the ADMM iterations
-    if restored is not None and restored.run.get("stage") == "retrain":
-        theta = restored.theta.copy()
-        opt_state = opt.state_from_dict(restored.optimizer_state)
-        start = int(restored.run["epoch"])
-    mask = final.prune_mask | final.quant_mask
-
-    def on_epoch(event):
-        if event.kind == "epoch" and manager is not None and on_checkpoint is not None:
-            ck = on_checkpoint(stage="retrain", theta=event.theta, state=state, mask=mask, targets=targets,
-                               opt_state=event.opt_state, history=history, extra={"epoch": event.epoch})
-            manager.save(ck, step=base + event.epoch)
-
-    per_epoch = -(-len(data.train) // config.batch_size)
-    epochs = max(config.retrain_epochs, -(-config.retrain_min_steps // per_epoch)) if config.retrain_epochs else 0
-    result = fit(model, theta, data.train.x, data.train.y, epochs=epochs, seed=config.seed + 1,
-                 batch_size=config.batch_size, optimizer=opt, opt_state=opt_state, frozen=final.frozen,
-                 start_epoch=start, callback=on_epoch, progress=progress)
-    out = result.theta
-    out[final.frozen] = final.theta[final.frozen]  # exactly the LUT floats (they never moved)
-    return out
 
 
 for _m in (

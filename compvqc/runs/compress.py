@@ -8,16 +8,22 @@ backend's hardware profile and LUT provenance.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from compvqc.checkpoint import Checkpoint, CheckpointError, CheckpointManager
 from compvqc.compile.profile import hardware_profile
 from compvqc.compile.backends import resolve_backend
 from compvqc.compile.cache import get_lut
-from compvqc.compress.methods import CompressConfig, CompressionResult, compress
-from compvqc.compress.state import ADMMState
+from compvqc.compress.methods import CompressConfig
+from compvqc.compress.stages import STAGES, CompressionResult, RunRecord, compress
+from compvqc.train.optim import Adam
 from compvqc.data import load_dataset
 from compvqc.errors import CompVQCError
+
+
+RETRAIN_STEPS = 10_000  # retraining checkpoints are numbered after the ADMM iterations
 
 
 def dataset_for(ckpt: Checkpoint, data_dir=None):
@@ -26,6 +32,16 @@ def dataset_for(ckpt: Checkpoint, data_dir=None):
         raise CompVQCError("the checkpoint names no dataset; compression needs its validation split")
     kw = {k: ref[k] for k in ("preprocess", "val_fraction", "split_seed", "n_samples", "max_train") if k in ref}
     return load_dataset(ref["name"], data_dir=data_dir, **kw)
+
+
+def record_of(ck: Checkpoint) -> RunRecord:
+    """The compression run record a checkpoint of stage ``admm`` or ``retrain`` holds."""
+    state = ck.admm
+    if not state.prev_theta.size and ck.run.get("admm_prev_theta") is not None:  # files before 2026-12-01
+        state = replace(state, prev_theta=np.asarray(ck.run["admm_prev_theta"], dtype=np.float64))
+    mask = state.mask if state.mask.size else ck.masked
+    return RunRecord(ck.run["stage"], ck.theta.copy(), mask, state, Adam.state_from_dict(ck.optimizer_state),
+                     tuple(ck.run.get("admm_history", [])), int(ck.run.get("epoch", 0)))
 
 
 def _masks(targets, mask):
@@ -38,23 +54,32 @@ def _masks(targets, mask):
     return prune, quant, levels
 
 
-def _check_resumable(manager, config: CompressConfig, provenance: dict, src: Checkpoint) -> None:
+def run_checkpoint(template: Checkpoint, rec: RunRecord, targets, lr: float, stage: str | None = None,
+                   **changes) -> Checkpoint:
+    """``template`` (model, θ₀, provenance, ...) carrying the run record ``rec``."""
+    prune, quant, levels = _masks(targets, rec.mask)
+    run = {"stage": stage or rec.stage, "method": (template.training.get("compress") or {}).get("method"),
+           "admm_history": list(rec.history), **({"epoch": rec.epoch} if rec.stage == "retrain" else {})}
+    return replace(template, theta=rec.theta, prune_mask=prune, quant_mask=quant, levels=levels,
+                   optimizer={"name": "adam", "config": {"lr": lr}}, admm=rec.admm, run=run,
+                   optimizer_state=rec.opt_state._asdict() if rec.opt_state is not None else {}, **changes)
+
+
+def _check_resumable(saved: Checkpoint, directory, config: CompressConfig, provenance: dict, src: Checkpoint) -> None:
     """Refuse to resume a run directory whose saved run had other settings, LUT or model."""
-    saved = manager.restore()
-    if saved is None:
-        return
     differ = []
-    stored = (saved.training or {}).get("compress", {})
+    stored = (saved.training or {}).get("compress")
+    stored = CompressConfig.from_dict(stored).to_dict() if stored else {}  # older files: today's defaults
     mine = config.to_dict()
     differ += sorted(k for k in set(mine) | set(stored) if stored.get(k) != mine.get(k))
     if saved.lut_provenance.get("sha256") != provenance.get("sha256"):
         differ.append("LUT (backend or its calibration)")
     if saved.model != src.model or not np.array_equal(saved.theta_original, src.theta_original):
         differ.append("model or its trained parameters")
-    if saved.run.get("stage") not in ("admm", "retrain"):
-        raise CheckpointError(f"{manager.directory}: not a compression run (stage {saved.run.get('stage')!r})")
+    if saved.run.get("stage") not in STAGES:
+        raise CheckpointError(f"{directory}: not a compression run (stage {saved.run.get('stage')!r})")
     if differ:
-        raise CheckpointError(f"{manager.directory}: the saved run used different settings ({', '.join(differ)})")
+        raise CheckpointError(f"{directory}: the saved run used different settings ({', '.join(differ)})")
 
 
 def compress_checkpoint(src: Checkpoint, backend, config: CompressConfig, *, data_dir=None, lut=None,
@@ -62,47 +87,32 @@ def compress_checkpoint(src: Checkpoint, backend, config: CompressConfig, *, dat
                         no_rebuild: bool = False, progress=None) -> tuple[Checkpoint, CompressionResult]:
     backend = resolve_backend(backend)
     model = src.model
-    theta0 = src.theta_original.copy()
     data = dataset_for(src, data_dir)
     if lut is None:
         lut = get_lut(backend, gates=sorted({g.name for g in model.gates}), model=model, no_rebuild=no_rebuild,
                       progress=progress)
-    profile = hardware_profile(backend)
     provenance = {**lut.provenance, "sha256": lut.sha256}
-    training = {**(src.training or {}), "compress": config.to_dict()}
-
-    def make(stage, theta, state, mask, targets, opt_state, history, extra=None):
-        prune, quant, levels = _masks(targets, mask)
-        run = {"stage": stage, "method": config.method, "admm_history": history, **(extra or {})}
-        return Checkpoint(model=model, theta=theta, theta_original=theta0, prune_mask=prune, quant_mask=quant,
-                          levels=levels, optimizer={"name": "adam", "config": {"lr": config.admm.lr}},
-                          optimizer_state=opt_state._asdict(), admm=state, run=run, shots=src.shots,
-                          hardware_profile=profile, lut_provenance=provenance, dataset=src.dataset,
-                          training=training, metrics=dict(src.metrics))
-
+    template = Checkpoint(model=model, theta=src.theta_original.copy(), theta_original=src.theta_original.copy(),
+                          shots=src.shots, hardware_profile=hardware_profile(backend), lut_provenance=provenance,
+                          dataset=src.dataset, training={**(src.training or {}), "compress": config.to_dict()},
+                          metrics=dict(src.metrics))
+    restored = None
     if manager is not None and resume:
-        _check_resumable(manager, config, provenance, src)
-    warm = (src.prune_mask | src.quant_mask) if warm_start_masks else None
-    result = compress(model, theta0, data, backend, lut, config, manager=manager, resume=resume, warm_masks=warm,
-                      progress=progress, on_checkpoint=make)
-    final = result.final
-    n = len(model.gates)
-    out = Checkpoint(
-        model=model,
-        theta=result.theta,
-        theta_original=theta0,
-        prune_mask=final.prune_mask if final else np.zeros(n, bool),
-        quant_mask=final.quant_mask if final else np.zeros(n, bool),
-        levels=final.levels if final else None,
-        optimizer={"name": "adam", "config": {"lr": config.retrain_lr}},
-        admm=result.admm_state if result.admm_state is not None else ADMMState(),
-        run={"stage": "compressed", "method": config.method, "admm_history": result.history},
-        shots=src.shots,
-        hardware_profile=profile,
-        lut_provenance=provenance,
-        dataset=src.dataset,
-        training=training,
-        metrics={**src.metrics, "compression": {**result.metrics, "backend": provenance.get("backend"),
-                                                "method": config.method, "seconds": result.seconds}},
-    )
+        saved = manager.restore()
+        if saved is not None:
+            _check_resumable(saved, manager.directory, config, provenance, src)
+            restored = record_of(saved)
+
+    def persist(rec: RunRecord, targets) -> None:
+        if manager is not None:
+            step = rec.admm.iteration if rec.stage == "admm" else RETRAIN_STEPS + rec.epoch
+            lr = config.admm.lr if rec.stage == "admm" else config.retrain_lr
+            manager.save(run_checkpoint(template, rec, targets, lr), step=step)
+
+    result = compress(model, template.theta, data, backend, lut, config, restored=restored, persist=persist,
+                      warm_mask=src.masked if warm_start_masks else None, progress=progress)
+    done = result.record or RunRecord("done", result.theta, np.zeros(len(model.gates), bool))
+    metrics = {**src.metrics, "compression": {**result.metrics, "backend": provenance.get("backend"),
+                                              "method": config.method, "seconds": result.seconds}}
+    out = run_checkpoint(template, done, result.targets, config.retrain_lr, stage="compressed", metrics=metrics)
     return out, result

@@ -18,6 +18,7 @@ from compvqc.model import VQC, build_model
 from compvqc.checkpoint import Checkpoint, CheckpointError, CheckpointManager
 from compvqc.errors import Interrupted, Terminated
 from compvqc.train.config import TrainConfig
+from compvqc.train.gradients import get_gradient
 from compvqc.train.loop import TrainResult, evaluate, fit
 from compvqc.train.optim import make_optimizer
 
@@ -74,6 +75,7 @@ def _resume_point(manager: CheckpointManager, config: TrainConfig, model, optimi
         return None
     where = manager.restored_from
     stored = (ckpt.training or {}).get("config", {})
+    stored = TrainConfig.from_dict(stored).to_dict() if stored else {}  # older files: today's defaults
     mine = config.to_dict()
     differ = sorted(k for k in mine if k != "epochs" and stored.get(k) != mine[k])
     if differ:
@@ -191,6 +193,7 @@ def run_training(config: TrainConfig, data: Dataset, model: VQC, *, progress=Non
                 batch_size=config.batch_size,
                 optimizer=optimizer,
                 opt_state=opt_state,
+                loss_and_grad=get_gradient(config.gradient).make(model),
                 val=(data.val.x, data.val.y),
                 callback=on_event,
                 start_epoch=start_epoch,

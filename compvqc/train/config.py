@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from compvqc.errors import TrainingError
 from compvqc.limits import MAX_BATCH, MAX_EPOCHS, MAX_LR, MAX_SAMPLES, MAX_SEED
 from compvqc.model.architectures import PAPER_GATE_SET
+from compvqc.train.gradients import get_gradient
 from compvqc.train.optim import OPTIMIZERS
 
 
@@ -24,6 +25,7 @@ class TrainConfig:
     batch_size: int = 32
     optimizer: str = "adam"
     lr: float = 0.01
+    gradient: str = "adjoint"  # a rule of compvqc.train.gradients.GRADIENTS
     preprocess: str = "scale"
     val_fraction: float = 0.1
     split_seed: int = 0
@@ -47,6 +49,10 @@ class TrainConfig:
             _int("max_train", self.max_train, 1, MAX_SAMPLES)
         if self.optimizer not in OPTIMIZERS:
             raise TrainingError(f"unknown optimizer {self.optimizer!r} (use {' or '.join(OPTIMIZERS)})")
+        rule = get_gradient(self.gradient)
+        if rule.needs:
+            raise TrainingError(f"gradient rule {rule.name} needs {' and '.join(rule.needs)}, which simulator "
+                                f"training does not have")
         if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not 0 < self.lr <= MAX_LR:
             raise TrainingError(f"lr must be a number in (0, {MAX_LR:g}], got {self.lr!r}")
         if isinstance(self.val_fraction, bool) or not isinstance(self.val_fraction, (int, float)) \
