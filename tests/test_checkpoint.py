@@ -310,3 +310,31 @@ def test_one_schema_drives_the_file_the_writer_and_inspect(tmp_path, capsys):
         if f.kind not in ("model", "arrays"):
             owner, _, attr = f.name.rpartition(".")
             assert attr in (doc[owner] if owner else doc), f.name
+
+
+def test_validation_iterates_the_schema():
+    """Every array row's shape and finiteness, as the schema states them, is what ``validate``
+    enforces: a wrong shape or a NaN in any of them is refused naming that field."""
+    from dataclasses import replace
+
+    from compvqc.checkpoint.content import ARRAYS
+    from tests.checkpoint_helpers import full_checkpoint
+
+    ck = full_checkpoint(with_profile=False)
+    ck.validate()
+
+    def with_array(name, value):
+        owner, _, attr = name.rpartition(".")
+        return replace(ck, admm=replace(ck.admm, **{attr: value})) if owner else replace(ck, **{attr: value})
+
+    for f in ARRAYS:
+        a = ck.array(f.name)
+        for wrong in (np.zeros((2, 2, 2)), np.zeros(tuple(n + 1 for n in a.shape)) if a.ndim and a.size else None):
+            if wrong is not None:
+                with pytest.raises(CheckpointError, match=f"^{f.name} has shape"):
+                    with_array(f.name, wrong.astype(a.dtype)).validate()
+        if f.finite and a.size:
+            bad = a.astype(np.float64).copy()
+            bad.reshape(-1)[0] = np.nan
+            with pytest.raises(CheckpointError, match=f"^{f.name} has non-finite"):
+                with_array(f.name, bad if bad.ndim else float(bad)).validate()

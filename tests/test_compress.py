@@ -160,6 +160,24 @@ def test_killed_compression_resumes_bit_identical(syn4, tmp_path):
         assert np.array_equal(resumed, straight)
 
 
+@pytest.mark.parametrize("zeta", [0.0, 1e9])  # never converges; converges at the second iteration
+def test_a_run_resumed_from_any_record_it_persisted_ends_bit_identical(syn4, zeta):
+    """Every record handed to ``persist`` is a resume point: continuing from its stage gives the
+    uninterrupted result (with convergence, ADMM must not iterate again after it)."""
+    model = build_model("2x2_ryz", "random8", 2, arch_seed=4)
+    lut = synthetic_lut(lambda name, k: "prune" if k in (0, 16) else "quant" if k % 4 == 0 else "generic",
+                        {g.name for g in model.gates})
+    theta = model.init_params(np.random.default_rng(1))
+    cfg = CompressConfig(ratio=0.5, retrain_epochs=2, admm=ADMMConfig(ratio=0.5, iterations=4, min_steps=20, zeta=zeta))
+    records = []
+    straight, _, _ = compress_parameters(model, theta, syn4, lut, cfg, persist=lambda r, t: records.append(r))
+    stages = [r.stage for r in records]
+    assert stages.count("admm") == (3 if zeta == 0 else 1) and stages[-1] == "retrain" and straight.stage == "done"
+    for rec in records:
+        resumed, _, _ = compress_parameters(model, theta, syn4, lut, cfg, restored=rec)
+        assert np.array_equal(resumed.theta, straight.theta) and resumed.history == straight.history
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     path = tmp_path_factory.mktemp("m") / "digits.ckpt"

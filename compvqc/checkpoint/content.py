@@ -1,4 +1,4 @@
-"""What a compvqc checkpoint holds (format version 1) and the checks that keep it consistent.
+"""What a compvqc checkpoint holds (the schema, format version 2) and the checks that keep it consistent.
 
 Essential (HotStorage'25 §4.1): parameters θ, optimizer state, hardware profile, shots.
 Optional (§4.2): gradient history, pruning/quantization masks with levels, qubit mapping.
@@ -6,8 +6,10 @@ compvqc adds: the original, pre-compression θ (so compression can be redone for
 backend), the circuit definition, LUT provenance, ADMM state, dataset reference, training
 configuration, counters and RNG state (so a resumed run continues exactly), and metrics.
 
-Every field exists from version 1 on; optional ones are empty (zero-length arrays, empty
-dicts), so later features fill fields instead of changing the format.
+Unset fields are empty (zero-length arrays, empty dicts), so later features fill fields instead
+of changing the format; a field added later (``since``) is optional, and older files get its
+empty default. ``SCHEMA`` lists every field once: the container, the process writer, ``inspect``
+and ``validate`` (shapes, finiteness) iterate it.
 """
 
 from __future__ import annotations
@@ -41,6 +43,12 @@ class Field:
     required: bool = True
     """A file written since version ``since`` has it; older files get the field's empty default."""
     since: int = 1
+    shape: tuple | None = None
+    """An array's shape in the model's terms (``gates``, ``params``, ``qubits``; ``*`` any size)."""
+    empty: bool = False
+    """A zero-length array means "not set" (and passes the shape check)."""
+    finite: bool = False
+    """No NaN or infinity allowed."""
 
 
 # The schema: every field of a checkpoint, in the order the file stores them. The container, the
@@ -48,19 +56,19 @@ class Field:
 # attribute), plus a test.
 SCHEMA = (
     Field("model", "model"),
-    Field("theta", "array", "float64"),
-    Field("theta_original", "array", "float64"),
-    Field("prune_mask", "array", "bool"),
-    Field("quant_mask", "array", "bool"),
-    Field("levels", "array", "float64"),  # stored as the masked gates' rows only
-    Field("admm.Z", "array", "float64"),
-    Field("admm.u", "array", "float64"),
-    Field("admm.rho", "array", "float64"),
-    Field("admm.iteration", "array", "int64"),
-    Field("admm.prev_theta", "array", "float64", required=False, since=2),
-    Field("admm.mask", "array", "bool", required=False, since=2),
-    Field("qubit_mapping", "array", "int64"),
-    Field("gradient_history", "array", "float64"),
+    Field("theta", "array", "float64", shape=("params",), finite=True),
+    Field("theta_original", "array", "float64", shape=("params",), finite=True),
+    Field("prune_mask", "array", "bool", shape=("gates",)),
+    Field("quant_mask", "array", "bool", shape=("gates",)),
+    Field("levels", "array", "float64", shape=("gates", 3)),  # NaN where unused; stored as the masked rows only
+    Field("admm.Z", "array", "float64", shape=("params",), empty=True, finite=True),
+    Field("admm.u", "array", "float64", shape=("params",), empty=True, finite=True),
+    Field("admm.rho", "array", "float64", shape=(), finite=True),
+    Field("admm.iteration", "array", "int64", shape=()),
+    Field("admm.prev_theta", "array", "float64", required=False, since=2, shape=("params",), empty=True, finite=True),
+    Field("admm.mask", "array", "bool", required=False, since=2, shape=("gates",), empty=True),
+    Field("qubit_mapping", "array", "int64", shape=("qubits",), empty=True),
+    Field("gradient_history", "array", "float64", shape=("*", "params")),
     Field("optimizer_state", "arrays"),
     Field("shots", "scalar", "int64"),
     Field("optimizer", "document"),
@@ -139,13 +147,16 @@ class Checkpoint:
         """Cross-field consistency; raises CheckpointError naming the first problem."""
         gates = self.model.gates
         n_gates, n_params = len(gates), self.model.n_params
-        _shape(self.theta, (n_params,), "theta")
-        _shape(self.theta_original, (n_params,), "theta_original")
-        _finite(self.theta, "theta")
-        _finite(self.theta_original, "theta_original")
-        _shape(self.prune_mask, (n_gates,), "prune_mask")
-        _shape(self.quant_mask, (n_gates,), "quant_mask")
-        _shape(self.levels, (n_gates, 3), "levels")
+        dims = {"gates": n_gates, "params": n_params, "qubits": self.model.n_qubits}
+        for f in ARRAYS:  # shapes and finiteness, as the schema states them
+            a = self.array(f.name)
+            if f.empty and a.size == 0:
+                continue
+            want = tuple(dims.get(d, d) for d in f.shape)
+            if a.ndim != len(want) or any(w != "*" and w != n for w, n in zip(want, a.shape)):
+                raise CheckpointError(f"{f.name} has shape {a.shape}, expected {want}")
+            if f.finite and not np.all(np.isfinite(a)):
+                raise CheckpointError(f"{f.name} has non-finite values")
         if np.any(self.prune_mask & self.quant_mask):
             raise CheckpointError("a gate is both pruned and quantized")
         # Vectorized over gates: a training run validates on every save.
@@ -168,26 +179,12 @@ class Checkpoint:
                 g = gates[i]
                 if not np.array_equal(g.angles(self.theta), self.levels[i, : len(g.params)]):
                     raise CheckpointError(f"gate {i} ({g.name}): θ differs from its LUT level")
-        if not (math.isfinite(self.admm.rho) and self.admm.rho >= 0):
+        if self.admm.rho < 0:
             raise CheckpointError("admm.rho must be a finite non-negative number")
         if not 0 <= self.admm.iteration <= MAX_ITERATIONS:
             raise CheckpointError(f"admm.iteration must be in 0..{MAX_ITERATIONS}")
-        if not self.admm.empty:
-            _shape(self.admm.Z, (n_params,), "admm.Z")
-            _shape(self.admm.u, (n_params,), "admm.u")
-            _finite(self.admm.Z, "admm.Z")
-            _finite(self.admm.u, "admm.u")
-        elif self.admm.u.size:
+        if self.admm.empty and self.admm.u.size:
             raise CheckpointError("admm.u set without admm.Z")
-        if self.admm.prev_theta.size:
-            _shape(self.admm.prev_theta, (n_params,), "admm.prev_theta")
-            _finite(self.admm.prev_theta, "admm.prev_theta")
-        if self.admm.mask.size:
-            _shape(self.admm.mask, (n_gates,), "admm.mask")
-        if self.gradient_history.ndim != 2 or self.gradient_history.shape[1] != n_params:
-            raise CheckpointError(f"gradient_history must have shape (steps, {n_params})")
-        if self.qubit_mapping.ndim != 1 or (self.qubit_mapping.size and self.qubit_mapping.size != self.model.n_qubits):
-            raise CheckpointError("qubit_mapping must list one physical qubit per circuit qubit")
         if self.qubit_mapping.size and (np.any(self.qubit_mapping < 0) or len(set(self.qubit_mapping.tolist())) != self.qubit_mapping.size):
             raise CheckpointError("qubit_mapping must be distinct non-negative physical qubits")
         if not isinstance(self.shots, int) or not 0 <= self.shots <= MAX_SHOTS:
@@ -268,11 +265,6 @@ def _angle_layout(model) -> tuple[np.ndarray, np.ndarray]:
     return hit[1], hit[2]
 
 
-def _shape(a: np.ndarray, shape, name: str) -> None:
-    if a.shape != tuple(shape):
-        raise CheckpointError(f"{name} has shape {a.shape}, expected {tuple(shape)}")
-
-
 # Every stage a run record may be in (train, compress, deploy write them).
 STAGES = ("training", "trained", "admm", "retrain", "compressed")
 
@@ -283,8 +275,3 @@ def _real(v) -> bool:
 
 def _count(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and v >= 0
-
-
-def _finite(a: np.ndarray, name: str) -> None:
-    if not np.all(np.isfinite(a)):
-        raise CheckpointError(f"{name} has non-finite values")
