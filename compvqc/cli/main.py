@@ -17,7 +17,7 @@ from compvqc.errors import CompVQCError, Terminated, UsageError
 
 # One module per command; each defines ``register(subparsers)`` (which sets ``func``).
 COMMANDS = ("compvqc.cli.train", "compvqc.cli.inspect", "compvqc.cli.compress", "compvqc.cli.lut", "compvqc.cli.evaluate",
-            "compvqc.cli.export")
+            "compvqc.cli.export", "compvqc.cli.bench")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -9,8 +9,8 @@ Built in: ``compvqc`` (ReCL over pruning + quantization levels, then ADMM), ``pr
 levels only), ``quant`` (quantization levels only), ``zero`` (compiler-unaware zero-only
 pruning as QuantumNAS does it: phases wrapped to (−π, π], the smallest |θ| set to 0, one shot),
 ``snap`` (each gate's nearest level; the ratio·|G| nearest are snapped, no ADMM — HotStorage'25
-§3.3), ``vanilla`` (no compression) and ``qiskit-approx`` (the compiler's approximate
-synthesis, see ``approx``). Every method but vanilla and qiskit-approx ends the same way:
+§3.3), ``entanglement-free`` (every controlled gate pruned: a reference), ``vanilla`` (no
+compression) and ``qiskit-approx`` (the compiler's approximate synthesis, see ``approx``). Every method but vanilla and qiskit-approx ends the same way:
 masked gates hard-set to their level's exact LUT float and frozen, the rest retrained for the
 same budget, then evaluated with the true TCD. Deep angles are never targets (only ``prune`` and
 ``quant`` entries are levels).
@@ -175,6 +175,16 @@ def _snap(model, theta, lut, config):
     return targets, lowest(np.array(scores, dtype=float), targets, config.ratio)
 
 
+def _entanglement_free(model, theta, lut, config):
+    """Every controlled gate pruned at 0 (a pruning level on every backend): the reference that
+    shows how much of the depth the entanglers are, and what dropping all of them costs."""
+    targets = []
+    for g in model.gates:
+        entry = lut[g.name].lookup((0.0,) * len(g.params)) if g.type.controlled else None
+        targets.append(entry if entry is not None and entry.kind == "prune" else None)
+    return targets, np.array([t is not None for t in targets], dtype=bool)
+
+
 def _approximate(model, theta, data, backend, config) -> dict:
     from compvqc.compress.approx import approximate, compiled_accuracy
 
@@ -189,6 +199,8 @@ for _m in (
     Method("quant", "ratio", ("quant",), admm=True, help="ReCL + ADMM over quantization levels only"),
     Method("zero", "ratio", ("prune",), select=_zero, help="compiler-unaware zero-only pruning (QuantumNAS)"),
     Method("snap", "ratio", ("prune", "quant"), select=_snap, help="each gate's nearest level, the nearest snapped"),
+    Method("entanglement-free", None, ("prune",), select=_entanglement_free,
+           help="every controlled gate pruned, the rest retrained (a reference)"),
     Method("vanilla", None, help="no compression"),
     Method("qiskit-approx", "degree", run=_approximate, help="qiskit's approximate synthesis, no retraining"),
 ):

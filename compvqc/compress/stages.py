@@ -172,12 +172,14 @@ def evaluate_splits(model, theta, data) -> dict:
 def compress(model, theta, data, backend, lut, config: CompressConfig, *, restored: RunRecord | None = None,
              persist=None, warm_mask=None, progress=None, vanilla_metrics=None) -> CompressionResult:
     """Compress θ of ``model`` for ``backend`` with ``lut``: every stage, then measure the
-    vanilla and the compressed model (accuracy per split, true TCD)."""
+    vanilla and the compressed model (accuracy per split, true TCD). ``vanilla_metrics`` may
+    give the vanilla model's accuracies (and TCD) when the caller has them already."""
     theta = np.asarray(theta, dtype=np.float64)
     clock: dict[str, float] = {}
     t = time.perf_counter()
     vanilla = dict(vanilla_metrics or evaluate_splits(model, theta, data))
-    vanilla["tcd"] = true_tcd(model, theta, backend, config.tcd_seeds).depth
+    if "tcd" not in vanilla:
+        vanilla["tcd"] = true_tcd(model, theta, backend, config.tcd_seeds).depth
     clock["vanilla_tcd"] = time.perf_counter() - t
     method = get_method(config.method)
     if not method.retrains:  # vanilla, or a method that measures its own result (qiskit-approx)
