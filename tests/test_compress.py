@@ -248,21 +248,39 @@ def test_the_ratio_reaches_admm(syn4, ratio):
 
 
 # --- choosing the ratio on validation (compvqc.runs.select, compress --ratios) ---------------
-candidate_keys = st.tuples(st.sampled_from([0.9, 0.95, 1.0]), st.sampled_from([0.9, 1.0]),
+candidate_keys = st.tuples(st.sampled_from([-0.5, 0.4, 1.0, 1.7]), st.sampled_from([20, 30, 40]),
                            st.sampled_from([0.1, 0.25, 0.5, 0.75]))
 
 
-@given(st.lists(candidate_keys, min_size=1, max_size=6, unique_by=lambda k: k[2]))
-def test_the_rule_is_validation_accuracy_then_noise_free_then_the_larger_ratio(keys):
+@given(st.lists(candidate_keys, min_size=1, max_size=6, unique_by=lambda k: k[2]), st.sampled_from([0.0, 0.5, 1.0]))
+def test_the_rule_is_the_shallowest_within_the_budget_then_the_larger_ratio(keys, budget):
     from compvqc.runs.select import Candidate, best
 
-    cands = [Candidate(r, v, e, 10, None) for v, e, r in keys]
-    chosen = best(cands)
-    top = max(v for v, _, _ in keys)
-    assert chosen.backend_val_accuracy == top
-    top_exact = max(e for v, e, _ in keys if v == top)
-    assert chosen.exact_val_accuracy == top_exact
-    assert chosen.ratio == max(r for v, e, r in keys if v == top and e == top_exact)
+    cands = [Candidate(r, 0.9, 0.9, tcd, upper - 0.3, upper) for upper, tcd, r in keys]
+    chosen, within = best(cands, budget)
+    ok = [k for k in keys if k[0] <= budget]
+    assert within == bool(ok)
+    if ok:
+        assert chosen.tcd == min(t for _, t, _ in ok)
+        assert chosen.ratio == max(r for _, t, r in ok if t == chosen.tcd)
+    else:
+        assert chosen.drop_upper == min(u for u, _, _ in keys)
+
+
+@given(st.lists(st.tuples(st.booleans(), st.booleans()), min_size=2, max_size=60))
+def test_the_drop_bound_is_scipys_one_sided_paired_interval(pairs):
+    from scipy import stats
+
+    from compvqc.runs.select import drop_bound
+
+    v, c = np.array(pairs, dtype=float).T
+    mean, upper = drop_bound(v, c)
+    assert mean == pytest.approx(100 * (v.mean() - c.mean()))
+    if np.ptp(v - c) == 0:
+        assert upper == pytest.approx(mean)
+    else:
+        ref = stats.ttest_rel(v, c, alternative="less").confidence_interval(0.95).high
+        assert upper == pytest.approx(100 * ref)
 
 
 def test_select_ratio_scores_every_candidate_on_the_validation_split(trained):
@@ -277,15 +295,21 @@ def test_select_ratio_scores_every_candidate_on_the_validation_split(trained):
     chosen, cands = select_ratio(src, backend, [0.25, 0.5], config, shots=256, seed=3, progress=False)
     data = dataset_for(src)
     assert [c.ratio for c in cands] == [0.25, 0.5]
+    from compvqc.runs.select import best, drop_bound
+
+    vanilla = evaluate(src.model, src.theta_original, data.val.x, data.val.y, backend, shots=256, seed=3)
     for c in cands:  # each score is reproduced independently (same seed: the same shots)
         assert c.checkpoint.metrics["compression"]["compressed"]["tcd"] == c.tcd
         assert c.exact_val_accuracy == np.mean(c.checkpoint.model.predict(c.checkpoint.theta, data.val.x) == data.val.y)
         again = evaluate(c.checkpoint.model, c.checkpoint.theta, data.val.x, data.val.y, backend, shots=256, seed=3)
         assert c.backend_val_accuracy == again.accuracy
-    pick = max(cands, key=lambda c: (c.backend_val_accuracy, c.exact_val_accuracy, c.ratio))
+        assert (c.drop, c.drop_upper) == drop_bound(vanilla.predictions == data.val.y, again.predictions == data.val.y)
+    pick, within = best(cands, 1.0)
     assert np.array_equal(chosen.theta, pick.checkpoint.theta)
     sel = chosen.metrics["compression"]["selection"]
     assert sel["ratio"] == pick.ratio and sel["shots"] == 256 and sel["noise"] and len(sel["candidates"]) == 2
+    assert sel["budget"] == 1.0 and sel["within_budget"] == within and "non-inferiority" in sel["rule"]
+    assert sel["vanilla_val_accuracy"] == vanilla.accuracy
 
 
 def test_cli_compress_chooses_among_ratios(trained, tmp_path, capsys):
@@ -304,6 +328,7 @@ def test_cli_compress_chooses_among_ratios(trained, tmp_path, capsys):
     # Bad choices: one line, no traceback, nothing written.
     for bad in (["--ratios", "0.5", "1.5"], ["--ratios", "0.5", "0.5"], ["--ratios", "0.5", "--ratio", "0.2"],
                 ["--method", "qiskit-approx", "--degree", "0.9", "--ratios", "0.5"], ["--ratios", "0.5", "--shots", "0"],
+                ["--ratios", "0.5", "--budget", "-1"], ["--budget", "0.5"],
                 ["--method", "vanilla", "--ratios", "0.25", "0.5"], ["--ratio", "0.5", "--no-noise"],
                 ["--ratio", "0.5", "--shots", "100"]):
         target = tmp_path / "bad.ckpt"

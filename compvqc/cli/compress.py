@@ -11,6 +11,7 @@ SCHEMA = "compvqc.compress/1"
 
 
 def register(sub) -> None:
+    from compvqc.runs.select import DEFAULT_BUDGET
     from compvqc.compress.admm import ADMMConfig
     from compvqc.compress.methods import METHODS, CompressConfig
 
@@ -28,6 +29,9 @@ def register(sub) -> None:
     p.add_argument("--shots", type=int, default=None, help="shots of the --ratios validation runs (default 1024)")
     p.add_argument("--no-noise", action="store_true",
                    help="choose among --ratios by noise-free validation accuracy instead of on the noise model")
+    p.add_argument("--budget", type=float, default=None,
+                   help="points of validation accuracy --ratios may give up against the vanilla model: the "
+                        f"shallowest candidate whose paired 95%% upper bound of the drop is within it (default {DEFAULT_BUDGET})")
     p.add_argument("--method", choices=list(METHODS), default="compvqc", metavar="NAME",
                    help="; ".join(f"{m.name}: {m.help}" for m in METHODS.values()) + " (default compvqc)")
     a, c = ADMMConfig(), CompressConfig()  # the library's defaults, stated once there
@@ -66,7 +70,7 @@ def cmd_compress(args) -> int:
     from compvqc.compress.admm import ADMMConfig
     from compvqc.compress.methods import METHODS, CompressConfig
     from compvqc.runs.compress import compress_checkpoint
-    from compvqc.runs.select import check_ratios, select_ratio
+    from compvqc.runs.select import DEFAULT_BUDGET, check_ratios, select_ratio
     from compvqc.fsutil import check_output
 
     method = METHODS[args.method]
@@ -76,8 +80,11 @@ def cmd_compress(args) -> int:
         raise UsageError(f"compvqc compress: --degree is for {', '.join(m.name for m in METHODS.values() if m.knob == 'degree')}")
     if method.knob != "ratio" and args.ratios:
         raise UsageError(f"compvqc compress: {args.method} has no ratio to choose (--ratios)")
-    if (args.no_noise or args.shots is not None) and not args.ratios:
-        raise UsageError("compvqc compress: --shots and --no-noise go with --ratios")
+    if (args.no_noise or args.shots is not None or args.budget is not None) and not args.ratios:
+        raise UsageError("compvqc compress: --shots, --no-noise and --budget go with --ratios")
+    budget = DEFAULT_BUDGET if args.budget is None else args.budget
+    if not 0 <= budget <= 100:
+        raise UsageError("compvqc compress: --budget must be in [0, 100] points")
     shots = 1024 if args.shots is None else args.shots
     if args.resume and not args.checkpoint_dir:
         raise UsageError("compvqc compress: --resume needs --checkpoint-dir")
@@ -110,7 +117,7 @@ def cmd_compress(args) -> int:
                 else None
 
         out, _ = select_ratio(src, backend, args.ratios, config, shots=shots, seed=args.seed,
-                              noise=not args.no_noise, data_dir=args.data_dir, no_rebuild=args.no_rebuild,
+                              noise=not args.no_noise, budget=budget, data_dir=args.data_dir, no_rebuild=args.no_rebuild,
                               warm_start_masks=args.warm_start_masks, manager_for=manager_for, resume=args.resume,
                               progress=progress)
         selection = out.metrics["compression"]["selection"]
@@ -155,12 +162,14 @@ def cmd_compress(args) -> int:
              f"{payload['quantized']} quantized" if speedup else "  speedup -"]
     if selection is not None:
         where = "noise-free" if not selection["noise"] else f"on {name}'s noise model, {selection['shots']} shots"
-        lines.append(f"  ratio chosen on validation ({where}):")
-        lines.append("         ratio  val acc   noise-free  TCD")
+        within = "" if selection["within_budget"] else " (none within the budget: the smallest bound)"
+        lines.append(f"  ratio chosen on validation ({where}): the shallowest whose drop bound is within "
+                     f"{selection['budget']} points{within}")
+        lines.append("         ratio  val acc   noise-free  drop (95% bound)  TCD")
         for c in selection["candidates"]:
             mark = "  <- chosen" if c["ratio"] == ratio else ""
             lines.append(f"         {c['ratio']!r:<6} {c['backend_val_accuracy']:.4f}    {c['exact_val_accuracy']:.4f}      "
-                         f"{c['tcd']}{mark}")
+                         f"{c['drop']:+.2f} ({c['drop_upper']:+.2f})    {c['tcd']}{mark}")
     if history:
         lines.append("  ADMM   it  rho      primal    dual      masked")
         for h in history:

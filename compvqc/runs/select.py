@@ -1,30 +1,39 @@
-"""Choosing the compression ratio on validation data, on the device: CompVQC's protocol.
+"""Choosing the compression ratio on validation data, on the device: a non-inferiority rule.
 
-The model is compressed for the backend at every candidate ratio, each candidate is scored on the
-*validation* split on that backend — shot-based under the backend's noise model by default (what
-the deployed model will meet), or noise-free — and the best is kept:
+The model is compressed for the backend at every candidate ratio; the vanilla model and each
+candidate are scored sample by sample on the *validation* split on that backend — shot-based
+under the backend's noise model by default (what the deployed model will meet), or noise-free —
+and the rule is:
 
-1. the highest validation accuracy on the backend;
-2. ties (a few hundred validation samples and shot noise make them common) go to the higher
-   noise-free validation accuracy,
-3. then to the larger ratio (more gates on a level: the shallower circuit).
+1. a candidate is *within the budget* when the one-sided 95% upper confidence bound of its
+   accuracy drop against the vanilla model — paired per validation sample, a t-bound on the
+   mean of (vanilla correct − candidate correct) — is at most ``budget`` points;
+2. of those, the shallowest (lowest true TCD) is kept; ties go to the larger ratio;
+3. if none is, the one with the smallest upper bound is kept, and the selection says so.
 
-The test split is never looked at. ``benchmarks/deploy.py`` uses this rule for its vanilla vs
-CompVQC comparison, so the benchmark and ``compvqc compress --ratios`` choose alike.
+Taking the highest validation accuracy instead can keep a far deeper candidate for a difference
+of one validation sample in a thousand, well inside shot noise: the question a user asks is "how
+deep can it go at this accuracy", and a drop is only believed when its bound says so. The drop is measured against the vanilla model (not the best candidate), so adding a
+candidate never moves the bar. The test split is never looked at. The harness's ``--budget``
+means the same: points of accuracy one may give up.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Callable
 
+import numpy as np
 
 from compvqc.checkpoint import Checkpoint, CheckpointManager
 from compvqc.compress.methods import CompressConfig, CompressionError, get_method
-from compvqc.compress.recl import accuracy
 from compvqc.runs.compress import compress_checkpoint, dataset_for
 
-RULE = "max validation accuracy on the backend; ties: noise-free validation accuracy, then the larger ratio"
+RULE = ("non-inferiority: the shallowest candidate whose validation accuracy drop against the vanilla model "
+        "(one-sided 95% paired upper bound) is within the budget; ties: the larger ratio")
+LEVEL = 0.95
+DEFAULT_BUDGET = 1.0
 
 
 @dataclass(frozen=True)
@@ -32,24 +41,38 @@ class Candidate:
     """One compression ratio tried, and how it scored on the validation split."""
 
     ratio: float
-    backend_val_accuracy: float  # the score: on the backend's noise model with shots (noise-free if noise=False)
+    backend_val_accuracy: float  # on the backend's noise model with shots (noise-free if noise=False)
     exact_val_accuracy: float  # noise-free, exact
     tcd: int  # true transpiled depth of the compressed model
-    checkpoint: Checkpoint
-
-    def key(self) -> tuple[float, float, float]:
-        return (self.backend_val_accuracy, self.exact_val_accuracy, self.ratio)
+    drop: float  # mean accuracy drop against the vanilla model, in points (same runs)
+    drop_upper: float  # its one-sided 95% upper bound, paired per sample
+    checkpoint: Checkpoint | None = None
 
     def to_dict(self) -> dict:
         return {"ratio": self.ratio, "backend_val_accuracy": self.backend_val_accuracy,
-                "exact_val_accuracy": self.exact_val_accuracy, "tcd": self.tcd}
+                "exact_val_accuracy": self.exact_val_accuracy, "tcd": self.tcd, "drop": self.drop,
+                "drop_upper": self.drop_upper}
 
 
-def best(candidates: list[Candidate]) -> Candidate:
-    """The candidate the rule picks (see the module docstring)."""
+def drop_bound(vanilla_correct, candidate_correct, level: float = LEVEL) -> tuple[float, float]:
+    """(mean drop, one-sided upper bound), in points, of paired per-sample correctness."""
+    from scipy import stats
+
+    d = 100.0 * (np.asarray(vanilla_correct, float) - np.asarray(candidate_correct, float))
+    mean = float(d.mean())
+    if len(d) < 2:
+        return mean, math.inf
+    return mean, mean + float(stats.t.ppf(level, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d)))
+
+
+def best(candidates: list[Candidate], budget: float = DEFAULT_BUDGET) -> tuple[Candidate, bool]:
+    """The candidate the rule picks, and whether it is within the budget (module docstring)."""
     if not candidates:
         raise CompressionError("no candidate ratios to choose from")
-    return max(candidates, key=Candidate.key)
+    within = [c for c in candidates if c.drop_upper <= budget]
+    if within:
+        return min(within, key=lambda c: (c.tcd, -c.ratio)), True
+    return min(candidates, key=lambda c: (c.drop_upper, c.tcd, -c.ratio)), False
 
 
 def check_ratios(ratios, config: CompressConfig | None = None) -> list[float]:
@@ -69,23 +92,35 @@ def check_ratios(ratios, config: CompressConfig | None = None) -> list[float]:
 
 
 def select_ratio(src: Checkpoint, backend, ratios, config: CompressConfig | None = None, *, shots: int = 1024,
-                 seed: int = 0, noise: bool = True, data_dir=None, no_rebuild: bool = False,
-                 warm_start_masks: bool = False,
+                 seed: int = 0, noise: bool = True, budget: float = DEFAULT_BUDGET, data_dir=None,
+                 no_rebuild: bool = False, warm_start_masks: bool = False,
                  manager_for: Callable[[float], CheckpointManager | None] | None = None, resume: bool = False,
                  progress=None) -> tuple[Checkpoint, list[Candidate]]:
     """Compress ``src`` for ``backend`` at each of ``ratios``; return the chosen checkpoint and
     every candidate (in the order of ``ratios``).
 
     ``config`` gives everything but the ratio (default ``CompressConfig()``); ``shots``, ``seed``
-    (Aer's ``seed_simulator``) and ``noise`` are those of the validation runs. ``manager_for(r)``
-    may give each ratio its own checkpoint manager (a run directory per ratio, resumable). The
-    chosen checkpoint records the selection in ``metrics["compression"]["selection"]``.
+    (Aer's ``seed_simulator``) and ``noise`` are those of the validation runs, the vanilla
+    model's included; ``budget`` is in points of accuracy. ``manager_for(r)`` may give each ratio
+    its own checkpoint manager (a run directory per ratio, resumable). The chosen checkpoint
+    records the selection in ``metrics["compression"]["selection"]``.
     """
     from compvqc.deploy import evaluate
 
     config = config or CompressConfig()
     ratios = check_ratios(ratios, config)
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 <= budget <= 100:
+        raise CompressionError(f"budget must be in [0, 100] points, got {budget!r}")
     data = dataset_for(src, data_dir)
+    x, y = data.val.x, data.val.y
+
+    def correct(model, theta):
+        exact = model.predict(theta, x) == y
+        if not noise:
+            return exact, exact
+        return evaluate(model, theta, x, y, backend, shots=shots, seed=seed).predictions == y, exact
+
+    vanilla, _ = correct(src.model, src.theta_original)
     candidates = []
     for r in ratios:
         manager = manager_for(r) if manager_for else None
@@ -96,13 +131,15 @@ def select_ratio(src: Checkpoint, backend, ratios, config: CompressConfig | None
         finally:
             if manager is not None:
                 manager.close()
-        exact = accuracy(comp.model, comp.theta, data.val.x, data.val.y)
-        on_backend = exact if not noise else evaluate(comp.model, comp.theta, data.val.x, data.val.y, backend,
-                                                      shots=shots, seed=seed).accuracy
-        candidates.append(Candidate(r, float(on_backend), exact, int(result.metrics["compressed"]["tcd"]), comp))
-    chosen = best(candidates)
+        on_backend, exact = correct(comp.model, comp.theta)
+        drop, upper = drop_bound(vanilla, on_backend)
+        candidates.append(Candidate(r, float(on_backend.mean()), float(exact.mean()),
+                                    int(result.metrics["compressed"]["tcd"]), drop, upper, comp))
+    chosen, within = best(candidates, budget)
     out = chosen.checkpoint
     compression = dict(out.metrics.get("compression", {}))
-    compression["selection"] = {"rule": RULE, "ratio": chosen.ratio, "shots": shots if noise else 0,
-                                "noise": noise, "seed": seed, "candidates": [c.to_dict() for c in candidates]}
+    compression["selection"] = {"rule": RULE, "budget": budget, "level": LEVEL, "within_budget": within,
+                                "ratio": chosen.ratio, "shots": shots if noise else 0, "noise": noise, "seed": seed,
+                                "vanilla_val_accuracy": float(vanilla.mean()),
+                                "candidates": [c.to_dict() for c in candidates]}
     return replace(out, metrics={**out.metrics, "compression": compression}), candidates
