@@ -43,9 +43,9 @@ SETUPS = {
     "fashion2": dict(arch="random22", arch_seed=2, encoder="amplitude"),
     "mnist4": dict(arch="random50", preprocess="standardize"),
     "fashion4": dict(arch="random50", preprocess="standardize"),
-    "fashion3": dict(arch="random50"),
+    "fashion3": dict(arch="random30", encoder="amplitude"),
     "syn4": dict(arch="random14"),
-    "syn16": dict(arch="random50"),
+    "syn16": dict(arch="random22"),
 }
 FULL_EPOCHS = 30
 QUICK_TRAIN = dict(epochs=2, max_train=256)
@@ -56,7 +56,7 @@ RESULT_SETTINGS = ("backend", "quick", "noisy", "shots", "train")
 COLUMNS = ("key", "dataset", "backend", "method", "knob_name", "knob", "seed", "val_accuracy", "test_accuracy",
            "noisy_val_accuracy", "noisy_test_accuracy", "tcd", "two_qubit_gates", "duration", "success_probability",
            "speedup", "pruned", "quantized", "vanilla_val_accuracy", "vanilla_test_accuracy",
-           "vanilla_noisy_val_accuracy", "vanilla_tcd", "seconds", "host", "versions", "lut_sha256")
+           "vanilla_noisy_val_accuracy", "vanilla_noisy_test_accuracy", "vanilla_tcd", "seconds", "host", "versions", "lut_sha256")
 
 
 def train_config(sweep: Sweep, dataset: str, seed: int):
@@ -143,7 +143,8 @@ def run_point(sweep_dict: dict, point: tuple, vanilla_bytes: bytes, vanilla: dic
         speedup=vanilla["tcd"] / row["tcd"] if row["tcd"] else None,
         pruned=int(final.prune_mask.sum()) if final else 0, quantized=int(final.quant_mask.sum()) if final else 0,
         vanilla_val_accuracy=vanilla["val_accuracy"], vanilla_test_accuracy=vanilla["test_accuracy"],
-        vanilla_noisy_val_accuracy=vanilla.get("noisy_val_accuracy"), vanilla_tcd=vanilla["tcd"],
+        vanilla_noisy_val_accuracy=vanilla.get("noisy_val_accuracy"),
+        vanilla_noisy_test_accuracy=vanilla.get("noisy_test_accuracy"), vanilla_tcd=vanilla["tcd"],
         seconds=round(time.perf_counter() - start, 2), host=platform.node(), versions=versions(),
         lut_sha256=lut.sha256,
     )

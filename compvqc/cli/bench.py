@@ -41,6 +41,21 @@ def register(sub) -> None:
     add_json_flag(p)
     p.set_defaults(func=cmd_pareto)
 
+    from compvqc.bench.suites import SUITES
+
+    p = cmds.add_parser("suite", help="a named suite of the papers' results, as a Markdown table",
+                        description="Run a named suite: " + "; ".join(f"{s.name}: {s.help}" for s in SUITES.values()))
+    p.add_argument("name", choices=list(SUITES), metavar="NAME", help=", ".join(SUITES))
+    p.add_argument("--quick", action="store_true", help="2 seeds, one ratio, little data (the size CI runs)")
+    p.add_argument("--budget", type=float, default=d["budget"], help=f"validation points an operating point may "
+                   f"give up (default {d['budget']})")
+    p.add_argument("--workers", type=int, default=None, help="local worker processes (default: the CPU count)")
+    p.add_argument("--scheduler", default=None, help="a dask.distributed scheduler address")
+    p.add_argument("--data-dir", default=None, help="folder with the IDX files (default $COMPVQC_DATA)")
+    p.add_argument("-o", "--output", required=True, help="results directory (resumed)")
+    add_json_flag(p)
+    p.set_defaults(func=cmd_suite)
+
 
 def cmd_pareto(args) -> int:
     import os
@@ -83,4 +98,23 @@ def cmd_pareto(args) -> int:
         f"{h['method']} {h['mean']:.4f}" for h in summary["hypervolume"]))
     emit(args, {"schema": SCHEMA, "output": str(out), "points": len(rows), **summary, "figures": figures},
          "\n".join(lines))
+    return 0
+
+
+def cmd_suite(args) -> int:
+    import os
+
+    from compvqc.bench.suites import get_suite, run_suite
+
+    get_suite(args.name)
+    workers = (os.cpu_count() or 1) if args.workers is None else args.workers
+    if not 1 <= workers <= 256:
+        raise UsageError("--workers must be in 1..256")
+    if not 0 <= args.budget <= 100:
+        raise UsageError("--budget must be in [0, 100] points")
+    path, rows = run_suite(args.name, args.output, quick=args.quick, budget=args.budget, workers=workers,
+                           scheduler=args.scheduler, data_dir=args.data_dir, progress=None if not args.json else False)
+    emit(args, {"schema": SCHEMA, "suite": args.name, "output": str(path),
+                "points": {label: len(r) for label, r in rows.items()}, "table": path.read_text()},
+         path.read_text() + f"\nwrote {path}")
     return 0

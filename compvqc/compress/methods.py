@@ -10,8 +10,9 @@ levels only), ``quant`` (quantization levels only), ``zero`` (compiler-unaware z
 pruning as QuantumNAS does it: phases wrapped to (−π, π], the smallest |θ| set to 0, one shot),
 ``snap`` (each gate's nearest level; the ratio·|G| nearest are snapped, no ADMM — HotStorage'25
 §3.3), ``entanglement-free`` (every controlled gate pruned: a reference), ``vanilla`` (no
-compression) and ``qiskit-approx`` (the compiler's approximate synthesis, see ``approx``). Every method but vanilla and qiskit-approx ends the same way:
-masked gates hard-set to their level's exact LUT float and frozen, the rest retrained for the
+compression), ``qiskit-approx`` (the compiler's approximate synthesis, see ``approx``) and
+``bqskit`` (BQSKit's resynthesis of the trained block, see ``resynth``). Every method but
+vanilla, qiskit-approx and bqskit ends the same way: masked gates hard-set to their level's exact LUT float and frozen, the rest retrained for the
 same budget, then evaluated with the true TCD. Deep angles are never targets (only ``prune`` and
 ``quant`` entries are levels).
 """
@@ -185,6 +186,12 @@ def _entanglement_free(model, theta, lut, config):
     return targets, np.array([t is not None for t in targets], dtype=bool)
 
 
+def _resynthesize(model, theta, data, backend, config) -> dict:
+    from compvqc.compress.resynth import run
+
+    return run(model, theta, data, backend, config)
+
+
 def _approximate(model, theta, data, backend, config) -> dict:
     from compvqc.compress.approx import approximate, compiled_accuracy
 
@@ -203,5 +210,7 @@ for _m in (
            help="every controlled gate pruned, the rest retrained (a reference)"),
     Method("vanilla", None, help="no compression"),
     Method("qiskit-approx", "degree", run=_approximate, help="qiskit's approximate synthesis, no retraining"),
+    Method("bqskit", None, run=_resynthesize,
+           help="BQSKit's resynthesis of the trained block, no retraining (extra: compvqc[bqskit])"),
 ):
     register(_m)

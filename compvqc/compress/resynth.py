@@ -1,0 +1,99 @@
+"""``bqskit``: the trained block resynthesized by BQSKit, a baseline no paper compares against.
+
+BQSKit converts only bound circuits, and the TCD keeps the inputs unbound, so what it
+resynthesizes is the input-independent part: the trained gates with θ bound. That needs every
+encoder operation before the first trainable gate (``qualifies``; the papers' models do, a
+data-reuploading one does not). The resynthesized block follows the unchanged encoder; its TCD
+is the same transpile over the recorded seeds as every other method's (it can come out deeper
+than the original; it is reported as it is), and its accuracy comes from simulating that
+compiled circuit, since it equals the model only up to the synthesis tolerance. Nothing is
+retrained.
+
+BQSKit installs signal handlers and refuses to run outside a main thread, so it runs in a child
+process (``python -m compvqc.compress.resynth``: QASM 2 in on stdin, QASM 2 out on stdout),
+which also keeps our own SIGTERM/SIGINT handling intact; a signal kills the child. It is an
+optional extra: ``pip install compvqc[bqskit]``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+
+from compvqc.errors import CompressionError
+
+LEVEL = 2  # optimization level 3 took ten times as long on the 50-gate block for little gain
+
+
+def available() -> bool:
+    return importlib.util.find_spec("bqskit") is not None
+
+
+def qualifies(model) -> bool:
+    """Whether every encoder operation precedes the first trainable gate."""
+    from compvqc.model.ops import Gate
+
+    kinds = [isinstance(op, Gate) for op in model.ops]
+    return True not in kinds or False not in kinds[kinds.index(True):]
+
+
+def resynthesize(qasm: str, *, level: int = LEVEL, seed: int = 0) -> str:
+    """BQSKit's resynthesis of a bound circuit (OpenQASM 2), run in a child process."""
+    if not available():
+        raise CompressionError("the bqskit method needs BQSKit (pip install 'compvqc[bqskit]')")
+    done = subprocess.run([sys.executable, "-m", "compvqc.compress.resynth", str(level), str(seed)], input=qasm,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise CompressionError(f"BQSKit failed: {last}")
+    return done.stdout
+
+
+def run(model, theta, data, backend, config) -> dict:
+    """The method's own measurement: {"val_accuracy", "test_accuracy", "tcd"} (see the module)."""
+    from qiskit import QuantumCircuit, qasm2
+
+    from compvqc.compile.backends import resolve_backend
+    from compvqc.compile.tcd import transpile_over_seeds
+    from compvqc.compress.approx import compiled_accuracy
+    from compvqc.model.circuit import VQC
+    from compvqc.model.ops import Gate
+    from compvqc.model.qiskit_io import to_qiskit
+
+    if not qualifies(model):
+        raise CompressionError("bqskit resynthesizes the trained block, which needs every encoder operation before "
+                               "the first trainable gate; this model interleaves them")
+    full = to_qiskit(model, theta).circuit
+    encoder = VQC(model.n_qubits, model.n_features, [op for op in model.ops if not isinstance(op, Gate)],
+                  model.readout)
+    k = len(to_qiskit(encoder, theta[:0]).circuit.data)  # the encoder's instructions come first
+    block = QuantumCircuit(model.n_qubits)
+    for inst in full.data[k:]:
+        block.append(inst)
+    synthesized = qasm2.loads(resynthesize(qasm2.dumps(block), seed=config.seed),
+                              custom_instructions=qasm2.LEGACY_CUSTOM_INSTRUCTIONS)
+    circuit = QuantumCircuit(model.n_qubits)
+    for inst in full.data[:k]:
+        circuit.append(inst)
+    circuit.compose(synthesized, inplace=True)
+    compiled = transpile_over_seeds(circuit, resolve_backend(backend), config.tcd_seeds)
+    seed, best = min(((s, c) for s, c in compiled.items()), key=lambda sc: (sc[1].depth(), sc[0]))
+    return {"val_accuracy": compiled_accuracy(model, best, data.val.x, data.val.y),
+            "test_accuracy": compiled_accuracy(model, best, data.test.x, data.test.y), "tcd": int(best.depth())}
+
+
+def _main(argv: list[str]) -> int:  # the child process
+    from bqskit import compile as bqskit_compile
+    from bqskit.ext import bqskit_to_qiskit, qiskit_to_bqskit
+    from qiskit import qasm2
+
+    level, seed = int(argv[0]), int(argv[1])
+    circuit = qiskit_to_bqskit(qasm2.loads(sys.stdin.read(), custom_instructions=qasm2.LEGACY_CUSTOM_INSTRUCTIONS))
+    out = bqskit_compile(circuit, optimization_level=level, seed=seed, num_workers=1)
+    sys.stdout.write(qasm2.dumps(bqskit_to_qiskit(out)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))
