@@ -67,8 +67,7 @@ def gate_type(name: str) -> GateType:
     try:
         return GATE_TYPES[name]
     except KeyError:
-        known = " ".join(GATE_TYPES)
-        raise ModelError(f"unknown gate type {name!r} (known: {known})") from None
+        raise ModelError(f"unknown gate type {name!r} (known: {' '.join(GATE_TYPES)})") from None
 
 
 def canonicalize(angle: float, period: float) -> float:

@@ -20,16 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from qiskit import QuantumCircuit, qasm3
 from qiskit.circuit import Parameter, ParameterExpression, ParameterVector
-from qiskit.circuit.library import (
-    CRXGate,
-    CRYGate,
-    CRZGate,
-    CU3Gate,
-    RXGate,
-    RYGate,
-    RZGate,
-    U3Gate,
-)
+from qiskit.circuit.library import CRXGate, CRYGate, CRZGate, CU3Gate, RXGate, RYGate, RZGate, U3Gate
 from qiskit.quantum_info import Operator
 
 from compvqc.errors import ConversionError
@@ -39,16 +30,8 @@ from compvqc.model.gates import GATE_TYPES, canonicalize_angles
 from compvqc.model.ops import AmplitudeEncode, Encode, Gate
 from compvqc.model.readout import Readout
 
-QISKIT_GATES = {
-    "rx": RXGate,
-    "ry": RYGate,
-    "rz": RZGate,
-    "crx": CRXGate,
-    "cry": CRYGate,
-    "crz": CRZGate,
-    "u3": U3Gate,
-    "cu3": CU3Gate,
-}
+QISKIT_GATES = {"rx": RXGate, "ry": RYGate, "rz": RZGate, "crx": CRXGate, "cry": CRYGate, "crz": CRZGate,
+                "u3": U3Gate, "cu3": CU3Gate}
 
 
 @dataclass(frozen=True)
@@ -122,14 +105,8 @@ def _ry_tree(qc: QuantumCircuit, angles: ParameterVector, n: int) -> None:
             qc.cx(controls[changed.bit_length() - 1], target)
 
 
-def from_qiskit(
-    circuit: QuantumCircuit,
-    inputs,
-    weights,
-    readout: Readout,
-    *,
-    meta: dict | None = None,
-) -> tuple[VQC, np.ndarray | None]:
+def from_qiskit(circuit: QuantumCircuit, inputs, weights, readout: Readout, *,
+                meta: dict | None = None) -> tuple[VQC, np.ndarray | None]:
     """A VQC from a qiskit circuit of supported gates, as qiskit-machine-learning's QNNs take it.
 
     ``inputs`` and ``weights`` list the circuit's input and trainable Parameters in the order
