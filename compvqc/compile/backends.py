@@ -25,16 +25,9 @@ import math
 
 from compvqc.errors import BackendNotFound
 
-# The backends that ship a prebuilt LUT in lut/ (`make luts`), with their 2-qubit basis.
-PREBUILT = (
-    "fake_manila",  # cx
-    "fake_lagos",  # cx
-    "fake_perth",  # cx
-    "fake_jakarta",  # cx
-    "fake_sherbrooke",  # ecr
-    "fake_torino",  # cz
-    "fake_fractional",  # native rx / rzz
-)
+# The backends that ship a prebuilt LUT in lut/ (`make luts`), by 2-qubit basis: cx; ecr; cz; native rx / rzz.
+PREBUILT = ("fake_manila", "fake_lagos", "fake_perth", "fake_jakarta", "fake_sherbrooke", "fake_torino",
+            "fake_fractional")
 
 
 @functools.cache

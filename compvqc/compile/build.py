@@ -161,17 +161,8 @@ def _gate_table(name: str, region: Region, grid_angles, per_site) -> GateTable:
     return GateTable(name, generic, tuple(entries), _sites(name, region))
 
 
-def build_lut(
-    backend,
-    gates=ALL_GATES,
-    *,
-    qubits=None,
-    region: Region | None = None,
-    model=None,
-    grid: GridSpec | None = None,
-    progress: bool | None = None,
-    workers: int | None = None,
-) -> LUT:
+def build_lut(backend, gates=ALL_GATES, *, qubits=None, region: Region | None = None, model=None,
+              grid: GridSpec | None = None, progress: bool | None = None, workers: int | None = None) -> LUT:
     """Build the compression-level LUT of ``gates`` on ``backend``.
 
     ``qubits`` pins the region (it must be connected); otherwise :func:`default_region` picks it

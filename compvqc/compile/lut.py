@@ -58,9 +58,7 @@ def is_identity(u: np.ndarray, atol: float = 1e-9) -> bool:
     """True when ``u`` is e^{iα}·I for some α (so ±I, and any other global phase)."""
     u = np.asarray(u, dtype=np.complex128)
     phase = u[0, 0]
-    if abs(abs(phase) - 1.0) > atol:
-        return False
-    return bool(np.allclose(u, phase * np.eye(u.shape[0]), atol=atol, rtol=0.0))
+    return bool(abs(abs(phase) - 1.0) <= atol and np.allclose(u, phase * np.eye(u.shape[0]), atol=atol, rtol=0.0))
 
 
 def classify(depth: int, generic_min: int, generic_max: int, identity: bool) -> str:
@@ -152,8 +150,7 @@ class GateTable:
 
     def lookup(self, angles) -> Entry | None:
         """The entry at exactly these canonical angles (bit-identical floats), or None."""
-        key = tuple(float(a) for a in np.atleast_1d(angles))
-        return self._index.get(key)
+        return self._index.get(tuple(float(a) for a in np.atleast_1d(angles)))
 
     def depth(self, angles) -> int:
         """Depth at these angles: the entry's if on the grid, else the generic mode."""
@@ -219,9 +216,6 @@ class LUT:
         """Depth bound of one merged run of single-qubit gates: an arbitrary 1q unitary's max."""
         return self.blocks["1q"].max
 
-    def levels(self, name: str, kinds=LEVEL_KINDS) -> tuple[Entry, ...]:
-        return self[name].levels(kinds)
-
     def table_dict(self) -> dict:
         return {
             "gates": {k: v.to_dict() for k, v in self.gates.items()},
@@ -262,8 +256,7 @@ class LUT:
         try:
             prov = dict(doc["provenance"])
             table = {"gates": doc["gates"], "blocks": doc["blocks"]}
-            expected = prov.get("sha256")
-            if table_sha256(table) != expected:
+            if table_sha256(table) != prov.get("sha256"):
                 raise LUTFileError(f"{source}: sha256 mismatch (the table was modified or is corrupt)")
             gates = {}
             for name, g in doc["gates"].items():

@@ -76,8 +76,7 @@ def transpile_over_seeds(circuit, backend, seeds=TCD_SEEDS, **options) -> dict:
 
 def depth(compiled) -> int:
     """The TCD of one compiled circuit: its depth without final measurements."""
-    compiled = compiled.remove_final_measurements(inplace=False)
-    return int(compiled.depth())
+    return int(compiled.remove_final_measurements(inplace=False).depth())
 
 
 def circuit_tcd(circuit, backend, seeds=TCD_SEEDS) -> TCDResult:
