@@ -113,17 +113,10 @@ def _embed(T: np.ndarray, qubits: tuple, into: tuple) -> np.ndarray:
     letters = iter("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
     grp = [[next(letters) for _ in range(m)] for _ in range(4)]  # out-row, out-col, in-row, in-col
     out_sub = "".join("".join(g) for g in grp)
-    t_sub = ""
-    for g in grp:
-        t_sub += "".join(g[m - 1 - p] for p in reversed(pos))  # T's axes: op qubit k-1 … 0
-    eye = []
-    for p in range(m):
-        if into[p] in qubits:
-            continue
-        a = m - 1 - p
-        eye.append((grp[0][a] + grp[2][a], grp[1][a] + grp[3][a]))
-    subs = [t_sub] + [s for pair in eye for s in pair]
-    ops = [Tk] + [np.eye(2)] * (2 * len(eye))
+    t_sub = "".join(g[m - 1 - p] for g in grp for p in reversed(pos))  # T's axes: op qubit k-1 … 0
+    free = [m - 1 - p for p in range(m) if into[p] not in qubits]  # the axes of the other qubits: identity
+    subs = [t_sub] + [s for a in free for s in (grp[0][a] + grp[2][a], grp[1][a] + grp[3][a])]
+    ops = [Tk] + [np.eye(2)] * (2 * len(free))
     d = 2**m
     return np.einsum(",".join(subs) + "->" + out_sub, *ops).reshape(d, d, d, d)
 
@@ -233,15 +226,20 @@ _CHANNELS: dict = {}
 
 
 def _channel_cache(noise_model) -> dict:
-    if noise_model is None:
-        return {}
-    entry = _CHANNELS.get(id(noise_model))
-    if entry is None or entry[0]() is not noise_model:
+    return {} if noise_model is None else _per_object(_CHANNELS, noise_model)
+
+
+def _per_object(cache: dict, obj) -> dict:
+    """The dict ``cache`` keeps for ``obj``, keyed by id and dropped with ``obj`` (objects such as
+    QuantumCircuit define __eq__ without __hash__, so a WeakKeyDictionary cannot hold them); a
+    fresh, unkept dict if ``obj`` cannot be weakly referenced."""
+    entry = cache.get(id(obj))
+    if entry is None or entry[0]() is not obj:
         try:
-            ref = weakref.ref(noise_model, lambda _, key=id(noise_model): _CHANNELS.pop(key, None))
+            ref = weakref.ref(obj, lambda _, key=id(obj): cache.pop(key, None))
         except TypeError:
             return {}
-        entry = _CHANNELS[id(noise_model)] = (ref, {})
+        entry = cache[id(obj)] = (ref, {})
     return entry[1]
 
 
@@ -318,24 +316,14 @@ def _probabilities(program: Program, values: np.ndarray) -> np.ndarray:
     return p / p.sum(axis=1, keepdims=True)
 
 
-# id(circuit) -> (weakref to the circuit, {(id(noise model), bound): (noise model, Program | Unsupported)});
-# QuantumCircuit defines __eq__ without __hash__, so a WeakKeyDictionary cannot hold it.
+# id(circuit) -> (weakref to the circuit, {(id(noise model), bound, params): (noise model, Program | Unsupported)})
 _PROGRAMS: dict = {}
 
 
 def program_for(measured, noise_model, params: list, max_qubits: int | None = None) -> Program:
     """:func:`compile_program`, cached per circuit object and noise model object."""
     max_qubits = MAX_ACTIVE_QUBITS if max_qubits is None else int(max_qubits)
-    entry = _PROGRAMS.get(id(measured))
-    if entry is None or entry[0]() is not measured:
-        try:
-            ref = weakref.ref(measured, lambda _, key=id(measured): _PROGRAMS.pop(key, None))
-        except TypeError:  # not weak-referenceable: no cache
-            ref = None
-        entry = (ref, {})
-        if ref is not None:
-            _PROGRAMS[id(measured)] = entry
-    per = entry[1]
+    per = _per_object(_PROGRAMS, measured)
     key = (id(noise_model), max_qubits, tuple(params))
     hit = per.get(key)
     if hit is None or hit[0] is not noise_model:
