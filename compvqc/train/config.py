@@ -83,7 +83,6 @@ class TrainConfig:
             raise TrainingError(f"incomplete training configuration ({e})") from None
 
 
-
 def _int(name: str, value, low: int, high: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise TrainingError(f"{name} must be an integer in {low}..{high}, got {value!r}")

@@ -60,25 +60,10 @@ def evaluate(model, theta, x, y, batch_size: int = 4096) -> tuple[float, float]:
     return total_loss / len(y), right / len(y)
 
 
-def fit(
-    model,
-    theta: np.ndarray,
-    x: np.ndarray,
-    y: np.ndarray,
-    *,
-    epochs: int,
-    seed: int,
-    batch_size: int = 32,
-    optimizer=None,
-    opt_state=None,
-    frozen=None,
-    val: tuple[np.ndarray, np.ndarray] | None = None,
-    callback: Callable[[Event], object] | None = None,
-    loss_and_grad: Callable | None = None,
-    start_epoch: int = 0,
-    start_step: int = 0,
-    progress: bool | None = None,
-) -> TrainResult:
+def fit(model, theta: np.ndarray, x: np.ndarray, y: np.ndarray, *, epochs: int, seed: int, batch_size: int = 32,
+        optimizer=None, opt_state=None, frozen=None, val: tuple[np.ndarray, np.ndarray] | None = None,
+        callback: Callable[[Event], object] | None = None, loss_and_grad: Callable | None = None,
+        start_epoch: int = 0, start_step: int = 0, progress: bool | None = None) -> TrainResult:
     """Train θ for ``epochs`` epochs of minibatch descent; returns the new θ and optimizer state.
 
     ``loss_and_grad(theta, xb, yb)`` defaults to the model's exact simulator gradient; pass
