@@ -242,9 +242,7 @@ class LUT:
             lines = ",\n".join("   " + json.dumps(e, allow_nan=False) for e in entries)
             tail = "," if i < len(names) - 1 else ""
             out.append(f"  {json.dumps(name)}: {head}, \"entries\": [\n{lines}\n  ]}}{tail}")
-        out.append(" },")
-        out.append(f' "blocks": {json.dumps(doc["blocks"], allow_nan=False)}')
-        out.append("}")
+        out += [" },", f' "blocks": {json.dumps(doc["blocks"], allow_nan=False)}', "}"]
         return "\n".join(out) + "\n"
 
     @classmethod

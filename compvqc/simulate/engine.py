@@ -42,6 +42,7 @@ initial |0…0⟩ the state after the run is the Kronecker product of one 2-vect
 
 from __future__ import annotations
 
+import itertools
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
@@ -250,15 +251,9 @@ _EYE = np.eye(2, dtype=np.complex128)
 
 
 def _segments(ops) -> list:
-    runs: list[list] = []
-    for op in ops:
-        if isinstance(op, AmplitudeEncode):
-            continue
-        if runs and isinstance(runs[-1][0], Gate) == isinstance(op, Gate):
-            runs[-1].append(op)
-        else:
-            runs.append([op])
-    return runs
+    """Maximal runs of trainable gates and of encoders (amplitude encoding is the initial state)."""
+    ops = [op for op in ops if not isinstance(op, AmplitudeEncode)]
+    return [list(run) for _, run in itertools.groupby(ops, key=lambda op: isinstance(op, Gate))]
 
 
 def _apply_gates(state: np.ndarray, block: _Block, mats: np.ndarray) -> np.ndarray:
