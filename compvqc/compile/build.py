@@ -66,9 +66,7 @@ def compile_depths(circuits, backend, site, *, seed: int = SEED_TRANSPILER) -> l
     from qiskit import transpile
 
     outs = transpile(list(circuits), backend, optimization_level=OPTIMIZATION_LEVEL,
-                     initial_layout=list(site), seed_transpiler=seed)
-    if not isinstance(outs, list):
-        outs = [outs]
+                     initial_layout=list(site), seed_transpiler=seed)  # a list in, a list out
     allowed = set(site)
     depths = []
     for out in outs:
@@ -201,12 +199,9 @@ def build_lut(backend, gates=ALL_GATES, *, qubits=None, region: Region | None = 
         u3_random = grid.random_angles("u3")
         specs += [(target, "u3", u3_random, (q,)) for q in region.qubits]
     specs += [(target, "cx", None, site) for site in region.directed_edges]
-    bar = tqdm(total=len(specs), desc=f"LUT {backend_name(backend)}", unit="batch",
-               disable=None if progress is None else not progress, leave=False)
-    try:
+    with tqdm(total=len(specs), desc=f"LUT {backend_name(backend)}", unit="batch",
+              disable=None if progress is None else not progress, leave=False) as bar:
         results = _run(specs, workers, bar)
-    finally:
-        bar.close()
     tables, k = {}, 0
     for g, grid_angles, n_sites in layout:
         tables[g] = _gate_table(g, region, grid_angles, results[k : k + n_sites])

@@ -162,12 +162,8 @@ class GateTable:
         return tuple(e for e in self.entries if e.kind in kinds)
 
     def to_dict(self) -> dict:
-        return {
-            "generic_depth": self.generic.mode,
-            "generic": self.generic.to_dict(),
-            "sites": [list(s) for s in self.sites],
-            "entries": [e.to_dict() for e in self.entries],
-        }
+        return {"generic_depth": self.generic.mode, "generic": self.generic.to_dict(),
+                "sites": [list(s) for s in self.sites], "entries": [e.to_dict() for e in self.entries]}
 
     @classmethod
     def from_dict(cls, name: str, d: dict) -> "GateTable":
@@ -217,15 +213,12 @@ class LUT:
         return self.blocks["1q"].max
 
     def table_dict(self) -> dict:
-        return {
-            "gates": {k: v.to_dict() for k, v in self.gates.items()},
-            "blocks": {k: v.to_dict() for k, v in self.blocks.items()},
-        }
+        return {"gates": {k: v.to_dict() for k, v in self.gates.items()},
+                "blocks": {k: v.to_dict() for k, v in self.blocks.items()}}
 
     def to_dict(self) -> dict:
         table = self.table_dict()
-        prov = dict(self.provenance)
-        prov["sha256"] = table_sha256(table)
+        prov = {**self.provenance, "sha256": table_sha256(table)}
         return {"format": FORMAT, "version": VERSION, "provenance": prov, **table}
 
     def to_json(self) -> str:

@@ -42,15 +42,14 @@ import numpy as np
 
 from compvqc.errors import Unsupported
 
-#: Largest number of active qubits for the batched density-matrix engine. Its work per binding
-#: is ≈ (fused operations) × 4^n × 4^k multiply-adds (k = 1, 2 qubits per operation) and its
-#: state 16·4^n bytes (1 MB at n = 8), so it grows 4× per qubit, while Aer's per-experiment
-#: overhead is roughly constant at small n. Measured against one Aer job with all bindings
-#: (fake_kolkata noise model, 1024 shots, 32 bindings, ``{n}x2_ryz`` + ``random50``,
-#: ``max_parallel_threads=1``; ``benchmarks/deploy.py --part crossover``): 5 active qubits
-#: 1973/s vs 61/s, 6: 541 vs 32, 7: 88 vs 11, 8: 19 vs 14, 9: 4 vs 4. So up to 8 active
-#: qubits the engine is at least as fast; above, Aer runs the job (and from 10 qubits on, its
-#: ``automatic`` method switches to statevector trajectories, which grow only 2× per qubit).
+#: Largest number of active qubits for the batched density-matrix engine. Its work grows 4× per
+#: qubit (module docstring, Cost), while Aer's per-experiment overhead is roughly constant at
+#: small n. Measured against one Aer job with all bindings (fake_kolkata noise model, 1024 shots,
+#: 32 bindings, ``{n}x2_ryz`` + ``random50``, ``max_parallel_threads=1``; ``benchmarks/deploy.py
+#: --part crossover``): 5 active qubits 1973/s vs 61/s, 6: 541 vs 32, 7: 88 vs 11, 8: 19 vs 14,
+#: 9: 4 vs 4. So up to 8 active qubits the engine is at least as fast; above, Aer runs the job
+#: (and from 10 qubits on, its ``automatic`` method switches to statevector trajectories, which
+#: grow only 2× per qubit).
 MAX_ACTIVE_QUBITS = 8
 _CHUNK_BYTES = 64 * 2**20  # ρ of one chunk of bindings, complex128
 

@@ -9,16 +9,14 @@ in one job — the circuit was transpiled once, samples are parameter bindings:
 * ``aer``        — qiskit-aer's noise model: ``AerSimulator.from_backend(backend)`` (the
                    Target's noise model) or a noiseless ``AerSimulator()``. Two engines
                    (``engine=``): ``"aer"`` runs all bindings in one ``AerSimulator.run`` via
-                   ``parameter_binds``; ``"density"`` (:mod:`compvqc.deploy.density`) evolves all
-                   bindings together as density matrices under the same noise model (inserted
-                   by Aer's ``insert_noise``) and draws each binding's counts from its exact
-                   outcome law — much faster than Aer's job at a few active qubits, less as they grow
-                   (``benchmarks/RESULTS.md``, Deployment); checked
-                   against Aer by a per-binding chi-square test. ``"auto"`` (default) takes
-                   ``density`` up to :data:`~compvqc.deploy.density.MAX_ACTIVE_QUBITS` active
-                   qubits and when the circuit and noise model compile, else ``aer``; passing
-                   Aer ``options`` other than threading forces ``aer``. ``shots=0`` (noise-free
-                   only) saves exact probabilities with Aer instead of sampling;
+                   ``parameter_binds``; ``"density"`` (:mod:`compvqc.deploy.density`: much faster
+                   at a few active qubits, checked against Aer) evolves all bindings together as
+                   density matrices under the same noise model and draws each binding's counts
+                   from its exact outcome law. ``"auto"`` (default) takes ``density`` up to
+                   :data:`~compvqc.deploy.density.MAX_ACTIVE_QUBITS` active qubits and when the
+                   circuit and noise model compile, else ``aer``; passing Aer ``options`` other
+                   than threading forces ``aer``. ``shots=0`` (noise-free only) saves exact
+                   probabilities with Aer instead of sampling;
 * ``primitives`` — qiskit-ibm-runtime's current Sampler (``executor_sampler.Sampler``, the
                    successor of ``SamplerV2`` in 0.51) with ``mode=backend``: a fake backend
                    runs locally on Aer with its noise model, a real ``ibm_*`` device runs on

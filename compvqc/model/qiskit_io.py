@@ -193,5 +193,4 @@ def from_qasm3(text: str, readout: Readout, *, meta: dict | None = None) -> VQC:
         if sorted(d) != list(range(len(d))):
             raise ConversionError(f"parameters _{kind}_i_ are not numbered 0..{len(d) - 1}")
         ordered[kind] = [d[i] for i in range(len(d))]
-    model, _ = from_qiskit(circuit, ordered["x"], ordered["w"], readout, meta=meta)
-    return model
+    return from_qiskit(circuit, ordered["x"], ordered["w"], readout, meta=meta)[0]

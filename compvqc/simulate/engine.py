@@ -442,11 +442,8 @@ def _prefix_products(mats: np.ndarray, maps: np.ndarray) -> np.ndarray:
 
 
 def _dense_gradient(rec: _Tape, lam: np.ndarray, gens: np.ndarray, seg: _Block) -> np.ndarray:
-    """2 Re Tr(H_p P_k (R U) P_k†) for every θ index p of the block (k its gate).
-
-    Tr(H P Y P†) = Σ_j ⟨P e_j| H |P Y e_j⟩: the 2x2 correlation of bra P_k and ket P_k Y on the
-    gate's target (``kernels.correlate``), for all K gates at once by gathering the paired rows.
-    """
+    """2 Re Tr(H_p P_k (R U) P_k†) for every θ index p of the block (k its gate): the K 2x2
+    correlations of bra P_k and ket P_k (R U), all at once (module docstring, small registers)."""
     p = rec.prefixes
     k, d = p.shape[0], p.shape[2]
     y = (rec.state_in @ lam.conj().T) @ rec.unitary  # R U

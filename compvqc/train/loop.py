@@ -84,11 +84,10 @@ def fit(model, theta: np.ndarray, x: np.ndarray, y: np.ndarray, *, epochs: int, 
     per_epoch = -(-n // batch_size)
     step = start_epoch * per_epoch + start_step
     history: list[dict] = []
-    bar = tqdm(total=epochs * per_epoch, initial=step, disable=(None if progress is None else not progress),
-               desc="train", unit="step", leave=False)
     stop = False
     epoch = start_epoch
-    try:
+    with tqdm(total=epochs * per_epoch, initial=step, disable=(None if progress is None else not progress),
+              desc="train", unit="step", leave=False) as bar:
         for epoch in range(start_epoch, epochs):
             order = batch_order(seed, epoch, n)
             losses = []
@@ -112,11 +111,8 @@ def fit(model, theta: np.ndarray, x: np.ndarray, y: np.ndarray, *, epochs: int, 
                 record["val_loss"], record["val_accuracy"] = evaluate(model, theta, *val)
             history.append(record)
             bar.set_postfix({k: round(v, 4) for k, v in record.items() if k != "step" and isinstance(v, float)})
-            if callback and callback(Event("epoch", epoch + 1, step, record["loss"], theta, record,
-                                           opt_state=state)) is False:
-                stop = True
-            if stop:
+            stopping = callback and callback(Event("epoch", epoch + 1, step, record["loss"], theta, record,
+                                                   opt_state=state)) is False
+            if stop or stopping:  # a step that stopped on the epoch's last batch still sends its epoch event
                 break
-    finally:
-        bar.close()
     return TrainResult(theta, state, epoch + 1 if history else start_epoch, step, history)
