@@ -148,13 +148,11 @@ def _gate_table(name: str, region: Region, grid_angles, per_site) -> GateTable:
     """Worst case over sites, generic distribution of the random angles, kind of each grid angle."""
     depths = np.array(per_site, dtype=np.int64)  # (sites, angles)
     worst = depths.max(axis=0)
-    n_grid = len(grid_angles)
-    generic = DepthStats.of(worst[n_grid:])
+    generic = DepthStats.of(worst[len(grid_angles):])
     entries = []
     for k, angles in enumerate(grid_angles):
         d = int(worst[k])
-        identity = is_identity(_unitary(name, angles))
-        kind = classify(d, generic.min, generic.max, identity)
+        kind = classify(d, generic.min, generic.max, is_identity(_unitary(name, angles)))
         entries.append(Entry(canonicalize_angles(name, angles), d, kind, tuple(int(x) for x in depths[:, k])))
     return GateTable(name, generic, tuple(entries), _sites(name, region))
 

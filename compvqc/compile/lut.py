@@ -192,9 +192,8 @@ class LUT:
         try:
             return self.gates[name]
         except KeyError:
-            raise CompileError(
-                f"the LUT for {self.backend} has no {name!r} table (it has: {', '.join(self.gates)})"
-            ) from None
+            raise CompileError(f"the LUT for {self.backend} has no {name!r} table "
+                               f"(it has: {', '.join(self.gates)})") from None
 
     def __contains__(self, name: str) -> bool:
         return name in self.gates

@@ -162,9 +162,7 @@ def profile_diff(a: dict, b: dict) -> dict:
 
 def format_diff(d: dict) -> str:
     def f(x):
-        if x is None or (isinstance(x, float) and math.isnan(x)):
-            return "-"
-        return f"{x:.4g}"
+        return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.4g}"
 
     lines = [f"hardware profile: {d['from']} → {d['to']}",
              f"  qubits      {d['num_qubits']['from']} → {d['num_qubits']['to']}",

@@ -168,10 +168,8 @@ def compile_program(measured, noise_model, params: list, max_qubits: int | None 
         raise Unsupported(f"{n} active qubits (bound {max_qubits})")
     local = {p: i for i, p in enumerate(active)}
     rng = np.random.default_rng(12345)
-    ops: list = []
-    clbits: dict = {}
+    ops, clbits, measured_done = [], {}, set()  # fused ops; classical bit -> local qubit; measured qubits
     channels = _channel_cache(noise_model)
-    measured_done: set = set()
     for inst in circuit.data:
         op, name = inst.operation, inst.operation.name
         qubits = tuple(local[index[q]] for q in inst.qubits)
@@ -284,8 +282,7 @@ def _probabilities(program: Program, values: np.ndarray) -> np.ndarray:
             f[:, 0, 1] = np.exp(-1j * theta)
             f[:, 1, 0] = np.exp(1j * theta)
             shape = [B] + [1] * (2 * n)
-            shape[row_ax(op.qubit)] = 2
-            shape[col_ax(op.qubit)] = 2
+            shape[row_ax(op.qubit)] = shape[col_ax(op.qubit)] = 2
             rho *= f.reshape(shape)
             continue
         k = len(op.qubits)

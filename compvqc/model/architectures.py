@@ -35,9 +35,7 @@ ARCH_PATTERN = re.compile(r"^(random|blocks|u3cu3_|reupload)(\d{1,9})$")
 def parse_arch(arch: str) -> tuple[str, int]:
     m = ARCH_PATTERN.match(arch) if isinstance(arch, str) else None
     if not m or int(m.group(2)) < 1:
-        raise ModelError(
-            f"unknown architecture {arch!r} (use random<N>, blocks<L>, u3cu3_<L> or reupload<L>)"
-        )
+        raise ModelError(f"unknown architecture {arch!r} (use random<N>, blocks<L>, u3cu3_<L> or reupload<L>)")
     kind, size = m.group(1).rstrip("_"), int(m.group(2))
     limit = MAX_GATES if kind == "random" else MAX_LAYERS
     if size > limit:

@@ -137,9 +137,8 @@ def from_qiskit(circuit: QuantumCircuit, inputs, weights, readout: Readout, *,
         elif len(params) == 1 and params[0] in in_index and name in ("rx", "ry", "rz"):
             ops.append(Encode(name, wires[0], in_index[params[0]]))
         else:
-            raise ConversionError(
-                f"instruction {k} ({name}): each angle must be one listed weight, or one listed input on rx/ry/rz"
-            )
+            raise ConversionError(f"instruction {k} ({name}): each angle must be one listed weight, "
+                                  "or one listed input on rx/ry/rz")
     return VQC(circuit.num_qubits, len(in_index), tuple(ops), readout, dict(meta or {})), None
 
 

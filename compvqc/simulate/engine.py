@@ -286,10 +286,8 @@ class Simulator:
         self.dim = 1 << self.n
         self.weights = model.readout.weights(self.n)
         self.amplitude = bool(model.ops) and isinstance(model.ops[0], AmplitudeEncode)
-        self.segments = [
-            _Block(tuple(run), self.n) if isinstance(run[0], Gate) else _Encoding(tuple(run), self.n)
-            for run in _segments(model.ops)
-        ]
+        self.segments = [_Block(tuple(run), self.n) if isinstance(run[0], Gate) else _Encoding(tuple(run), self.n)
+                         for run in _segments(model.ops)]
 
     # --- inputs ---------------------------------------------------------------------------
     def _check(self, theta, x):
