@@ -25,7 +25,8 @@ import math
 
 from compvqc.errors import BackendNotFound
 
-# The backends that ship a prebuilt LUT in lut/ (`make luts`), by 2-qubit basis: cx; ecr; cz; native rx / rzz.
+# The backends that ship a prebuilt LUT in lut/ (`make luts`). 2-qubit basis: cx (manila, lagos,
+# perth, jakarta), ecr (sherbrooke), cz (torino), native rx / rzz (fractional).
 PREBUILT = ("fake_manila", "fake_lagos", "fake_perth", "fake_jakarta", "fake_sherbrooke", "fake_torino",
             "fake_fractional")
 
