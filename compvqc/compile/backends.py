@@ -25,16 +25,10 @@ import math
 
 from compvqc.errors import BackendNotFound
 
-# The backends that ship a prebuilt LUT in lut/ (`make luts`), with their 2-qubit basis.
-PREBUILT = (
-    "fake_manila",  # cx
-    "fake_lagos",  # cx
-    "fake_perth",  # cx
-    "fake_jakarta",  # cx
-    "fake_sherbrooke",  # ecr
-    "fake_torino",  # cz
-    "fake_fractional",  # native rx / rzz
-)
+# The backends that ship a prebuilt LUT in lut/ (`make luts`). 2-qubit basis: cx (manila, lagos,
+# perth, jakarta), ecr (sherbrooke), cz (torino), native rx / rzz (fractional).
+PREBUILT = ("fake_manila", "fake_lagos", "fake_perth", "fake_jakarta", "fake_sherbrooke", "fake_torino",
+            "fake_fractional")
 
 
 @functools.cache

@@ -66,9 +66,7 @@ def compile_depths(circuits, backend, site, *, seed: int = SEED_TRANSPILER) -> l
     from qiskit import transpile
 
     outs = transpile(list(circuits), backend, optimization_level=OPTIMIZATION_LEVEL,
-                     initial_layout=list(site), seed_transpiler=seed)
-    if not isinstance(outs, list):
-        outs = [outs]
+                     initial_layout=list(site), seed_transpiler=seed)  # a list in, a list out
     allowed = set(site)
     depths = []
     for out in outs:
@@ -150,28 +148,17 @@ def _gate_table(name: str, region: Region, grid_angles, per_site) -> GateTable:
     """Worst case over sites, generic distribution of the random angles, kind of each grid angle."""
     depths = np.array(per_site, dtype=np.int64)  # (sites, angles)
     worst = depths.max(axis=0)
-    n_grid = len(grid_angles)
-    generic = DepthStats.of(worst[n_grid:])
+    generic = DepthStats.of(worst[len(grid_angles):])
     entries = []
     for k, angles in enumerate(grid_angles):
         d = int(worst[k])
-        identity = is_identity(_unitary(name, angles))
-        kind = classify(d, generic.min, generic.max, identity)
+        kind = classify(d, generic.min, generic.max, is_identity(_unitary(name, angles)))
         entries.append(Entry(canonicalize_angles(name, angles), d, kind, tuple(int(x) for x in depths[:, k])))
     return GateTable(name, generic, tuple(entries), _sites(name, region))
 
 
-def build_lut(
-    backend,
-    gates=ALL_GATES,
-    *,
-    qubits=None,
-    region: Region | None = None,
-    model=None,
-    grid: GridSpec | None = None,
-    progress: bool | None = None,
-    workers: int | None = None,
-) -> LUT:
+def build_lut(backend, gates=ALL_GATES, *, qubits=None, region: Region | None = None, model=None,
+              grid: GridSpec | None = None, progress: bool | None = None, workers: int | None = None) -> LUT:
     """Build the compression-level LUT of ``gates`` on ``backend``.
 
     ``qubits`` pins the region (it must be connected); otherwise :func:`default_region` picks it
@@ -210,12 +197,9 @@ def build_lut(
         u3_random = grid.random_angles("u3")
         specs += [(target, "u3", u3_random, (q,)) for q in region.qubits]
     specs += [(target, "cx", None, site) for site in region.directed_edges]
-    bar = tqdm(total=len(specs), desc=f"LUT {backend_name(backend)}", unit="batch",
-               disable=None if progress is None else not progress, leave=False)
-    try:
+    with tqdm(total=len(specs), desc=f"LUT {backend_name(backend)}", unit="batch",
+              disable=None if progress is None else not progress, leave=False) as bar:
         results = _run(specs, workers, bar)
-    finally:
-        bar.close()
     tables, k = {}, 0
     for g, grid_angles, n_sites in layout:
         tables[g] = _gate_table(g, region, grid_angles, results[k : k + n_sites])

@@ -42,21 +42,14 @@ def cache_dir() -> Path:
     return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "compvqc"
 
 
-def prebuilt_dir() -> Path:
-    """Folder of the LUTs shipped with the package (``compvqc/_lut``, a copy of ``lut/``)."""
-    return Path(str(resources.files("compvqc") / "_lut"))
-
-
-def region_key(region: Region) -> str:
-    return "q" + "-".join(str(q) for q in region.qubits)
-
-
 def cache_path(backend, region: Region, directory=None) -> Path:
-    return Path(directory or cache_dir()) / "lut" / f"{backend_name(backend)}.{region_key(region)}.json"
+    key = "q" + "-".join(str(q) for q in region.qubits)
+    return Path(directory or cache_dir()) / "lut" / f"{backend_name(backend)}.{key}.json"
 
 
 def prebuilt_path(name: str) -> Path:
-    return prebuilt_dir() / f"{name}.json"
+    """A LUT shipped with the package (in ``compvqc/_lut``, a copy of ``lut/``)."""
+    return Path(str(resources.files("compvqc") / "_lut")) / f"{name}.json"
 
 
 @dataclass(frozen=True)
@@ -86,21 +79,8 @@ def check(lut: LUT, backend, region: Region | None = None, gates=()) -> Check:
     return Check(not misfit, not stale, tuple(misfit + stale))
 
 
-def _candidates(backend, region: Region, directory) -> list[Path]:
-    return [cache_path(backend, region, directory), prebuilt_path(backend_name(backend))]
-
-
-def get_lut(
-    backend,
-    *,
-    gates=None,
-    qubits=None,
-    model=None,
-    no_rebuild: bool = False,
-    directory=None,
-    progress: bool | None = None,
-    workers: int | None = None,
-) -> LUT:
+def get_lut(backend, *, gates=None, qubits=None, model=None, no_rebuild: bool = False, directory=None,
+            progress: bool | None = None, workers: int | None = None) -> LUT:
     """A valid LUT for ``backend`` (object or name), from cache or prebuilt, else built.
 
     ``gates`` the LUT must cover (default: any; a build without ``gates`` makes all eight). The region is
@@ -112,7 +92,7 @@ def get_lut(
               else default_region(backend, model))
     gates = tuple(gates or ())
     stale_reasons, known = None, []
-    for path in _candidates(backend, region, directory):
+    for path in (cache_path(backend, region, directory), prebuilt_path(backend_name(backend))):
         if not path.is_file():
             continue
         lut = load_lut_file(path)  # a corrupt file is an error, never silently rebuilt

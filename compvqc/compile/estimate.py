@@ -79,8 +79,7 @@ class Estimator:
         self.lut = lut
         self.block_max = lut.single_qubit_block
         self.rz_depth = lut["rz"].generic.mode if "rz" in lut else 1
-        cx = lut.blocks.get("cx")
-        cx_depth = cx.max if cx is not None else 1
+        cx_depth = lut.blocks["cx"].max if "cx" in lut.blocks else 1
         param_gate = {p: i for i, g in enumerate(model.gates) for p in g.params}
         qv = to_qiskit(model)  # weights unbound: every weight is an element of ParameterVector w
         qubit = {q: k for k, q in enumerate(qv.circuit.qubits)}
@@ -99,7 +98,7 @@ class Estimator:
             else:  # a fixed two-qubit gate of the amplitude encoder (CX)
                 elements.append(_Element(wires, None, cx_depth))
         self.elements = tuple(elements)
-        for i, g in enumerate(model.gates):
+        for g in model.gates:
             lut[g.name]  # fail early, with a clear message, on a gate type the LUT lacks
 
     # --- per-gate state ---------------------------------------------------------------------
@@ -138,8 +137,10 @@ class Estimator:
         def flush(w: int) -> int:
             return time[w] + closed[w] + self._segment_cost(seg_total[w], seg_u[w])
 
-        def reset(w: int, t: int) -> None:
-            time[w], closed[w], seg_total[w], seg_u[w] = t, 0, 0, _I2
+        def join(wires, cost: int) -> None:  # a two-qubit node: it starts when both wires are free
+            end = max(flush(w) for w in wires) + cost
+            for w in wires:
+                time[w], closed[w], seg_total[w], seg_u[w] = end, 0, 0, _I2
 
         for el in self.elements:
             if el.gate is None:
@@ -148,10 +149,7 @@ class Estimator:
                     closed[w] += self._segment_cost(seg_total[w], seg_u[w]) + el.cost
                     seg_total[w], seg_u[w] = 0, _I2
                     continue
-                a, b = el.wires
-                end = max(flush(a), flush(b)) + el.cost
-                reset(a, end)
-                reset(b, end)
+                join(el.wires, el.cost)
                 continue
             s = states[el.gate]
             if s.vanishes:
@@ -161,10 +159,7 @@ class Estimator:
                 seg_total[w] += s.depth
                 seg_u[w] = s.local @ seg_u[w]
                 continue
-            a, b = el.wires
-            end = max(flush(a), flush(b)) + s.depth
-            reset(a, end)
-            reset(b, end)
+            join(el.wires, s.depth)
         return max(flush(w) for w in range(n))
 
     def estimate(self, theta) -> int:
@@ -244,9 +239,12 @@ class Estimator:
         return g
 
 
-def _dag_length(g: nx.DiGraph) -> int:
-    """Longest path with node weights (networkx weighs edges: push each node's weight onto its
-    out-edges and add the first node's own weight through a virtual source)."""
+def dag_longest_path(model, theta, lut: LUT) -> int:
+    """The estimate computed with networkx on :func:`gate_dag` (slower; same number).
+
+    networkx weighs edges, the DAG its nodes: each node's weight goes onto its in-edges, and a
+    virtual source adds an edge into every node."""
+    g = gate_dag(model, theta, lut)
     h = nx.DiGraph()
     h.add_nodes_from(g.nodes)
     h.add_node("source")
@@ -260,11 +258,6 @@ def _dag_length(g: nx.DiGraph) -> int:
 def gate_dag(model, theta, lut: LUT) -> nx.DiGraph:
     """The estimate's dependency DAG (node attribute ``weight``)."""
     return Estimator(model, lut).dag(theta)
-
-
-def dag_longest_path(model, theta, lut: LUT) -> int:
-    """The estimate computed with networkx on :func:`gate_dag` (slower; same number)."""
-    return _dag_length(gate_dag(model, theta, lut))
 
 
 def estimate_tcd(model, theta, lut: LUT) -> int:

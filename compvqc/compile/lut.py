@@ -58,9 +58,7 @@ def is_identity(u: np.ndarray, atol: float = 1e-9) -> bool:
     """True when ``u`` is e^{iα}·I for some α (so ±I, and any other global phase)."""
     u = np.asarray(u, dtype=np.complex128)
     phase = u[0, 0]
-    if abs(abs(phase) - 1.0) > atol:
-        return False
-    return bool(np.allclose(u, phase * np.eye(u.shape[0]), atol=atol, rtol=0.0))
+    return bool(abs(abs(phase) - 1.0) <= atol and np.allclose(u, phase * np.eye(u.shape[0]), atol=atol, rtol=0.0))
 
 
 def classify(depth: int, generic_min: int, generic_max: int, identity: bool) -> str:
@@ -152,8 +150,7 @@ class GateTable:
 
     def lookup(self, angles) -> Entry | None:
         """The entry at exactly these canonical angles (bit-identical floats), or None."""
-        key = tuple(float(a) for a in np.atleast_1d(angles))
-        return self._index.get(key)
+        return self._index.get(tuple(float(a) for a in np.atleast_1d(angles)))
 
     def depth(self, angles) -> int:
         """Depth at these angles: the entry's if on the grid, else the generic mode."""
@@ -165,12 +162,8 @@ class GateTable:
         return tuple(e for e in self.entries if e.kind in kinds)
 
     def to_dict(self) -> dict:
-        return {
-            "generic_depth": self.generic.mode,
-            "generic": self.generic.to_dict(),
-            "sites": [list(s) for s in self.sites],
-            "entries": [e.to_dict() for e in self.entries],
-        }
+        return {"generic_depth": self.generic.mode, "generic": self.generic.to_dict(),
+                "sites": [list(s) for s in self.sites], "entries": [e.to_dict() for e in self.entries]}
 
     @classmethod
     def from_dict(cls, name: str, d: dict) -> "GateTable":
@@ -199,9 +192,8 @@ class LUT:
         try:
             return self.gates[name]
         except KeyError:
-            raise CompileError(
-                f"the LUT for {self.backend} has no {name!r} table (it has: {', '.join(self.gates)})"
-            ) from None
+            raise CompileError(f"the LUT for {self.backend} has no {name!r} table "
+                               f"(it has: {', '.join(self.gates)})") from None
 
     def __contains__(self, name: str) -> bool:
         return name in self.gates
@@ -219,19 +211,13 @@ class LUT:
         """Depth bound of one merged run of single-qubit gates: an arbitrary 1q unitary's max."""
         return self.blocks["1q"].max
 
-    def levels(self, name: str, kinds=LEVEL_KINDS) -> tuple[Entry, ...]:
-        return self[name].levels(kinds)
-
     def table_dict(self) -> dict:
-        return {
-            "gates": {k: v.to_dict() for k, v in self.gates.items()},
-            "blocks": {k: v.to_dict() for k, v in self.blocks.items()},
-        }
+        return {"gates": {k: v.to_dict() for k, v in self.gates.items()},
+                "blocks": {k: v.to_dict() for k, v in self.blocks.items()}}
 
     def to_dict(self) -> dict:
         table = self.table_dict()
-        prov = dict(self.provenance)
-        prov["sha256"] = table_sha256(table)
+        prov = {**self.provenance, "sha256": table_sha256(table)}
         return {"format": FORMAT, "version": VERSION, "provenance": prov, **table}
 
     def to_json(self) -> str:
@@ -248,9 +234,7 @@ class LUT:
             lines = ",\n".join("   " + json.dumps(e, allow_nan=False) for e in entries)
             tail = "," if i < len(names) - 1 else ""
             out.append(f"  {json.dumps(name)}: {head}, \"entries\": [\n{lines}\n  ]}}{tail}")
-        out.append(" },")
-        out.append(f' "blocks": {json.dumps(doc["blocks"], allow_nan=False)}')
-        out.append("}")
+        out += [" },", f' "blocks": {json.dumps(doc["blocks"], allow_nan=False)}', "}"]
         return "\n".join(out) + "\n"
 
     @classmethod
@@ -262,8 +246,7 @@ class LUT:
         try:
             prov = dict(doc["provenance"])
             table = {"gates": doc["gates"], "blocks": doc["blocks"]}
-            expected = prov.get("sha256")
-            if table_sha256(table) != expected:
+            if table_sha256(table) != prov.get("sha256"):
                 raise LUTFileError(f"{source}: sha256 mismatch (the table was modified or is corrupt)")
             gates = {}
             for name, g in doc["gates"].items():

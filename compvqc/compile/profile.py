@@ -21,10 +21,9 @@ TWO_QUBIT_GATES = ("cx", "ecr", "cz", "rzz", "iswap", "cr")
 
 def _props(target, gate: str, qargs):
     try:
-        p = target[gate][qargs]
+        return target[gate][qargs]
     except KeyError:
         return None
-    return p
 
 
 def _num(x) -> float:
@@ -60,14 +59,9 @@ def hardware_profile(backend) -> dict:
             e_err.append(_num(p.error if p else None))
             e_dur.append(_num(p.duration if p else None))
             e_gate.append(gate)
-    date = None
     try:
-        props = backend.properties()
-        stamp = getattr(props, "last_update_date", None)
-        if isinstance(stamp, _dt.datetime):
-            date = stamp.isoformat()
-        elif stamp:
-            date = str(stamp)
+        stamp = getattr(backend.properties(), "last_update_date", None)
+        date = stamp.isoformat() if isinstance(stamp, _dt.datetime) else (str(stamp) if stamp else None)
     except Exception:  # noqa: BLE001 - many backends have no properties(); the date is optional
         date = None
     return {
@@ -129,22 +123,17 @@ def check_profile(p: dict) -> None:
         bad("two_qubit_gates must name one gate per edge")
 
 
-def _stats(values) -> dict:
+def _median(values) -> float | None:
+    """Median of the finite values (None if there are none)."""
     v = np.asarray(values, dtype=np.float64)
     v = v[np.isfinite(v)]
-    if v.size == 0:
-        return {"median": None, "mean": None}
-    return {"median": float(np.median(v)), "mean": float(np.mean(v))}
+    return float(np.median(v)) if v.size else None
 
 
 SUMMARY = (
-    ("T1 (s)", "qubits", "t1"),
-    ("T2 (s)", "qubits", "t2"),
-    ("readout error", "qubits", "readout_error"),
-    ("1q gate error", "qubits", "gate_error"),
-    ("1q gate duration (s)", "qubits", "gate_duration"),
-    ("2q gate error", "edges", "error"),
-    ("2q gate duration (s)", "edges", "duration"),
+    ("T1 (s)", "qubits", "t1"), ("T2 (s)", "qubits", "t2"), ("readout error", "qubits", "readout_error"),
+    ("1q gate error", "qubits", "gate_error"), ("1q gate duration (s)", "qubits", "gate_duration"),
+    ("2q gate error", "edges", "error"), ("2q gate duration (s)", "edges", "duration"),
     ("measurement duration (s)", "qubits", "readout_duration"),
 )
 
@@ -153,8 +142,7 @@ def profile_diff(a: dict, b: dict) -> dict:
     """What differs between two profiles: medians and their deltas, basis gates, size, edges."""
     rows = []
     for label, group, key in SUMMARY:
-        sa = _stats(a.get(group, {}).get(key, []))["median"]
-        sb = _stats(b.get(group, {}).get(key, []))["median"]
+        sa, sb = _median(a.get(group, {}).get(key, [])), _median(b.get(group, {}).get(key, []))
         delta = None if sa is None or sb is None else sb - sa
         ratio = None if sa in (None, 0) or sb is None else sb / sa
         rows.append({"quantity": label, "from": sa, "to": sb, "delta": delta, "ratio": ratio})
@@ -174,9 +162,7 @@ def profile_diff(a: dict, b: dict) -> dict:
 
 def format_diff(d: dict) -> str:
     def f(x):
-        if x is None or (isinstance(x, float) and math.isnan(x)):
-            return "-"
-        return f"{x:.4g}"
+        return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.4g}"
 
     lines = [f"hardware profile: {d['from']} → {d['to']}",
              f"  qubits      {d['num_qubits']['from']} → {d['num_qubits']['to']}",

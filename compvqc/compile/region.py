@@ -83,8 +83,7 @@ def layout_region(backend, model=None, *, seed: int = LAYOUT_SEED) -> Region:
 
     detail = {"layout_seed": seed, "optimization_level": OPTIMIZATION_LEVEL}
     if model is None:
-        model = build_model(REFERENCE_MODEL["encoder"], REFERENCE_MODEL["arch"], REFERENCE_MODEL["n_classes"],
-                            arch_seed=REFERENCE_MODEL["arch_seed"])
+        model = build_model(**REFERENCE_MODEL)
         detail["model"] = dict(REFERENCE_MODEL)
     else:
         detail["model"] = dict(model.meta)

@@ -67,17 +67,15 @@ def transpile_over_seeds(circuit, backend, seeds=TCD_SEEDS, **options) -> dict:
     if len(set(seeds)) != len(seeds):
         raise CompileError("the TCD seed list repeats a seed")
     if circuit.num_qubits > backend.target.num_qubits:
-        raise CompileError(
-            f"the circuit needs {circuit.num_qubits} qubits, {backend_name(backend)} has {backend.target.num_qubits}"
-        )
+        raise CompileError(f"the circuit needs {circuit.num_qubits} qubits, {backend_name(backend)} has "
+                           f"{backend.target.num_qubits}")
     return {s: transpile(circuit, backend, optimization_level=OPTIMIZATION_LEVEL, seed_transpiler=s, **options)
             for s in seeds}
 
 
 def depth(compiled) -> int:
     """The TCD of one compiled circuit: its depth without final measurements."""
-    compiled = compiled.remove_final_measurements(inplace=False)
-    return int(compiled.depth())
+    return int(compiled.remove_final_measurements(inplace=False).depth())
 
 
 def circuit_tcd(circuit, backend, seeds=TCD_SEEDS) -> TCDResult:

@@ -65,22 +65,18 @@ class Dataset:
         return self.train.x.shape[1]
 
 
-def resolve_data_dir(data_dir) -> Path | None:
-    d = data_dir or os.environ.get("COMPVQC_DATA")
-    return Path(d) if d else None
-
-
-def _source_dir(data_dir: Path | None, source: str) -> Path:
-    if data_dir is None:
+def _source_dir(data_dir, source: str) -> Path:
+    """``data_dir`` (else ``$COMPVQC_DATA``), or its subfolder named after the source if it has one."""
+    data_dir = data_dir or os.environ.get("COMPVQC_DATA")
+    if not data_dir:
         raise DatasetError(f"{source} needs --data-dir (or COMPVQC_DATA) naming a folder with the IDX files")
-    sub = data_dir / source
-    return sub if sub.is_dir() else data_dir
+    sub = Path(data_dir) / source
+    return sub if sub.is_dir() else Path(data_dir)
 
 
 def _idx_pair(folder: Path, part: str):
-    images_name, labels_name = IDX_FILES[part]
     paths = []
-    for base in (images_name, labels_name):
+    for base in IDX_FILES[part]:  # images, labels
         for candidate in (folder / f"{base}.gz", folder / base):
             if candidate.is_file():
                 paths.append(candidate)
@@ -137,16 +133,8 @@ def _int_in(v, low: int, high: int) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and low <= v <= high
 
 
-def load_dataset(
-    name: str,
-    *,
-    data_dir=None,
-    preprocess: str = "scale",
-    val_fraction: float = 0.1,
-    split_seed: int = 0,
-    n_samples: int = 1000,
-    max_train: int | None = None,
-) -> Dataset:
+def load_dataset(name: str, *, data_dir=None, preprocess: str = "scale", val_fraction: float = 0.1, split_seed: int = 0,
+                 n_samples: int = 1000, max_train: int | None = None) -> Dataset:
     """Load a named dataset with its three splits.
 
     ``n_samples`` sizes the synthetic sets; ``max_train`` keeps the first N training samples
@@ -160,14 +148,8 @@ def load_dataset(
         raise DatasetError("val_fraction must be in (0, 1)")
     source, classes, encoder = DATASETS[name]
     rng = np.random.default_rng(split_seed)
-    reference = {
-        "name": name,
-        "source": source,
-        "classes": list(classes),
-        "preprocess": preprocess,
-        "val_fraction": val_fraction,
-        "split_seed": split_seed,
-    }
+    reference = {"name": name, "source": source, "classes": list(classes), "preprocess": preprocess,
+                 "val_fraction": val_fraction, "split_seed": split_seed}
     if source == "synthetic":
         n_features = 4 if name == "syn4" else 16
         x, y = make_synthetic(n_features, n_samples, split_seed)
@@ -184,7 +166,7 @@ def load_dataset(
         rest, test = _carve(x, y, 0.25, rng)
         train, val = _carve(rest.x, rest.y, val_fraction, rng)
     else:
-        folder = _source_dir(resolve_data_dir(data_dir), source)
+        folder = _source_dir(data_dir, source)
         parts = {}
         for part in ("train", "test"):
             images, labels = _idx_pair(folder, part)

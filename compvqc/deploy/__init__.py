@@ -18,6 +18,7 @@ from compvqc.deploy.export import FORMATS, export_circuit, logical_circuit
 from compvqc.deploy.transpile import Deployment, deploy, with_deployment
 
 __all__ = [
-    "ENGINES", "EXECUTORS", "FORMATS", "aer_engine", "Deployment", "DeployError", "Evaluation", "deploy", "evaluate", "export_circuit",
-    "logical_circuit", "pick_samples", "require_transpiled", "run_aer", "run_primitives", "with_deployment",
+    "ENGINES", "EXECUTORS", "FORMATS", "aer_engine", "Deployment", "DeployError", "Evaluation", "deploy",
+    "evaluate", "export_circuit", "logical_circuit", "pick_samples", "require_transpiled", "run_aer",
+    "run_primitives", "with_deployment",
 ]

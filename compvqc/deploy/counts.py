@@ -12,8 +12,7 @@ import numpy as np
 
 
 def counts_from_aer(result, n_experiments: int, n_qubits: int) -> np.ndarray:
-    dim = 2**n_qubits
-    out = np.zeros((n_experiments, dim), dtype=np.int64)
+    out = np.zeros((n_experiments, 2**n_qubits), dtype=np.int64)
     for i in range(n_experiments):
         for key, c in result.data(i)["counts"].items():
             out[i, int(key, 16) if key.startswith("0x") else int(key, 2)] += int(c)

@@ -42,15 +42,14 @@ import numpy as np
 
 from compvqc.errors import Unsupported
 
-#: Largest number of active qubits for the batched density-matrix engine. Its work per binding
-#: is ≈ (fused operations) × 4^n × 4^k multiply-adds (k = 1, 2 qubits per operation) and its
-#: state 16·4^n bytes (1 MB at n = 8), so it grows 4× per qubit, while Aer's per-experiment
-#: overhead is roughly constant at small n. Measured against one Aer job with all bindings
-#: (fake_kolkata noise model, 1024 shots, 32 bindings, ``{n}x2_ryz`` + ``random50``,
-#: ``max_parallel_threads=1``; ``benchmarks/deploy.py --part crossover``): 5 active qubits
-#: 1973/s vs 61/s, 6: 541 vs 32, 7: 88 vs 11, 8: 19 vs 14, 9: 4 vs 4. So up to 8 active
-#: qubits the engine is at least as fast; above, Aer runs the job (and from 10 qubits on, its
-#: ``automatic`` method switches to statevector trajectories, which grow only 2× per qubit).
+#: Largest number of active qubits for the batched density-matrix engine. Its work grows 4× per
+#: qubit (module docstring, Cost), while Aer's per-experiment overhead is roughly constant at
+#: small n. Measured against one Aer job with all bindings (fake_kolkata noise model, 1024 shots,
+#: 32 bindings, ``{n}x2_ryz`` + ``random50``, ``max_parallel_threads=1``; ``benchmarks/deploy.py
+#: --part crossover``): 5 active qubits 1973/s vs 61/s, 6: 541 vs 32, 7: 88 vs 11, 8: 19 vs 14,
+#: 9: 4 vs 4. So up to 8 active qubits the engine is at least as fast; above, Aer runs the job
+#: (and from 10 qubits on, its ``automatic`` method switches to statevector trajectories, which
+#: grow only 2× per qubit).
 MAX_ACTIVE_QUBITS = 8
 _CHUNK_BYTES = 64 * 2**20  # ρ of one chunk of bindings, complex128
 
@@ -113,17 +112,10 @@ def _embed(T: np.ndarray, qubits: tuple, into: tuple) -> np.ndarray:
     letters = iter("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
     grp = [[next(letters) for _ in range(m)] for _ in range(4)]  # out-row, out-col, in-row, in-col
     out_sub = "".join("".join(g) for g in grp)
-    t_sub = ""
-    for g in grp:
-        t_sub += "".join(g[m - 1 - p] for p in reversed(pos))  # T's axes: op qubit k-1 … 0
-    eye = []
-    for p in range(m):
-        if into[p] in qubits:
-            continue
-        a = m - 1 - p
-        eye.append((grp[0][a] + grp[2][a], grp[1][a] + grp[3][a]))
-    subs = [t_sub] + [s for pair in eye for s in pair]
-    ops = [Tk] + [np.eye(2)] * (2 * len(eye))
+    t_sub = "".join(g[m - 1 - p] for g in grp for p in reversed(pos))  # T's axes: op qubit k-1 … 0
+    free = [m - 1 - p for p in range(m) if into[p] not in qubits]  # the axes of the other qubits: identity
+    subs = [t_sub] + [s for a in free for s in (grp[0][a] + grp[2][a], grp[1][a] + grp[3][a])]
+    ops = [Tk] + [np.eye(2)] * (2 * len(free))
     d = 2**m
     return np.einsum(",".join(subs) + "->" + out_sub, *ops).reshape(d, d, d, d)
 
@@ -176,10 +168,8 @@ def compile_program(measured, noise_model, params: list, max_qubits: int | None 
         raise Unsupported(f"{n} active qubits (bound {max_qubits})")
     local = {p: i for i, p in enumerate(active)}
     rng = np.random.default_rng(12345)
-    ops: list = []
-    clbits: dict = {}
+    ops, clbits, measured_done = [], {}, set()  # fused ops; classical bit -> local qubit; measured qubits
     channels = _channel_cache(noise_model)
-    measured_done: set = set()
     for inst in circuit.data:
         op, name = inst.operation, inst.operation.name
         qubits = tuple(local[index[q]] for q in inst.qubits)
@@ -233,15 +223,20 @@ _CHANNELS: dict = {}
 
 
 def _channel_cache(noise_model) -> dict:
-    if noise_model is None:
-        return {}
-    entry = _CHANNELS.get(id(noise_model))
-    if entry is None or entry[0]() is not noise_model:
+    return {} if noise_model is None else _per_object(_CHANNELS, noise_model)
+
+
+def _per_object(cache: dict, obj) -> dict:
+    """The dict ``cache`` keeps for ``obj``, keyed by id and dropped with ``obj`` (objects such as
+    QuantumCircuit define __eq__ without __hash__, so a WeakKeyDictionary cannot hold them); a
+    fresh, unkept dict if ``obj`` cannot be weakly referenced."""
+    entry = cache.get(id(obj))
+    if entry is None or entry[0]() is not obj:
         try:
-            ref = weakref.ref(noise_model, lambda _, key=id(noise_model): _CHANNELS.pop(key, None))
+            ref = weakref.ref(obj, lambda _, key=id(obj): cache.pop(key, None))
         except TypeError:
             return {}
-        entry = _CHANNELS[id(noise_model)] = (ref, {})
+        entry = cache[id(obj)] = (ref, {})
     return entry[1]
 
 
@@ -287,8 +282,7 @@ def _probabilities(program: Program, values: np.ndarray) -> np.ndarray:
             f[:, 0, 1] = np.exp(-1j * theta)
             f[:, 1, 0] = np.exp(1j * theta)
             shape = [B] + [1] * (2 * n)
-            shape[row_ax(op.qubit)] = 2
-            shape[col_ax(op.qubit)] = 2
+            shape[row_ax(op.qubit)] = shape[col_ax(op.qubit)] = 2
             rho *= f.reshape(shape)
             continue
         k = len(op.qubits)
@@ -318,24 +312,14 @@ def _probabilities(program: Program, values: np.ndarray) -> np.ndarray:
     return p / p.sum(axis=1, keepdims=True)
 
 
-# id(circuit) -> (weakref to the circuit, {(id(noise model), bound): (noise model, Program | Unsupported)});
-# QuantumCircuit defines __eq__ without __hash__, so a WeakKeyDictionary cannot hold it.
+# id(circuit) -> (weakref to the circuit, {(id(noise model), bound, params): (noise model, Program | Unsupported)})
 _PROGRAMS: dict = {}
 
 
 def program_for(measured, noise_model, params: list, max_qubits: int | None = None) -> Program:
     """:func:`compile_program`, cached per circuit object and noise model object."""
     max_qubits = MAX_ACTIVE_QUBITS if max_qubits is None else int(max_qubits)
-    entry = _PROGRAMS.get(id(measured))
-    if entry is None or entry[0]() is not measured:
-        try:
-            ref = weakref.ref(measured, lambda _, key=id(measured): _PROGRAMS.pop(key, None))
-        except TypeError:  # not weak-referenceable: no cache
-            ref = None
-        entry = (ref, {})
-        if ref is not None:
-            _PROGRAMS[id(measured)] = entry
-    per = entry[1]
+    per = _per_object(_PROGRAMS, measured)
     key = (id(noise_model), max_qubits, tuple(params))
     hit = per.get(key)
     if hit is None or hit[0] is not noise_model:

@@ -76,13 +76,9 @@ def evaluate(model, theta, x, y, backend, *, executor: str = "aer", shots: int =
     if deployment is None:
         deployment = deploy(model, theta, backend, seeds)
     t0 = time.perf_counter()
-    counts = None
     out, shots, noise, used = run(model, theta, x, deployment, backend, shots=shots, noise=noise, seed=seed,
                                   options=options, engine=engine)
-    if shots == 0:
-        probs = out
-    else:
-        counts, probs = out, probabilities_from_counts(out)
+    counts, probs = (None, out) if shots == 0 else (out, probabilities_from_counts(out))
     logits = probs @ model.readout.weights(model.n_qubits)
     seconds = time.perf_counter() - t0
     return Evaluation(accuracy=accuracy(logits, y), predictions=predictions(logits), probabilities=probs, counts=counts,

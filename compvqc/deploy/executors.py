@@ -9,16 +9,14 @@ in one job — the circuit was transpiled once, samples are parameter bindings:
 * ``aer``        — qiskit-aer's noise model: ``AerSimulator.from_backend(backend)`` (the
                    Target's noise model) or a noiseless ``AerSimulator()``. Two engines
                    (``engine=``): ``"aer"`` runs all bindings in one ``AerSimulator.run`` via
-                   ``parameter_binds``; ``"density"`` (:mod:`compvqc.deploy.density`) evolves all
-                   bindings together as density matrices under the same noise model (inserted
-                   by Aer's ``insert_noise``) and draws each binding's counts from its exact
-                   outcome law — much faster than Aer's job at a few active qubits, less as they grow
-                   (``benchmarks/RESULTS.md``, Deployment); checked
-                   against Aer by a per-binding chi-square test. ``"auto"`` (default) takes
-                   ``density`` up to :data:`~compvqc.deploy.density.MAX_ACTIVE_QUBITS` active
-                   qubits and when the circuit and noise model compile, else ``aer``; passing
-                   Aer ``options`` other than threading forces ``aer``. ``shots=0`` (noise-free
-                   only) saves exact probabilities with Aer instead of sampling;
+                   ``parameter_binds``; ``"density"`` (:mod:`compvqc.deploy.density`: much faster
+                   at a few active qubits, checked against Aer) evolves all bindings together as
+                   density matrices under the same noise model and draws each binding's counts
+                   from its exact outcome law. ``"auto"`` (default) takes ``density`` up to
+                   :data:`~compvqc.deploy.density.MAX_ACTIVE_QUBITS` active qubits and when the
+                   circuit and noise model compile, else ``aer``; passing Aer ``options`` other
+                   than threading forces ``aer``. ``shots=0`` (noise-free only) saves exact
+                   probabilities with Aer instead of sampling;
 * ``primitives`` — qiskit-ibm-runtime's current Sampler (``executor_sampler.Sampler``, the
                    successor of ``SamplerV2`` in 0.51) with ``mode=backend``: a fake backend
                    runs locally on Aer with its noise model, a real ``ibm_*`` device runs on
@@ -61,12 +59,9 @@ def require_transpiled(circuit, backend) -> None:
 
 def is_simulated(backend) -> bool:
     """True for backends that run locally (fake snapshots, Aer), False for real devices."""
+    from qiskit_aer import AerSimulator
     from qiskit_ibm_runtime.fake_provider.fake_backend import FakeBackendV2
 
-    try:
-        from qiskit_aer import AerSimulator
-    except ImportError:  # pragma: no cover - aer is a dependency
-        AerSimulator = ()
     return isinstance(backend, (FakeBackendV2, AerSimulator))
 
 
@@ -171,15 +166,13 @@ def run_primitives(deployment, values: np.ndarray, backend, *, shots: int, noise
     if not noise and not simulated:
         raise DeployError(f"{backend_name(backend)} is real hardware: its noise cannot be switched off "
                           "(the aer executor with noise=False gives the ideal case)")
-    mode = backend if noise else aer_simulator(backend, noise=False)
-    sampler = Sampler(mode=mode)
+    sampler = Sampler(mode=backend if noise else aer_simulator(backend, noise=False))
     sampler.options.default_shots = int(shots)
     sampler.options.simulator.seed_simulator = int(seed)  # local simulation only; hardware ignores it
     values = np.atleast_2d(values)
     pub = (deployment.measured, values) if deployment.parameters else (deployment.measured,)
     result = sampler.run([pub], shots=int(shots)).result()
-    bits = result[0].data["c"]
-    counts = counts_from_bitarray(bits, deployment.n_qubits)
+    counts = counts_from_bitarray(result[0].data["c"], deployment.n_qubits)
     if counts.shape[0] != len(values):
         counts = np.repeat(counts, len(values), axis=0)
     return counts
@@ -192,8 +185,6 @@ class Executor:
 
     name: str
     run: Callable
-    uses_backend: bool = True
-    """False: the logical model on compvqc's simulator (no deployment, shots or noise)."""
     help: str = ""
 
 
@@ -223,6 +214,6 @@ def _primitives(model, theta, x, deployment, backend, *, shots, noise, seed, opt
 for _e in (
     Executor("aer", _aer, help="qiskit-aer with the backend's noise model (default)"),
     Executor("primitives", _primitives, help="qiskit-ibm-runtime Sampler (runs on the device for ibm_*)"),
-    Executor("exact", _exact, uses_backend=False, help="compvqc's noise-free simulator"),
+    Executor("exact", _exact, help="compvqc's noise-free simulator"),
 ):
     register_executor(_e)

@@ -5,17 +5,5 @@ from compvqc.model.gates import GATE_TYPES, canonicalize, canonicalize_angles, c
 from compvqc.model.ops import AmplitudeEncode, Encode, Gate
 from compvqc.model.readout import Readout, default_readout, softmax_cross_entropy
 
-__all__ = [
-    "VQC",
-    "build_model",
-    "GATE_TYPES",
-    "canonicalize",
-    "canonicalize_angles",
-    "circular_distance",
-    "Gate",
-    "Encode",
-    "AmplitudeEncode",
-    "Readout",
-    "default_readout",
-    "softmax_cross_entropy",
-]
+__all__ = ["VQC", "build_model", "GATE_TYPES", "canonicalize", "canonicalize_angles", "circular_distance",
+           "Gate", "Encode", "AmplitudeEncode", "Readout", "default_readout", "softmax_cross_entropy"]

@@ -18,6 +18,7 @@ Names (``arch`` strings):
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import numpy as np
@@ -34,9 +35,7 @@ ARCH_PATTERN = re.compile(r"^(random|blocks|u3cu3_|reupload)(\d{1,9})$")
 def parse_arch(arch: str) -> tuple[str, int]:
     m = ARCH_PATTERN.match(arch) if isinstance(arch, str) else None
     if not m or int(m.group(2)) < 1:
-        raise ModelError(
-            f"unknown architecture {arch!r} (use random<N>, blocks<L>, u3cu3_<L> or reupload<L>)"
-        )
+        raise ModelError(f"unknown architecture {arch!r} (use random<N>, blocks<L>, u3cu3_<L> or reupload<L>)")
     kind, size = m.group(1).rstrip("_"), int(m.group(2))
     limit = MAX_GATES if kind == "random" else MAX_LAYERS
     if size > limit:
@@ -53,47 +52,34 @@ def check_arch(arch: str, gate_set=PAPER_GATE_SET) -> None:
         gate_type(name)
 
 
-class _Counter:
-    """Hands out consecutive parameter indices."""
-
-    def __init__(self, start: int = 0):
-        self.next = start
-
-    def take(self, k: int) -> tuple[int, ...]:
-        out = tuple(range(self.next, self.next + k))
-        self.next += k
-        return out
-
-
-def random_gates(
-    n_qubits: int, n_gates: int, rng: np.random.Generator, gate_set=PAPER_GATE_SET, counter=None
-) -> list[Gate]:
+def random_gates(n_qubits: int, n_gates: int, rng: np.random.Generator, gate_set=PAPER_GATE_SET,
+                 counter=None) -> list[Gate]:
     gate_set = tuple(gate_set)
     for name in gate_set:
         gate_type(name)
     usable = [g for g in gate_set if GATE_TYPES[g].n_wires <= n_qubits]
     if not usable:
         raise ModelError(f"no gate of {gate_set} fits on {n_qubits} qubit(s)")
-    counter = counter or _Counter()
+    counter = counter or itertools.count()  # consecutive parameter indices
     gates = []
     for _ in range(n_gates):
         name = usable[int(rng.integers(len(usable)))]
         gt = GATE_TYPES[name]
         wires = tuple(int(w) for w in rng.choice(n_qubits, size=gt.n_wires, replace=False))
-        gates.append(Gate(name, wires, counter.take(gt.n_params)))
+        gates.append(Gate(name, wires, tuple(itertools.islice(counter, gt.n_params))))
     return gates
 
 
 def block_gates(n_qubits: int, layers: int, kind: str = "rxyz_crx", counter=None) -> list[Gate]:
-    counter = counter or _Counter()
+    counter = counter or itertools.count()
     singles, ring = (("rx", "ry", "rz"), "crx") if kind == "rxyz_crx" else (("u3",), "cu3")
     gates = []
     for _ in range(layers):
         for name in singles:
             for w in range(n_qubits):
-                gates.append(Gate(name, (w,), counter.take(GATE_TYPES[name].n_params)))
+                gates.append(Gate(name, (w,), tuple(itertools.islice(counter, GATE_TYPES[name].n_params))))
         if n_qubits >= 2:
             pairs = [(w, (w + 1) % n_qubits) for w in range(n_qubits if n_qubits > 2 else 1)]
             for c, t in pairs:
-                gates.append(Gate(ring, (c, t), counter.take(GATE_TYPES[ring].n_params)))
+                gates.append(Gate(ring, (c, t), tuple(itertools.islice(counter, GATE_TYPES[ring].n_params))))
     return gates

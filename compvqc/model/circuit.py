@@ -8,6 +8,7 @@ JSON. Simulation methods on the class are conveniences that call :mod:`compvqc.s
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -103,25 +104,14 @@ class VQC:
             if not isinstance(w, int) or not 0 <= w < self.n_qubits:
                 raise ModelError(f"op {k}: wire {w!r} out of range 0..{self.n_qubits - 1}")
 
-    def gate_angles(self, theta: np.ndarray, i: int) -> np.ndarray:
-        """The angle(s) of trainable gate ``i`` taken from θ."""
-        return self.gates[i].angles(theta)
-
     def init_params(self, rng: np.random.Generator) -> np.ndarray:
         """Initial weights, uniform in [-π, π) (TorchQuantum's default), float64."""
         return rng.uniform(-np.pi, np.pi, size=self.n_params)
 
     # --- serialization ------------------------------------------------------------------
     def to_dict(self) -> dict:
-        return {
-            "format": FORMAT,
-            "version": VERSION,
-            "n_qubits": self.n_qubits,
-            "n_features": self.n_features,
-            "ops": [op.to_dict() for op in self.ops],
-            "readout": self.readout.to_dict(),
-            "meta": dict(self.meta),
-        }
+        return {"format": FORMAT, "version": VERSION, "n_qubits": self.n_qubits, "n_features": self.n_features,
+                "ops": [op.to_dict() for op in self.ops], "readout": self.readout.to_dict(), "meta": dict(self.meta)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "VQC":
@@ -130,17 +120,12 @@ class VQC:
         if d.get("version") != VERSION:
             raise ModelError(f"unsupported VQC description version {d.get('version')!r}")
         try:
-            ops = [_op_from_dict(o) for o in d["ops"]]
-            return cls(
-                int(d["n_qubits"]),
-                int(d["n_features"]),
-                tuple(ops),
-                Readout.from_dict(d["readout"]),
-                dict(d.get("meta") or {}),
-            )
+            ops = tuple(_op_from_dict(o) for o in d["ops"])
+            return cls(int(d["n_qubits"]), int(d["n_features"]), ops, Readout.from_dict(d["readout"]),
+                       dict(d.get("meta") or {}))
+        except ModelError:
+            raise
         except (KeyError, TypeError, ValueError) as e:
-            if isinstance(e, ModelError):
-                raise
             raise ModelError(f"malformed VQC description: {e}") from None
 
     # --- simulation (conveniences over compvqc.simulate) --------------------------------
@@ -177,16 +162,8 @@ def _op_from_dict(o: dict) -> Op:
     raise ModelError(f"unknown op kind {kind!r}")
 
 
-def build_model(
-    encoder: str = "4x4_ryzxy",
-    arch: str = "random50",
-    n_classes: int = 2,
-    *,
-    arch_seed: int = 0,
-    gate_set=arch_mod.PAPER_GATE_SET,
-    n_features: int | None = None,
-    readout: Readout | None = None,
-) -> VQC:
+def build_model(encoder: str = "4x4_ryzxy", arch: str = "random50", n_classes: int = 2, *, arch_seed: int = 0,
+                gate_set=arch_mod.PAPER_GATE_SET, n_features: int | None = None, readout: Readout | None = None) -> VQC:
     """Build one of the papers' models.
 
     >>> m = build_model("4x4_ryzxy", "random50", 2, arch_seed=0)
@@ -195,11 +172,9 @@ def build_model(
     """
     n_qubits, d, enc = encoder_ops(encoder, n_features)
     kind, size = arch_mod.parse_arch(arch)
-    counter = arch_mod._Counter()
+    counter = itertools.count()  # consecutive parameter indices
     if kind == "random":
-        rng = np.random.default_rng(arch_seed)
-        body = arch_mod.random_gates(n_qubits, size, rng, gate_set, counter)
-        ops = [*enc, *body]
+        ops = [*enc, *arch_mod.random_gates(n_qubits, size, np.random.default_rng(arch_seed), gate_set, counter)]
     elif kind in ("blocks", "u3cu3"):
         block = "rxyz_crx" if kind == "blocks" else "u3cu3"
         ops = [*enc, *arch_mod.block_gates(n_qubits, size, block, counter)]

@@ -42,11 +42,8 @@ def encoder_ops(name: str, n_features: int | None = None) -> tuple[int, int, lis
     wires, layers, axes = int(m.group(1)), int(m.group(2)), m.group(3)
     if wires < 1 or layers != len(axes):
         raise ModelError(f"encoder {name!r}: {layers} layers but {len(axes)} axis letters")
-    ops: list[Op] = [
-        Encode("r" + axis, wire, layer * wires + wire)
-        for layer, axis in enumerate(axes)
-        for wire in range(wires)
-    ]
+    ops: list[Op] = [Encode("r" + axis, wire, layer * wires + wire)
+                     for layer, axis in enumerate(axes) for wire in range(wires)]
     d = wires * layers
     if n_features is not None and n_features != d:
         raise ModelError(f"encoder {name!r} takes {d} features, data has {n_features}")

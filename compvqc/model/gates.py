@@ -67,8 +67,7 @@ def gate_type(name: str) -> GateType:
     try:
         return GATE_TYPES[name]
     except KeyError:
-        known = " ".join(GATE_TYPES)
-        raise ModelError(f"unknown gate type {name!r} (known: {known})") from None
+        raise ModelError(f"unknown gate type {name!r} (known: {' '.join(GATE_TYPES)})") from None
 
 
 def canonicalize(angle: float, period: float) -> float:
@@ -102,7 +101,7 @@ def circular_distance(a, b, period):
 # All functions take angle arrays of any batch shape and return (..., 2, 2) complex128 arrays:
 # the 2x2 target matrix of the gate (for controlled gates, the block applied when control = 1).
 
-_PAULI = {
+PAULI = {
     "x": np.array([[0, 1], [1, 0]], dtype=np.complex128),
     "y": np.array([[0, -1j], [1j, 0]], dtype=np.complex128),
     "z": np.array([[1, 0], [0, -1]], dtype=np.complex128),
@@ -111,31 +110,23 @@ _PAULI = {
 
 def _rotation(axis: str, theta: np.ndarray) -> np.ndarray:
     theta = np.asarray(theta, dtype=np.float64)
-    c = np.cos(theta / 2)
-    s = np.sin(theta / 2)
+    c, s = np.cos(theta / 2), np.sin(theta / 2)
     out = np.empty(theta.shape + (2, 2), dtype=np.complex128)
+    if axis == "z":
+        out[..., 0, 0], out[..., 1, 1] = np.exp(-0.5j * theta), np.exp(0.5j * theta)
+        out[..., 0, 1] = out[..., 1, 0] = 0.0
+        return out
+    out[..., 0, 0] = out[..., 1, 1] = c
     if axis == "x":
-        out[..., 0, 0] = c
-        out[..., 0, 1] = -1j * s
-        out[..., 1, 0] = -1j * s
-        out[..., 1, 1] = c
-    elif axis == "y":
-        out[..., 0, 0] = c
-        out[..., 0, 1] = -s
-        out[..., 1, 0] = s
-        out[..., 1, 1] = c
+        out[..., 0, 1] = out[..., 1, 0] = -1j * s
     else:
-        out[..., 0, 0] = np.exp(-0.5j * theta)
-        out[..., 0, 1] = 0.0
-        out[..., 1, 0] = 0.0
-        out[..., 1, 1] = np.exp(0.5j * theta)
+        out[..., 0, 1], out[..., 1, 0] = -s, s
     return out
 
 
 def _u3(theta, phi, lam) -> np.ndarray:
     theta, phi, lam = (np.asarray(a, dtype=np.float64) for a in (theta, phi, lam))
-    c = np.cos(theta / 2)
-    s = np.sin(theta / 2)
+    c, s = np.cos(theta / 2), np.sin(theta / 2)
     out = np.empty(np.broadcast(theta, phi, lam).shape + (2, 2), dtype=np.complex128)
     out[..., 0, 0] = c
     out[..., 0, 1] = -np.exp(1j * lam) * s
@@ -160,17 +151,24 @@ def generators(name: str, angles) -> np.ndarray:
 
     The adjoint gradient uses them as ∂L/∂θ_k = 2 Re⟨λ| H_k |φ⟩ with φ the state right after
     the gate and λ the back-propagated cotangent there. For rotations H = -i P / 2 with P the
-    Pauli axis; for U3 they are computed from the analytic derivatives.
+    Pauli axis; for U3 they are computed from the analytic derivatives (:func:`u3_generators`).
     """
     gt = gate_type(name)
-    a = np.asarray(angles, dtype=np.float64).reshape(gt.n_params)
+    a = np.asarray(angles, dtype=np.float64).reshape(1, gt.n_params)
     if gt.base != "u3":
-        return (-0.5j * _PAULI[gt.base[1]])[None]
-    theta, phi, lam = a
-    c, s = math.cos(theta / 2), math.sin(theta / 2)
+        return (-0.5j * PAULI[gt.base[1]])[None]
+    return u3_generators(a)[0]
+
+
+def u3_generators(angles: np.ndarray) -> np.ndarray:
+    """:func:`generators` of U3 for a batch: (k, 3) angles → (k, 3, 2, 2)."""
+    theta, phi, lam = angles[:, 0], angles[:, 1], angles[:, 2]
+    c, s = np.cos(theta / 2), np.sin(theta / 2)
     ep, el, epl = np.exp(1j * phi), np.exp(1j * lam), np.exp(1j * (phi + lam))
-    d_theta = 0.5 * np.array([[-s, -el * c], [ep * c, -epl * s]])
-    d_phi = np.array([[0, 0], [1j * ep * s, 1j * epl * c]])
-    d_lam = np.array([[0, -1j * el * s], [0, 1j * epl * c]])
-    g_dag = _u3(theta, phi, lam).conj().T
-    return np.stack([d_theta @ g_dag, d_phi @ g_dag, d_lam @ g_dag])
+    z = np.zeros_like(ep)
+    d = np.empty((len(theta), 3, 2, 2), dtype=np.complex128)
+    d[:, 0] = 0.5 * np.stack([np.stack([-s + z, -el * c], -1), np.stack([ep * c, -epl * s], -1)], -2)
+    d[:, 1] = np.stack([np.stack([z, z], -1), np.stack([1j * ep * s, 1j * epl * c], -1)], -2)
+    d[:, 2] = np.stack([np.stack([z, -1j * el * s], -1), np.stack([z, 1j * epl * c], -1)], -2)
+    g_dag = matrix("u3", angles).conj().swapaxes(-1, -2)
+    return d @ g_dag[:, None]

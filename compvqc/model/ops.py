@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from compvqc.model.gates import ROTATIONS, gate_type
+from compvqc.model.gates import gate_type
 
 
 @dataclass(frozen=True)
@@ -59,5 +59,3 @@ class AmplitudeEncode:
 
 
 Op = Gate | Encode | AmplitudeEncode
-
-ENCODE_ROTATIONS = ROTATIONS

@@ -20,16 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from qiskit import QuantumCircuit, qasm3
 from qiskit.circuit import Parameter, ParameterExpression, ParameterVector
-from qiskit.circuit.library import (
-    CRXGate,
-    CRYGate,
-    CRZGate,
-    CU3Gate,
-    RXGate,
-    RYGate,
-    RZGate,
-    U3Gate,
-)
+from qiskit.circuit.library import CRXGate, CRYGate, CRZGate, CU3Gate, RXGate, RYGate, RZGate, U3Gate
 from qiskit.quantum_info import Operator
 
 from compvqc.errors import ConversionError
@@ -39,16 +30,8 @@ from compvqc.model.gates import GATE_TYPES, canonicalize_angles
 from compvqc.model.ops import AmplitudeEncode, Encode, Gate
 from compvqc.model.readout import Readout
 
-QISKIT_GATES = {
-    "rx": RXGate,
-    "ry": RYGate,
-    "rz": RZGate,
-    "crx": CRXGate,
-    "cry": CRYGate,
-    "crz": CRZGate,
-    "u3": U3Gate,
-    "cu3": CU3Gate,
-}
+QISKIT_GATES = {"rx": RXGate, "ry": RYGate, "rz": RZGate, "crx": CRXGate, "cry": CRYGate, "crz": CRZGate,
+                "u3": U3Gate, "cu3": CU3Gate}
 
 
 @dataclass(frozen=True)
@@ -122,14 +105,8 @@ def _ry_tree(qc: QuantumCircuit, angles: ParameterVector, n: int) -> None:
             qc.cx(controls[changed.bit_length() - 1], target)
 
 
-def from_qiskit(
-    circuit: QuantumCircuit,
-    inputs,
-    weights,
-    readout: Readout,
-    *,
-    meta: dict | None = None,
-) -> tuple[VQC, np.ndarray | None]:
+def from_qiskit(circuit: QuantumCircuit, inputs, weights, readout: Readout, *,
+                meta: dict | None = None) -> tuple[VQC, np.ndarray | None]:
     """A VQC from a qiskit circuit of supported gates, as qiskit-machine-learning's QNNs take it.
 
     ``inputs`` and ``weights`` list the circuit's input and trainable Parameters in the order
@@ -160,9 +137,8 @@ def from_qiskit(
         elif len(params) == 1 and params[0] in in_index and name in ("rx", "ry", "rz"):
             ops.append(Encode(name, wires[0], in_index[params[0]]))
         else:
-            raise ConversionError(
-                f"instruction {k} ({name}): each angle must be one listed weight, or one listed input on rx/ry/rz"
-            )
+            raise ConversionError(f"instruction {k} ({name}): each angle must be one listed weight, "
+                                  "or one listed input on rx/ry/rz")
     return VQC(circuit.num_qubits, len(in_index), tuple(ops), readout, dict(meta or {})), None
 
 
@@ -216,5 +192,4 @@ def from_qasm3(text: str, readout: Readout, *, meta: dict | None = None) -> VQC:
         if sorted(d) != list(range(len(d))):
             raise ConversionError(f"parameters _{kind}_i_ are not numbered 0..{len(d) - 1}")
         ordered[kind] = [d[i] for i in range(len(d))]
-    model, _ = from_qiskit(circuit, ordered["x"], ordered["w"], readout, meta=meta)
-    return model
+    return from_qiskit(circuit, ordered["x"], ordered["w"], readout, meta=meta)[0]

@@ -84,8 +84,7 @@ def default_readout(n_qubits: int, n_classes: int) -> Readout:
     if n_qubits % n_classes == 0:
         k = n_qubits // n_classes
         return Readout("pauli_z", tuple(tuple(range(c * k, (c + 1) * k)) for c in range(n_classes)))
-    dim = 2**n_qubits
-    k = dim // n_classes
+    k = 2**n_qubits // n_classes
     if k == 0:
         raise ModelError(f"{n_classes} classes do not fit in {n_qubits} qubits")
     return Readout("basis", tuple(tuple(range(c * k, (c + 1) * k)) for c in range(n_classes)))

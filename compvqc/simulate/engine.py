@@ -42,6 +42,7 @@ initial |0…0⟩ the state after the run is the Kronecker product of one 2-vect
 
 from __future__ import annotations
 
+import itertools
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
@@ -55,7 +56,7 @@ from compvqc.model import gates as gate_facts
 from compvqc.model.encoders import amplitude_state
 from compvqc.model.ops import AmplitudeEncode, Gate
 from compvqc.model.readout import softmax_cross_entropy
-from compvqc.simulate.kernels import apply, apply_entries, apply_inplace, correlate
+from compvqc.simulate.kernels import apply, apply_entries, correlate
 
 DENSE_MAX_DIM = 16
 """Largest 2^n for the dense prefix-product gradient: K·8^n flops against the sweep's K·4^n,
@@ -79,13 +80,6 @@ def _blas_threads():
     if not _BLAS:
         _BLAS.append(ThreadpoolController())
     return _BLAS[0].limit(limits=BLAS_THREADS, user_api="blas")
-
-
-_PAULI = {
-    "rx": np.array([[0, 1], [1, 0]], dtype=np.complex128),
-    "ry": np.array([[0, -1j], [1j, 0]], dtype=np.complex128),
-    "rz": np.array([[1, 0], [0, -1]], dtype=np.complex128),
-}
 
 
 # --- plan: what the model's op list becomes, computed once per Simulator -----------------------
@@ -161,14 +155,14 @@ class _Encoding:
         eye[:, 0, 0] = eye[:, 1, 1] = 1.0
         return self._compose(x, eye[:, 0], eye[:, 1])
 
-    def apply(self, state: np.ndarray, mats, n: int, adjoint: bool = False) -> np.ndarray:
+    def apply(self, state: np.ndarray, mats, adjoint: bool = False) -> np.ndarray:
         row0, row1 = mats
         out = state.copy()
         for w in self.wires:
             m00, m01, m10, m11 = row0[w, 0], row0[w, 1], row1[w, 0], row1[w, 1]
             if adjoint:
                 m00, m01, m10, m11 = m00.conj(), m10.conj(), m01.conj(), m11.conj()
-            apply_entries(out, (m00, m01, m10, m11), n, w, None, per_column=True)
+            apply_entries(out, (m00, m01, m10, m11), w, None, per_column=True)
         return out
 
 
@@ -191,9 +185,9 @@ class _Block:
         self.param_gate = np.array([k for k, g in enumerate(self.gates) for _ in g.params], dtype=np.intp)
         self.param_index = np.array([p for g in self.gates for p in g.params], dtype=np.intp)
         start = np.cumsum([0] + [len(g.params) for g in self.gates])
-        rot = [k for k, g in enumerate(self.gates) if gate_facts.gate_type(g.name).base != "u3"]
-        u3 = [k for k, g in enumerate(self.gates) if gate_facts.gate_type(g.name).base == "u3"]
-        paulis = np.array([_PAULI[gate_facts.gate_type(self.gates[k].name).base] for k in rot]).reshape(-1, 2, 2)
+        rot = [k for k, g in enumerate(self.gates) if g.type.base != "u3"]
+        u3 = [k for k, g in enumerate(self.gates) if g.type.base == "u3"]
+        paulis = np.array([gate_facts.PAULI[self.gates[k].type.base[1]] for k in rot]).reshape(-1, 2, 2)
         self._rot = (np.array(rot, dtype=np.intp), np.array([self.gates[k].params[0] for k in rot], dtype=np.intp), paulis)
         self._u3 = (np.array(u3, dtype=np.intp), np.array([self.gates[k].params for k in u3], dtype=np.intp).reshape(-1, 3),
                     start[u3] if u3 else np.zeros(0, dtype=np.intp))
@@ -218,7 +212,7 @@ class _Block:
         if not len(idx):
             return self._base_generators
         out = self._base_generators.copy()
-        gens = _u3_generators(theta[params])  # (k, 3, 2, 2)
+        gens = gate_facts.u3_generators(theta[params])  # (k, 3, 2, 2)
         for j in range(3):
             out[rows + j] = gens[:, j]
         return out
@@ -256,57 +250,17 @@ class _Block:
 _EYE = np.eye(2, dtype=np.complex128)
 
 
-def _u3_generators(angles: np.ndarray) -> np.ndarray:
-    """Vectorized ``gates.generators`` for U3: (k, 3) angles → (k, 3, 2, 2)."""
-    theta, phi, lam = angles[:, 0], angles[:, 1], angles[:, 2]
-    c, s = np.cos(theta / 2), np.sin(theta / 2)
-    ep, el, epl = np.exp(1j * phi), np.exp(1j * lam), np.exp(1j * (phi + lam))
-    z = np.zeros_like(ep)
-    d = np.empty((len(theta), 3, 2, 2), dtype=np.complex128)
-    d[:, 0] = 0.5 * np.stack([np.stack([-s + z, -el * c], -1), np.stack([ep * c, -epl * s], -1)], -2)
-    d[:, 1] = np.stack([np.stack([z, z], -1), np.stack([1j * ep * s, 1j * epl * c], -1)], -2)
-    d[:, 2] = np.stack([np.stack([z, -1j * el * s], -1), np.stack([z, 1j * epl * c], -1)], -2)
-    g_dag = gate_facts.matrix("u3", angles).conj().swapaxes(-1, -2)
-    return d @ g_dag[:, None]
-
-
 def _segments(ops) -> list:
-    runs: list[list] = []
-    for op in ops:
-        if isinstance(op, AmplitudeEncode):
-            continue
-        if runs and isinstance(runs[-1][0], Gate) == isinstance(op, Gate):
-            runs[-1].append(op)
-        else:
-            runs.append([op])
-    return runs
+    """Maximal runs of trainable gates and of encoders (amplitude encoding is the initial state)."""
+    ops = [op for op in ops if not isinstance(op, AmplitudeEncode)]
+    return [list(run) for _, run in itertools.groupby(ops, key=lambda op: isinstance(op, Gate))]
 
 
-def gate_matrices(gates, theta: np.ndarray) -> np.ndarray:
-    """Target matrices of all ``gates`` at θ, shape (len(gates), 2, 2), vectorized per type."""
-    out = np.empty((len(gates), 2, 2), dtype=np.complex128)
-    by_type: dict[str, list[int]] = {}
-    for i, g in enumerate(gates):
-        by_type.setdefault(g.name, []).append(i)
-    for name, idx in by_type.items():
-        angles = np.asarray(theta)[np.array([gates[i].params for i in idx])]
-        out[idx] = gate_facts.matrix(name, angles)
-    return out
-
-
-def _apply_gates(state: np.ndarray, block: _Block, mats: np.ndarray, n: int) -> np.ndarray:
+def _apply_gates(state: np.ndarray, block: _Block, mats: np.ndarray) -> np.ndarray:
     """The block applied to ``state`` (left unchanged): one copy, then controlled gates in place."""
     state = state.copy()
     for (t, c), m in zip(block.wires, mats):
-        state = _step(state, m, n, t, c)
-    return state
-
-
-def _step(state: np.ndarray, mat: np.ndarray, n: int, t: int, c) -> np.ndarray:
-    """Apply a shared gate to a state we own: a new array from one matmul, or in place."""
-    if c is None:
-        return apply(state, mat, n, t)
-    apply_inplace(state, mat, n, t, c)
+        state = apply(state, m, t, c)
     return state
 
 
@@ -332,10 +286,8 @@ class Simulator:
         self.dim = 1 << self.n
         self.weights = model.readout.weights(self.n)
         self.amplitude = bool(model.ops) and isinstance(model.ops[0], AmplitudeEncode)
-        self.segments = [
-            _Block(tuple(run), self.n) if isinstance(run[0], Gate) else _Encoding(tuple(run), self.n)
-            for run in _segments(model.ops)
-        ]
+        self.segments = [_Block(tuple(run), self.n) if isinstance(run[0], Gate) else _Encoding(tuple(run), self.n)
+                         for run in _segments(model.ops)]
 
     # --- inputs ---------------------------------------------------------------------------
     def _check(self, theta, x):
@@ -355,9 +307,6 @@ class Simulator:
         return state
 
     # --- forward ----------------------------------------------------------------------------
-    def _fold(self, b: int) -> bool:
-        return self.dim <= b
-
     def _forward(self, theta, x):
         """Final state (2^n, B) and, per segment, what the backward sweep needs."""
         b = x.shape[0]
@@ -370,22 +319,22 @@ class Simulator:
                     tape.append(None)
                 else:
                     mats = seg.wire_matrices(x)
-                    state = seg.apply(state, mats, self.n)
+                    state = seg.apply(state, mats)
                     tape.append(mats)
                 continue
             if state is None:
                 state = self._zero_state(b)
             mats = seg.matrices(theta)
             rec = _Tape(mats, state, None)
-            if self._fold(b):
+            if self.dim <= b:  # fold the block into one unitary (module docstring)
                 if self.dim <= DENSE_MAX_DIM:
                     rec.prefixes = _prefix_products(mats, seg.dense()[0])
                     rec.unitary = rec.prefixes[-1, :-1]
                 else:
-                    rec.unitary = _apply_gates(np.eye(self.dim, dtype=np.complex128), seg, mats, self.n)
+                    rec.unitary = _apply_gates(np.eye(self.dim, dtype=np.complex128), seg, mats)
                 state = rec.unitary @ state
             else:
-                state = _apply_gates(state, seg, mats, self.n)
+                state = _apply_gates(state, seg, mats)
             rec.state_out = state
             tape.append(rec)
         if state is None:
@@ -415,7 +364,7 @@ class Simulator:
         def vjp(dlogits: np.ndarray) -> np.ndarray:
             with _blas_threads():
                 g = self.weights @ np.asarray(dlogits, dtype=np.float64).T  # ∂L/∂p, (2^n, B)
-                return self._backward(theta, x, g * state, tape)
+                return self._backward(theta, g * state, tape)
 
         return logits.T, vjp
 
@@ -427,7 +376,7 @@ class Simulator:
         loss, dlogits = softmax_cross_entropy(logits, y)
         return loss, vjp(dlogits)
 
-    def _backward(self, theta, x, lam, tape) -> np.ndarray:
+    def _backward(self, theta, lam, tape) -> np.ndarray:
         grad = np.zeros(self.model.n_params)
         trainable = [i for i, s in enumerate(self.segments) if isinstance(s, _Block)]
         if not trainable:
@@ -435,7 +384,7 @@ class Simulator:
         for i in range(len(self.segments) - 1, trainable[0] - 1, -1):  # trailing encoders too
             seg, rec = self.segments[i], tape[i]
             if isinstance(seg, _Encoding):
-                lam = seg.apply(lam, rec, self.n, adjoint=True)
+                lam = seg.apply(lam, rec, adjoint=True)
                 continue
             first = i == trainable[0]
             gens = seg.generators(theta)
@@ -465,8 +414,8 @@ class Simulator:
         daggers = mats.conj().swapaxes(-1, -2)
         for k in range(len(seg.gates) - 1, -1, -1):
             t, c = seg.wires[k]
-            corr[k] = correlate(stacked[1], stacked[0], self.n, t, c)
-            stacked = _step(stacked, daggers[k], self.n, t, c)
+            corr[k] = correlate(stacked[1], stacked[0], t, c)
+            stacked = apply(stacked, daggers[k], t, c)
         return corr, stacked[1]
 
 
@@ -491,11 +440,8 @@ def _prefix_products(mats: np.ndarray, maps: np.ndarray) -> np.ndarray:
 
 
 def _dense_gradient(rec: _Tape, lam: np.ndarray, gens: np.ndarray, seg: _Block) -> np.ndarray:
-    """2 Re Tr(H_p P_k (R U) P_k†) for every θ index p of the block (k its gate).
-
-    Tr(H P Y P†) = Σ_j ⟨P e_j| H |P Y e_j⟩: the 2x2 correlation of bra P_k and ket P_k Y on the
-    gate's target (``kernels.correlate``), for all K gates at once by gathering the paired rows.
-    """
+    """2 Re Tr(H_p P_k (R U) P_k†) for every θ index p of the block (k its gate): the K 2x2
+    correlations of bra P_k and ket P_k (R U), all at once (module docstring, small registers)."""
     p = rec.prefixes
     k, d = p.shape[0], p.shape[2]
     y = (rec.state_in @ lam.conj().T) @ rec.unitary  # R U

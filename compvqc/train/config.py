@@ -60,9 +60,7 @@ class TrainConfig:
             raise TrainingError(f"val_fraction must be in (0, 1), got {self.val_fraction!r}")
 
     def to_dict(self) -> dict:
-        d = self.__dict__.copy()
-        d["gate_set"] = list(self.gate_set)
-        return d
+        return {**self.__dict__, "gate_set": list(self.gate_set)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -81,7 +79,6 @@ class TrainConfig:
             return cls(**d)
         except TypeError as e:
             raise TrainingError(f"incomplete training configuration ({e})") from None
-
 
 
 def _int(name: str, value, low: int, high: int) -> None:

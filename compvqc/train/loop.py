@@ -60,25 +60,10 @@ def evaluate(model, theta, x, y, batch_size: int = 4096) -> tuple[float, float]:
     return total_loss / len(y), right / len(y)
 
 
-def fit(
-    model,
-    theta: np.ndarray,
-    x: np.ndarray,
-    y: np.ndarray,
-    *,
-    epochs: int,
-    seed: int,
-    batch_size: int = 32,
-    optimizer=None,
-    opt_state=None,
-    frozen=None,
-    val: tuple[np.ndarray, np.ndarray] | None = None,
-    callback: Callable[[Event], object] | None = None,
-    loss_and_grad: Callable | None = None,
-    start_epoch: int = 0,
-    start_step: int = 0,
-    progress: bool | None = None,
-) -> TrainResult:
+def fit(model, theta: np.ndarray, x: np.ndarray, y: np.ndarray, *, epochs: int, seed: int, batch_size: int = 32,
+        optimizer=None, opt_state=None, frozen=None, val: tuple[np.ndarray, np.ndarray] | None = None,
+        callback: Callable[[Event], object] | None = None, loss_and_grad: Callable | None = None,
+        start_epoch: int = 0, start_step: int = 0, progress: bool | None = None) -> TrainResult:
     """Train θ for ``epochs`` epochs of minibatch descent; returns the new θ and optimizer state.
 
     ``loss_and_grad(theta, xb, yb)`` defaults to the model's exact simulator gradient; pass
@@ -99,11 +84,10 @@ def fit(
     per_epoch = -(-n // batch_size)
     step = start_epoch * per_epoch + start_step
     history: list[dict] = []
-    bar = tqdm(total=epochs * per_epoch, initial=step, disable=(None if progress is None else not progress),
-               desc="train", unit="step", leave=False)
     stop = False
     epoch = start_epoch
-    try:
+    with tqdm(total=epochs * per_epoch, initial=step, disable=(None if progress is None else not progress),
+              desc="train", unit="step", leave=False) as bar:
         for epoch in range(start_epoch, epochs):
             order = batch_order(seed, epoch, n)
             losses = []
@@ -127,11 +111,8 @@ def fit(
                 record["val_loss"], record["val_accuracy"] = evaluate(model, theta, *val)
             history.append(record)
             bar.set_postfix({k: round(v, 4) for k, v in record.items() if k != "step" and isinstance(v, float)})
-            if callback and callback(Event("epoch", epoch + 1, step, record["loss"], theta, record,
-                                           opt_state=state)) is False:
-                stop = True
-            if stop:
+            stopping = callback and callback(Event("epoch", epoch + 1, step, record["loss"], theta, record,
+                                                   opt_state=state)) is False
+            if stop or stopping:  # a step that stopped on the epoch's last batch still sends its epoch event
                 break
-    finally:
-        bar.close()
     return TrainResult(theta, state, epoch + 1 if history else start_epoch, step, history)

@@ -89,8 +89,7 @@ OPTIMIZERS = ("adam", "sgd")
 
 
 def make_optimizer(name: str, lr: float | None = None, **kw):
-    if name == "adam":
-        return Adam(**({"lr": lr} if lr is not None else {}), **kw)
-    if name == "sgd":
-        return SGD(**({"lr": lr} if lr is not None else {}), **kw)
-    raise TrainingError(f"unknown optimizer {name!r} (use adam or sgd)")
+    cls = {"adam": Adam, "sgd": SGD}.get(name)
+    if cls is None:
+        raise TrainingError(f"unknown optimizer {name!r} (use adam or sgd)")
+    return cls(**({"lr": lr} if lr is not None else {}), **kw)
