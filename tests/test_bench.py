@@ -205,3 +205,45 @@ def test_a_directory_of_another_sweep_is_refused(reference, tmp_path, capsys):
     assert main(["bench", "pareto", "--dataset", "digits2", "--methods", "vanilla", "--seeds", "1",
                  "-o", str(out)]) == 2  # not --quick: other results
     assert "other settings (quick)" in capsys.readouterr().err
+
+
+# --- the bqskit baseline ----------------------------------------------------------------------
+def test_bqskit_resynthesizes_the_trained_block_exactly_and_reports_its_own_tcd():
+    """The resynthesized block is the trained block's unitary (up to phase); accuracy and TCD
+    come from the compiled circuit, checked against the model and a fresh transpile."""
+    from qiskit import QuantumCircuit, qasm2, transpile
+    from qiskit.quantum_info import Operator
+
+    from compvqc.compile.backends import resolve_backend
+    from compvqc.compress.methods import CompressConfig
+    from compvqc.compress.resynth import qualifies, resynthesize, run
+    from compvqc.data import load_dataset
+    from compvqc.errors import CompressionError
+    from compvqc.model import build_model
+    from compvqc.model.qiskit_io import to_qiskit
+
+    data = load_dataset("syn4", n_samples=120)
+    model = build_model("2x2_ryz", "random14", 2, arch_seed=0)
+    theta = model.init_params(np.random.default_rng(0))
+    block = QuantumCircuit(2)
+    for inst in to_qiskit(model, theta).circuit.data[4:]:  # the encoder is 4 rotations
+        block.append(inst)
+    out = qasm2.loads(resynthesize(qasm2.dumps(block)), custom_instructions=qasm2.LEGACY_CUSTOM_INSTRUCTIONS)
+    overlap = abs(np.trace(Operator(out).data.conj().T @ Operator(block).data)) / 4
+    assert overlap == pytest.approx(1.0, abs=1e-8)
+
+    backend = resolve_backend("fake_manila")
+    config = CompressConfig(method="bqskit", tcd_seeds=(0, 1))
+    got = run(model, theta, data, backend, config)
+    assert got["val_accuracy"] == np.mean(model.predict(theta, data.val.x) == data.val.y)
+    assert got["test_accuracy"] == np.mean(model.predict(theta, data.test.x) == data.test.y)
+    circuit = QuantumCircuit(2)
+    for inst in to_qiskit(model, theta).circuit.data[:4]:
+        circuit.append(inst)
+    circuit.compose(out, inplace=True)
+    assert got["tcd"] == min(transpile(circuit, backend, optimization_level=3, seed_transpiler=s).depth()
+                             for s in (0, 1))
+    reupload = build_model("2x2_ryz", "reupload2", 2, arch_seed=0)
+    assert qualifies(model) and not qualifies(reupload)
+    with pytest.raises(CompressionError, match="interleaves"):
+        run(reupload, reupload.init_params(np.random.default_rng(0)), data, backend, config)

@@ -39,6 +39,10 @@ class Suite:
 
 
 def _sweep(quick: bool, datasets, methods=ALL, ratios=FULL_RATIOS, **kw) -> Sweep:
+    from compvqc.compress.resynth import available
+
+    if methods is ALL and available() and not quick:  # BQSKit takes seconds a point: full size only
+        methods = ALL + ("bqskit",)
     if quick:
         ratios = ratios[len(ratios) // 2: len(ratios) // 2 + 1]
         kw = {**kw, "seeds": 2, "degrees": ("0.99",), "quick": True}
@@ -231,4 +235,9 @@ def run_suite(name: str, out, *, quick: bool = False, budget: float = 1.0, worke
                                 progress=progress)
         plot_sweep(rows[label], out / label / "figures")
     text = f"## {name}: {suite.help}\n\n{suite.table(rows, paper_numbers(), budget)}\n"
+    if any(set(ALL) <= set(sw.methods) and "bqskit" not in sw.methods for _, sw in suite.sweeps(quick)):
+        from compvqc.compress.resynth import available
+
+        text += ("\nThe bqskit baseline runs at full size only (seconds a point).\n" if available() else
+                 "\nBQSKit is not installed (pip install 'compvqc[bqskit]'): its baseline is missing.\n")
     return atomic_write_bytes(out / f"{name}.md", text.encode()), rows
