@@ -74,21 +74,11 @@ PARSE_SLACK = 64 << 20  # ... plus this
 DIGEST_KEY = "compvqc.digest"
 
 DOCS = ("model", *DOCUMENTS)  # the model's document holds its readout and metadata
-HW_ARRAYS = {  # hardware profile arrays stored as initializers: path -> dtype
-    ("qubits", "t1"): np.float64,
-    ("qubits", "t2"): np.float64,
-    ("qubits", "readout_error"): np.float64,
-    ("qubits", "readout_duration"): np.float64,
-    ("qubits", "gate_error"): np.float64,
-    ("qubits", "gate_duration"): np.float64,
-    ("edges", "pairs"): np.int32,
-    ("edges", "error"): np.float64,
-    ("edges", "duration"): np.float64,
-}
-FIXED_ARRAYS = {f.name: np.dtype(f.dtype).type for f in ARRAYS if f.required}
-# Arrays a file may lack (written before they existed): name -> (dtype, empty default).
-OPTIONAL_ARRAYS = {f.name: (np.dtype(f.dtype).type, lambda f=f: np.zeros(0, np.dtype(f.dtype))) for f in ARRAYS
-                   if not f.required}
+# hardware profile arrays stored as initializers (in this order): path -> dtype
+HW_ARRAYS = {**{("qubits", k): np.float64 for k in ("t1", "t2", "readout_error", "readout_duration", "gate_error",
+                                                      "gate_duration")},
+             ("edges", "pairs"): np.int32, ("edges", "error"): np.float64, ("edges", "duration"): np.float64}
+ARRAY_DTYPES = {f.name: np.dtype(f.dtype).type for f in ARRAYS}
 
 
 # --- encode ---------------------------------------------------------------------------------
@@ -104,22 +94,26 @@ def encode(ckpt: Checkpoint, *, doc_texts: dict[str, str] | None = None) -> byte
     for name, value in ckpt.optimizer_state.items():
         arrays[f"optimizer.{name}"] = np.asarray(value)
     profile = _split_profile(ckpt.hardware_profile, arrays)
-    initializers = [_tensor(name, v) for name, v in arrays.items()]
-    graph = _circuit_graph(ckpt.model, initializers)
+    m = ckpt.model
+    graph = helper.make_graph(
+        list(_circuit_nodes(m)), "vqc",
+        [helper.make_tensor_value_info("x", TensorProto.DOUBLE, ["batch", m.n_features])],
+        [helper.make_tensor_value_info("logits", TensorProto.DOUBLE, ["batch", m.n_classes])],
+        initializer=[_tensor(name, v) for name, v in arrays.items()],
+    )
     model = helper.make_model(
         graph,
         producer_name="compvqc",
         opset_imports=[helper.make_opsetid("", ONNX_OPSET), helper.make_opsetid(DOMAIN, 1)],
         doc_string="compvqc checkpoint: a variational quantum circuit with its training and compression state",
     )
-    docs = {name: profile if name == "hardware_profile" else getattr(ckpt, name) for name in DOCUMENTS}
     doc_texts = doc_texts or {}
-    props = {"compvqc.format": FORMAT, "compvqc.version": str(VERSION), "compvqc.shots": str(int(ckpt.shots)),
-             "compvqc.model": _model_text(ckpt.model)}
-    for key, doc in docs.items():
-        props[f"compvqc.{key}"] = doc_texts[key] if key in doc_texts else doc_json(doc, key)
-    for k, v in props.items():
-        model.metadata_props.add(key=k, value=v)
+    for k, v in (("format", FORMAT), ("version", str(VERSION)), ("shots", str(int(ckpt.shots))),
+                 ("model", _model_text(m))):
+        model.metadata_props.add(key=f"compvqc.{k}", value=v)
+    for key in DOCUMENTS:
+        doc = profile if key == "hardware_profile" else getattr(ckpt, key)
+        model.metadata_props.add(key=f"compvqc.{key}", value=doc_texts[key] if key in doc_texts else doc_json(doc, key))
     _check_structure(model, ckpt.model)
     body = model.SerializeToString(deterministic=True)
     return body + _digest_record(hashlib.sha256(body).hexdigest())
@@ -224,16 +218,6 @@ def _split_profile(profile: dict, arrays: dict) -> dict:
     return rest
 
 
-def _circuit_graph(model: VQC, initializers) -> onnx.GraphProto:
-    return helper.make_graph(
-        list(_circuit_nodes(model)),
-        "vqc",
-        [helper.make_tensor_value_info("x", TensorProto.DOUBLE, ["batch", model.n_features])],
-        [helper.make_tensor_value_info("logits", TensorProto.DOUBLE, ["batch", model.n_classes])],
-        initializer=initializers,
-    )
-
-
 def _runs(ops):
     """Consecutive operations of the same kind and gate type, as (op_type, [ops])."""
     runs: list[tuple[str, list]] = []
@@ -325,15 +309,13 @@ def _node_attributes(node, source: str) -> dict:
         raise CheckpointError(f"{source}: node {node.op_type!r} has too many attributes")
     attrs = {}
     for a in node.attribute:
-        if a.type == AttributeProto.INT:
-            attrs[a.name] = a.i
-        elif a.type == AttributeProto.INTS:
-            attrs[a.name] = a.ints
-        elif a.type == AttributeProto.STRING:
-            attrs[a.name] = a.s
-        else:
+        if a.type not in _ATTRIBUTE_FIELDS:
             raise CheckpointError(f"{source}: node {node.op_type!r} attribute {a.name!r} has an unexpected type")
+        attrs[a.name] = getattr(a, _ATTRIBUTE_FIELDS[a.type])
     return attrs
+
+
+_ATTRIBUTE_FIELDS = {AttributeProto.INT: "i", AttributeProto.INTS: "ints", AttributeProto.STRING: "s"}
 
 
 # --- decode ---------------------------------------------------------------------------------
@@ -398,11 +380,11 @@ def _decode(data: bytes, source: str) -> Checkpoint:
         if name in arrays:
             profile.setdefault(group, {})[key] = arrays.pop(name)
     opt_state = {k.split(".", 1)[1]: arrays.pop(k) for k in list(arrays) if k.startswith("optimizer.")}
-    missing = set(FIXED_ARRAYS) - set(arrays)
+    missing = {f.name for f in ARRAYS if f.required} - set(arrays)
     if missing:
         raise CheckpointError(f"{source}: missing arrays {sorted(missing)}")
-    for name, (_dtype, empty) in OPTIONAL_ARRAYS.items():
-        arrays.setdefault(name, empty())
+    for f in ARRAYS:  # a file written before an optional array existed gets its empty default
+        arrays.setdefault(f.name, np.zeros(0, f.dtype))
     for name in ("prune_mask", "quant_mask"):
         if arrays[name].shape != (len(model.gates),):
             raise CheckpointError(f"{source}: {name} has shape {arrays[name].shape}, the model has {len(model.gates)} gates")
@@ -513,13 +495,9 @@ def _arrays(graph: onnx.GraphProto, source: str) -> dict[str, np.ndarray]:
         dtype = _DTYPES.get(t.data_type)
         if dtype is None:
             raise CheckpointError(f"{source}: array {t.name!r} has unsupported dtype {t.data_type}")
-        expected = FIXED_ARRAYS.get(t.name) or OPTIONAL_ARRAYS.get(t.name, (None,))[0]
-        if expected is None and t.name.startswith("hardware."):
-            path = tuple(t.name.split(".")[1:])
-            expected = HW_ARRAYS.get(path)  # type: ignore[arg-type]
-            if expected is None:
-                raise CheckpointError(f"{source}: unknown array {t.name!r}")
-        elif expected is None and not t.name.startswith("optimizer."):
+        hardware = t.name.startswith("hardware.")
+        expected = ARRAY_DTYPES.get(t.name) or (HW_ARRAYS.get(tuple(t.name.split(".")[1:])) if hardware else None)
+        if expected is None and not t.name.startswith("optimizer."):  # optimizer state: any numeric dtype
             raise CheckpointError(f"{source}: unknown array {t.name!r}")
         if expected is not None and dtype is not expected:
             raise CheckpointError(f"{source}: array {t.name!r} has dtype {np.dtype(dtype)}, expected {np.dtype(expected)}")
