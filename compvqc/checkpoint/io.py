@@ -34,23 +34,20 @@ def run_then(then: dict, *, after_failure: bool = False, saved=None) -> None:
     A failed step raises a :class:`StepError` that names the step's own file (``saved``, the
     checkpoint just written, is complete all the same).
     """
-    try:
-        if not after_failure:
-            for path, text in then.get("write", ()):
-                step = ("the run index", path)
-                atomic_write_bytes(path, text.encode(), durable=False)
-        if then.get("pointer"):
-            path, text = then["pointer"]
-            step = ("the latest pointer", path)
-            atomic_write_bytes(path, text.encode(), durable=False)
-        if not after_failure:
-            for path in then.get("unlink", ()):
-                step = ("rotation", path)
+    steps = [] if after_failure else [("the run index", path, text) for path, text in then.get("write", ())]
+    if then.get("pointer"):
+        steps.append(("the latest pointer", *then["pointer"]))
+    if not after_failure:
+        steps += [("rotation", path, None) for path in then.get("unlink", ())]
+    for what, path, text in steps:
+        try:
+            if text is None:
                 Path(path).unlink(missing_ok=True)
-    except OSError as e:
-        what, path = step
-        done = f"; {saved} itself is complete" if saved else ""
-        raise StepError(f"{path}: writing {what} failed ({e.strerror or e}){done}") from None
+            else:
+                atomic_write_bytes(path, text.encode(), durable=False)
+        except OSError as e:
+            done = f"; {saved} itself is complete" if saved else ""
+            raise StepError(f"{path}: writing {what} failed ({e.strerror or e}){done}") from None
 
 
 def save_error(path, e: BaseException) -> str:
@@ -76,7 +73,17 @@ class Generations:
         run_then(then, after_failure=then.get("generation", 0) <= self.failed, saved=saved)
 
 
-class AsyncWriter:
+class Writer:
+    """What both background writers share: ``with writer:`` closes it (waiting for its saves)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class AsyncWriter(Writer):
     """Writes checkpoints from a background thread so training does not wait on disk.
 
     For fast training loops prefer :class:`~compvqc.checkpoint.process_writer.ProcessWriter`
@@ -116,12 +123,6 @@ class AsyncWriter:
             self._queue.put(None)
             self._thread.join()
         self._raise_pending()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def _raise_pending(self) -> None:
         with self._lock:

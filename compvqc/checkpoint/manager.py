@@ -3,15 +3,13 @@
 A run directory holds ``ckpt-<step>.ckpt`` files (atomic and durable: fsync, rename, directory
 fsync), ``index.json`` (step and metric of each) and ``latest`` (the newest file's name), both
 written atomically after the checkpoint itself, so ``latest`` never points at a file that is not
-complete; they are not fsynced, since restore recovers without them. Rotation keeps the last ``keep_last``
-files plus the best one by a metric. Saves run in a child process by default (``writer=``:
-``"process"``, ``"thread"`` or ``"sync"``), so training only pays for a snapshot of its arrays.
-``restore`` walks from the newest checkpoint back and
-returns the first that validates, reporting each corrupt one it skips.
+complete; they are not fsynced, since restore recovers without them. Rotation keeps the last
+``keep_last`` files plus the best one by a metric. Saves run in a child process by default
+(``writer=``: ``"process"``, ``"thread"`` or ``"sync"``), so training only pays for a snapshot of
+its arrays. ``restore`` walks from the newest checkpoint back and returns the first that
+validates, reporting each corrupt one it skips.
 
-Ownership: a manager locks its directory (``lock.py``) before it touches anything, and the
-writer child inherits the lock, so a second process on the same directory is refused with the
-owner's pid, and the directory stays locked until the last writer of the run is gone.
+Ownership: a manager locks its directory before it touches anything (``lock.py`` says why and how).
 
 Signals: inside ``with manager.catch_signals():`` SIGTERM and SIGINT only set
 ``stop_requested``; the loop sees it, saves once more and exits cleanly, instead of dying
@@ -75,12 +73,8 @@ class CheckpointManager:
             raise CheckpointError(f"{self.directory}: cannot create the run directory ({e.strerror or e})") from None
         self._lock = acquire(self.directory)  # before anything in it is touched
         self._root = str(self.directory) + os.sep
-        self.keep_last = keep_last
-        self.best_metric = best_metric
-        self.best_mode = best_mode
-        self.every_steps = every_steps
-        self.every_epochs = every_epochs
-        self.every_seconds = every_seconds
+        self.keep_last, self.best_metric, self.best_mode = keep_last, best_metric, best_mode
+        self.every_steps, self.every_epochs, self.every_seconds = every_steps, every_epochs, every_seconds
         self._last_save = time.monotonic()
         self.log = log
         self.stop_requested: int | None = None  # the signal number once one arrived
@@ -148,28 +142,26 @@ class CheckpointManager:
 
     def flush(self) -> None:
         """Wait until every queued checkpoint is written (a signal waits for it too)."""
-        if self._writer is not None:
-            with deferred():
-                try:
-                    self._writer.flush()
-                except CheckpointError:
-                    self._recover()
-                    raise
+        self._drain(close=False)
 
     def close(self) -> None:
         """Write what is queued, stop the writer and give up the directory."""
         try:
-            if self._writer is not None:
-                with deferred():
-                    try:
-                        self._writer.close()
-                    except CheckpointError:
-                        self._recover(flush=False)
-                        raise
+            self._drain(close=True)
         finally:
             if self._lock is not None:
                 self._lock, lock = None, self._lock
                 lock.release()
+
+    def _drain(self, close: bool) -> None:
+        """Flush (or close) the writer with signals held; a save error resynchronizes the index."""
+        if self._writer is not None:
+            with deferred():
+                try:
+                    (self._writer.close if close else self._writer.flush)()
+                except CheckpointError:
+                    self._recover(flush=not close)
+                    raise
 
     def _recover(self, flush: bool = True) -> None:
         """After a save error: wait for the saves still queued, then rebuild the index from disk."""
