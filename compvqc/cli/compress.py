@@ -55,11 +55,6 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_compress)
 
 
-def default_output(src: Path, backend: str, method: str) -> Path:
-    stem = src.name[: -len(".ckpt")] if src.name.endswith(".ckpt") else src.name
-    return src.with_name(f"{stem}.{backend}.{method}.ckpt")
-
-
 def cmd_compress(args) -> int:
     from compvqc.checkpoint import CheckpointManager, load_checkpoint, save_checkpoint
     from compvqc.compile.backends import backend_name, resolve_backend
@@ -99,8 +94,8 @@ def cmd_compress(args) -> int:
     name = backend_name(backend)
     src_path = Path(args.checkpoint)
     src = load_checkpoint(src_path)
-    output = check_output(default_output(src_path, name, args.method) if args.output is None else args.output,
-                          force=args.force)
+    default = src_path.with_name(f"{src_path.name.removesuffix('.ckpt')}.{name}.{args.method}.ckpt")
+    output = check_output(default if args.output is None else args.output, force=args.force)
     progress = None if not args.json else False
     selection = None
     if args.ratios:
@@ -129,20 +124,12 @@ def cmd_compress(args) -> int:
     van, comp, history = report["vanilla"], report["compressed"], out.run.get("admm_history", [])
     speedup = van["tcd"] / comp["tcd"] if comp["tcd"] else None
     payload = {
-        "schema": SCHEMA,
-        "backend": name,
-        "method": args.method,
-        "ratio": ratio,
-        "degree": args.degree,
-        "vanilla": {"accuracy": van["test_accuracy"], "val_accuracy": van["val_accuracy"], "tcd": van["tcd"]},
-        "compressed": {"accuracy": comp["test_accuracy"], "val_accuracy": comp["val_accuracy"], "tcd": comp["tcd"]},
-        "speedup": speedup,
-        "pruned": int(out.prune_mask.sum()),
-        "quantized": int(out.quant_mask.sum()),
-        "gates": len(out.model.gates),
-        "admm": history,
-        "seconds": {k: round(v, 3) for k, v in report.get("seconds", {}).items()},
-        "output": str(output),
+        "schema": SCHEMA, "backend": name, "method": args.method, "ratio": ratio, "degree": args.degree,
+        **{k: {"accuracy": r["test_accuracy"], "val_accuracy": r["val_accuracy"], "tcd": r["tcd"]}
+           for k, r in (("vanilla", van), ("compressed", comp))},
+        "speedup": speedup, "pruned": int(out.prune_mask.sum()), "quantized": int(out.quant_mask.sum()),
+        "gates": len(out.model.gates), "admm": history,
+        "seconds": {k: round(v, 3) for k, v in report.get("seconds", {}).items()}, "output": str(output),
     }
     if selection is not None:
         payload["selection"] = selection
@@ -155,17 +142,15 @@ def cmd_compress(args) -> int:
              f"{payload['quantized']} quantized" if speedup else "  speedup -"]
     if selection is not None:
         where = "noise-free" if not selection["noise"] else f"on {name}'s noise model, {selection['shots']} shots"
-        lines.append(f"  ratio chosen on validation ({where}):")
-        lines.append("         ratio  val acc   noise-free  TCD")
+        lines += [f"  ratio chosen on validation ({where}):", "         ratio  val acc   noise-free  TCD"]
         for c in selection["candidates"]:
             mark = "  <- chosen" if c["ratio"] == ratio else ""
             lines.append(f"         {c['ratio']!r:<6} {c['backend_val_accuracy']:.4f}    {c['exact_val_accuracy']:.4f}      "
                          f"{c['tcd']}{mark}")
     if history:
         lines.append("  ADMM   it  rho      primal    dual      masked")
-        for h in history:
-            lines.append(f"         {h['iteration']:<3d} {h['rho']:<8.3g} {h['primal_residual']:<9.4f} "
-                         f"{h['dual_residual']:<9.4f} {h['masked']}")
+        lines += [f"         {h['iteration']:<3d} {h['rho']:<8.3g} {h['primal_residual']:<9.4f} "
+                  f"{h['dual_residual']:<9.4f} {h['masked']}" for h in history]
     lines.append(f"  wrote {output}")
     emit(args, payload, "\n".join(lines))
     return 0
