@@ -129,12 +129,13 @@ class Checkpoint:
                        admm=self.admm.copy())
 
     @classmethod
-    def from_parts(cls, model, arrays: dict, documents: dict, optimizer_state: dict, shots: int) -> "Checkpoint":
-        """A checkpoint from the schema's arrays and documents, by name (what a reader has)."""
+    def from_parts(cls, model, arrays: dict, documents: dict, shots: int) -> "Checkpoint":
+        """A checkpoint from named arrays (the schema's, ``optimizer.<key>``) and documents (what a reader has)."""
         admm = {name[5:]: a for name, a in arrays.items() if name.startswith("admm.")}
         admm["rho"], admm["iteration"] = float(admm["rho"]), int(admm["iteration"])
+        state = {name[10:]: a for name, a in arrays.items() if name.startswith("optimizer.")}
         return cls(model=model, **{name: a for name, a in arrays.items() if "." not in name},
-                   admm=ADMMState(**admm), optimizer_state=optimizer_state, shots=shots, **documents)
+                   admm=ADMMState(**admm), optimizer_state=state, shots=shots, **documents)
 
     def array(self, name: str) -> np.ndarray:
         """The schema's array ``name`` (``admm.Z`` reads ``self.admm.Z``)."""
