@@ -74,7 +74,10 @@ class Generations:
 
 
 class Writer:
-    """What both background writers share: ``with writer:`` closes it (waiting for its saves)."""
+    """What both background writers promise: ``submit`` copies the caller's arrays at once (the
+    caller may keep mutating θ) and queues the save; saves happen in submission order; an error in
+    the background surfaces as the exception of the next call or of ``close``, which waits for
+    every pending save. ``with writer:`` closes it."""
 
     def __enter__(self):
         return self
@@ -84,17 +87,13 @@ class Writer:
 
 
 class AsyncWriter(Writer):
-    """Writes checkpoints from a background thread so training does not wait on disk.
+    """A :class:`Writer` that serializes and writes from a background thread; at most
+    ``max_pending`` saves are queued (``submit`` blocks beyond that, so a slow disk slows training
+    instead of growing memory).
 
-    For fast training loops prefer :class:`~compvqc.checkpoint.process_writer.ProcessWriter`
-    (same interface): a thread shares the GIL with training, which costs more than the save
-    itself when steps take a millisecond (see its module docstring).
-
-    ``submit`` copies the caller's arrays synchronously (the caller may keep mutating θ), then
-    queues serialization and the atomic write. An error in the background surfaces as the
-    exception of the next ``submit`` or of ``close``; ``close`` waits for pending writes.
-    Writes happen in submission order; at most ``max_pending`` are queued (``submit`` blocks
-    beyond that, so a slow disk slows training instead of growing memory).
+    For fast training loops prefer :class:`~compvqc.checkpoint.process_writer.ProcessWriter`: a
+    thread shares the GIL with training, which costs more than the save itself when steps take a
+    millisecond (see its module docstring).
     """
 
     def __init__(self, max_pending: int = 2):

@@ -34,7 +34,7 @@ from compvqc.checkpoint.content import Checkpoint, CheckpointError
 from compvqc.checkpoint.io import AsyncWriter, load_checkpoint, run_then, save_checkpoint, save_error
 from compvqc.checkpoint.lock import acquire
 from compvqc.checkpoint.process_writer import ProcessWriter
-from compvqc.signals import deferred
+from compvqc.signals import deferred, restore
 
 NAME = re.compile(r"^ckpt-(\d{9})\.ckpt$")
 # Who writes: a child process (the default; its cost per save is in RESULTS.md), a thread, or the
@@ -47,19 +47,9 @@ def _stderr(msg: str) -> None:
 
 
 class CheckpointManager:
-    def __init__(
-        self,
-        directory,
-        *,
-        keep_last: int = 3,
-        best_metric: str | None = None,
-        best_mode: str = "max",
-        every_steps: int | None = None,
-        every_epochs: int | None = 1,
-        every_seconds: float | None = None,
-        writer: str = "process",
-        log: Callable[[str], None] = _stderr,
-    ):
+    def __init__(self, directory, *, keep_last: int = 3, best_metric: str | None = None, best_mode: str = "max",
+                 every_steps: int | None = None, every_epochs: int | None = 1, every_seconds: float | None = None,
+                 writer: str = "process", log: Callable[[str], None] = _stderr):
         if keep_last < 1:
             raise CheckpointError("keep_last must be at least 1")
         if best_mode not in ("max", "min"):
@@ -166,10 +156,8 @@ class CheckpointManager:
     def _recover(self, flush: bool = True) -> None:
         """After a save error: wait for the saves still queued, then rebuild the index from disk."""
         if flush and self._writer is not None:
-            try:
+            with contextlib.suppress(CheckpointError):  # consequences of the failure already raised
                 self._writer.flush()
-            except CheckpointError:
-                pass  # consequences of the same failure; the first error is the one raised
         self._index = self._read_index()
         self._generation += 1  # plans made from now on rest on the files as they are
 
@@ -231,14 +219,10 @@ class CheckpointManager:
     def candidates(self) -> list[Path]:
         """Checkpoint files, newest first (the ``latest`` pointer's file leads)."""
         files = sorted((p for p in self.directory.iterdir() if NAME.match(p.name)), key=lambda p: p.name, reverse=True)
-        try:
+        latest = ""
+        with contextlib.suppress(OSError):
             latest = (self.directory / "latest").read_text().strip()
-        except OSError:
-            latest = ""
-        if NAME.match(latest) and (self.directory / latest) in files:
-            files.remove(self.directory / latest)
-            files.insert(0, self.directory / latest)
-        return files
+        return sorted(files, key=lambda p: p.name != latest)  # stable: the rest stay newest first
 
     def restore(self) -> Checkpoint | None:
         """The newest checkpoint that validates (corrupt ones are skipped, saying so), or None."""
@@ -267,5 +251,4 @@ class CheckpointManager:
         try:
             yield self
         finally:
-            for s, h in previous.items():
-                signal.signal(s, h)
+            restore(previous)

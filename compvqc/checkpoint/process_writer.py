@@ -104,12 +104,9 @@ BOOT = (
 
 # --- frames (both sides) ----------------------------------------------------------------------
 def pack_save(path, ckpt: Checkpoint, *, seq: int, model: dict | None, then: dict | None = None) -> bytes:
-    """One ``save`` frame: the snapshot of ``ckpt`` (arrays and documents copied into its bytes).
-
-    ``model``: the model's description when it changed since the last frame (else None).
-    Documents travel as the exact text the file will hold (:func:`doc_json`), so the child
-    writes what ``save_checkpoint`` would and a bad document fails here, in the caller.
-    """
+    """One ``save`` frame: the snapshot of ``ckpt`` (arrays and documents copied into its bytes);
+    ``model``: the model's description if it changed since the last frame (else None). Documents
+    are encoded here (:func:`doc_json`), so one that cannot be stored fails in the caller."""
     arrays = [(f.name, ckpt.array(f.name)) for f in ARRAYS]
     arrays += [("optimizer." + k, v) for k, v in ckpt.optimizer_state.items()]
     specs, chunks = [], []
@@ -161,9 +158,8 @@ def unpack_save(header: dict, payload: bytes, model) -> tuple[Checkpoint, dict[s
     for name, n in header["texts"]:
         texts[name] = payload[offset:offset + n].decode()
         offset += n
-    state = {k[len("optimizer."):]: arrays.pop(k) for k in list(arrays) if k.startswith("optimizer.")}
     documents = {"hardware_profile": header["hardware_profile"], **{f: json.loads(t) for f, t in texts.items()}}
-    return Checkpoint.from_parts(model, arrays, documents, state, header["shots"]), texts
+    return Checkpoint.from_parts(model, arrays, documents, header["shots"]), texts
 
 
 def _read_exact(fd: int, n: int, alive=None) -> bytes | None:
@@ -263,14 +259,10 @@ def serve(parent: int, inp: int = 0, out: int = 1) -> int:
 
 # --- the trainer's side ------------------------------------------------------------------------
 class ProcessWriter(Writer):
-    """``AsyncWriter``'s interface, with serialization and I/O in a child process.
-
-    ``submit`` snapshots the checkpoint into a frame (the caller may keep mutating its arrays)
-    and writes it to the child's pipe; a full pipe (a slow disk) blocks, so memory stays bounded.
-    Saves happen in submission order. Errors surface on the next call or on ``close``, which
-    waits for every pending save. Thread-safe. A submit interrupted halfway through its frame
-    (an exception from a signal handler) leaves the writer unusable rather than the pipe torn.
-    """
+    """A :class:`Writer` whose serialization and I/O run in a child process; ``submit`` writes a
+    frame to the child's pipe, and a full pipe (a slow disk) blocks, so memory stays bounded.
+    Thread-safe. A submit interrupted halfway through its frame (an exception from a signal
+    handler) leaves the writer unusable rather than the pipe torn."""
 
     def __init__(self, inherit: tuple[int, ...] = ()):
         """``inherit``: descriptors the child keeps open for its whole life (the run lock)."""
