@@ -144,8 +144,6 @@ def read_bytes_bounded(path, limit: int, error: type[Exception], what: str = "fi
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
     except FileNotFoundError:
         raise error(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise error(f"{path}: is a directory") from None
     except OSError as e:
         raise error(f"{path}: cannot read ({e.strerror or e})") from None
     try:
@@ -161,7 +159,7 @@ def read_bytes_bounded(path, limit: int, error: type[Exception], what: str = "fi
         raise error(f"{path}: cannot read ({e.strerror or e})") from None
     finally:
         os.close(fd)
-    if stat.S_ISDIR(st.st_mode):
+    if stat.S_ISDIR(st.st_mode):  # (a read-only open of a directory succeeds)
         raise error(f"{path}: is a directory")
     if not stat.S_ISREG(st.st_mode):
         raise error(f"{path}: not a regular file")

@@ -28,10 +28,8 @@ def _plain(o):
         return {k: _plain(v) for k, v in o.items()}
     if isinstance(o, (list, tuple)):
         return [_plain(v) for v in o]
-    if isinstance(o, np.ndarray):
+    if isinstance(o, (np.ndarray, np.generic)):  # a numpy scalar's tolist() is its Python value
         return _plain(o.tolist())
-    if isinstance(o, np.generic):
-        return _plain(o.item())
     if isinstance(o, float) and not math.isfinite(o):
         return None
     return o
