@@ -223,9 +223,8 @@ def _runs(ops):
 
 @functools.lru_cache(maxsize=16)
 def _circuit_nodes(model: VQC):
-    """The circuit as graph nodes: one node per run of same-type operations (a layer in a
-    viewer), flattened wires/params/features as attributes. These nodes are the file's only
-    copy of the circuit; cached because a training run saves one model many times."""
+    """The circuit as graph nodes: one node per run of same-type operations (a layer in a viewer),
+    flattened wires/params/features as attributes; cached: a training run saves one model many times."""
     nodes = []
     state = "s0"
     runs = _runs(model.ops)

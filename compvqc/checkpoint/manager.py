@@ -37,8 +37,7 @@ from compvqc.checkpoint.process_writer import ProcessWriter
 from compvqc.signals import deferred, restore
 
 NAME = re.compile(r"^ckpt-(\d{9})\.ckpt$")
-# Who writes: a child process (the default; its cost per save is in RESULTS.md), a thread, or the
-# caller itself ("sync"). See process_writer.py for the measurements behind the default.
+# Who writes: a child process (the default: process_writer.py has the measurements), a thread, or the caller.
 WRITERS = ("process", "thread", "sync")
 
 
@@ -162,13 +161,10 @@ class CheckpointManager:
         self._generation += 1  # plans made from now on rest on the files as they are
 
     def _plan(self, name: str, step: int, metric: float | None) -> tuple[list[dict], dict]:
-        """The index with a new checkpoint, and the file steps that follow its save.
-
-        Pointer files first, deletions last, so ``latest`` never names a deleted file. They are
-        atomic but not fsynced: a checkpoint is durable before they name it, and restore falls
-        back to scanning (and validating) the files if they are lost. A background writer that
-        saw a save of this plan's generation fail writes only ``latest`` (``run_then``).
-        """
+        """The index with a new checkpoint, and the file steps that follow its save: pointer files
+        first, deletions last, so ``latest`` never names a deleted file (none is fsynced: see the
+        module docstring). A background writer that saw a save of this plan's generation fail
+        writes only ``latest`` (``run_then``)."""
         index = [e for e in self._index if e["file"] != name]
         index.append({"file": name, "step": step, "metric": metric})
         index.sort(key=lambda e: e["step"])

@@ -119,12 +119,8 @@ def cmd_build(args) -> int:
     for name in names:
         backend = resolve_backend(name)
         region = make_region(backend, qubits, "user") if qubits else default_region(backend, model)
-        if args.output:
-            path = Path(args.output)
-        elif args.out:
-            path = Path(args.out) / f"{backend.name}.json"
-        else:
-            path = cache.cache_path(backend, region)
+        path = (Path(args.output) if args.output else Path(args.out) / f"{backend.name}.json" if args.out
+                else cache.cache_path(backend, region))
         if args.no_rebuild and path.is_file():
             old = load_lut_file(path)
             c = check(old, backend, region, gates or ())
