@@ -6,6 +6,7 @@ fsync, ``os.replace``, then fsync the directory so the rename itself is durable.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import tempfile
@@ -27,28 +28,24 @@ def atomic_write_bytes(path, data: bytes, *, durable: bool = True) -> Path:
     ``OSError`` names ``path``, never the hidden temporary.
     """
     path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
+    directory = path.parent  # never empty: the parent of a bare name is "."
     with deferred():
         try:
             fd, tmp = tempfile.mkstemp(prefix=_prefix(path), suffix=".tmp", dir=directory)
+            try:
+                os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                    f.flush()
+                    if durable:
+                        os.fsync(f.fileno())
+                os.replace(tmp, path)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+                raise
         except OSError as e:
             raise OSError(e.errno, e.strerror, str(path)) from None
-        try:
-            os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                if durable:
-                    os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException as e:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            if isinstance(e, OSError):
-                raise OSError(e.errno, e.strerror, str(path)) from None
-            raise
         if durable:
             _fsync_dir(directory)
     return path
@@ -59,18 +56,14 @@ def _prefix(path: Path) -> str:
     return f".{path.name}.{os.getpid()}."
 
 
-def remove_stale_temporaries(path) -> list[Path]:
+def remove_stale_temporaries(path) -> None:
     """Remove the temporaries that writers of ``path`` left when they were killed (SIGKILL, a
     power loss): those of processes that no longer exist. A live writer's temporary stays."""
     path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    removed = []
-    for p in directory.glob(f".{glob.escape(path.name)}.*.tmp"):
+    for p in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
         pid = p.name[len(path.name) + 2:].split(".", 1)[0]
         if pid.isdigit() and not alive(int(pid)):
             p.unlink(missing_ok=True)
-            removed.append(p)
-    return removed
 
 
 def alive(pid: int) -> bool:
@@ -84,34 +77,34 @@ def alive(pid: int) -> bool:
     return True
 
 
-def check_output(path, *, force: bool = False, error: type[Exception] = CompVQCError) -> Path:
+def check_output(path, *, force: bool = False) -> Path:
     """Refuse, before any long work, an output path that the final write would fail on.
 
     Checks what a demanding user hits: an empty name, a directory, an existing file without
     ``force`` (or a non-regular one even with it), a missing or unwritable folder; removes what
     killed writers of ``path`` left behind (:func:`remove_stale_temporaries`). Writability
     is probed by creating and removing a temporary there (``os.access`` cannot see a read-only
-    filesystem for root, nor every ACL). Each failure is one ``error`` naming ``path``.
+    filesystem for root, nor every ACL). Each failure is one ``CompVQCError`` naming ``path``.
     """
     if path is None or str(path) == "":
-        raise error("the output path is empty")
+        raise CompVQCError("the output path is empty")
     path = Path(path)
     if path.is_dir():
-        raise error(f"{path}: is a directory")
+        raise CompVQCError(f"{path}: is a directory")
     if path.exists() or path.is_symlink():
         if not force:
-            raise error(f"{path} exists (overwrite it with force, --force on the command line)")
+            raise CompVQCError(f"{path} exists (overwrite it with force, --force on the command line)")
         if not path.is_file():
-            raise error(f"{path}: not a regular file")
-    directory = path.parent if str(path.parent) else Path(".")
+            raise CompVQCError(f"{path}: not a regular file")
+    directory = path.parent
     if not directory.is_dir():
-        raise error(f"{path}: directory {directory} not found")
+        raise CompVQCError(f"{path}: directory {directory} not found")
     remove_stale_temporaries(path)
     with deferred():
         try:
             fd, probe = tempfile.mkstemp(prefix=_prefix(path), suffix=".tmp", dir=directory)
         except OSError as e:
-            raise error(f"{path}: cannot write in {directory} ({e.strerror or e})") from None
+            raise CompVQCError(f"{path}: cannot write in {directory} ({e.strerror or e})") from None
         os.close(fd)
         os.unlink(probe)
     return path
@@ -129,9 +122,8 @@ def _fsync_dir(directory: Path) -> None:
     except OSError:  # pragma: no cover - platforms without directory fds
         return
     try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
+        with contextlib.suppress(OSError):  # pragma: no cover
+            os.fsync(fd)
     finally:
         os.close(fd)
 
@@ -152,8 +144,6 @@ def read_bytes_bounded(path, limit: int, error: type[Exception], what: str = "fi
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
     except FileNotFoundError:
         raise error(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise error(f"{path}: is a directory") from None
     except OSError as e:
         raise error(f"{path}: cannot read ({e.strerror or e})") from None
     try:
@@ -169,7 +159,7 @@ def read_bytes_bounded(path, limit: int, error: type[Exception], what: str = "fi
         raise error(f"{path}: cannot read ({e.strerror or e})") from None
     finally:
         os.close(fd)
-    if stat.S_ISDIR(st.st_mode):
+    if stat.S_ISDIR(st.st_mode):  # (a read-only open of a directory succeeds)
         raise error(f"{path}: is a directory")
     if not stat.S_ISREG(st.st_mode):
         raise error(f"{path}: not a regular file")

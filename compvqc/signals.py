@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import threading
 
 from compvqc.errors import Terminated
@@ -71,23 +72,14 @@ def deferred():
     previous = {}
     try:
         for s in SIGNALS:
-            h = signal.getsignal(s)
-            if h is None:
-                continue
-            previous[s] = h
-            signal.signal(s, record)
+            if (h := signal.getsignal(s)) is not None:  # None: a handler from C, which restore cannot put back
+                previous[s] = h
+                signal.signal(s, record)
         yield
     finally:
         restore(previous)
         for s in dict.fromkeys(received):  # each signal once, in order of arrival
             signal.raise_signal(s)
-
-
-def name(signum: int) -> str:
-    try:
-        return signal.Signals(signum).name
-    except ValueError:
-        return f"signal {signum}"
 
 
 def ignore() -> None:
@@ -99,9 +91,11 @@ def ignore() -> None:
 
 def report(e: Terminated) -> int:
     """The CLI's one line for an interrupted command; returns its exit code, 128 + signum."""
-    import sys
-
-    print(f"compvqc: interrupted by {name(e.signum)}", file=sys.stderr)
+    try:
+        name = signal.Signals(e.signum).name
+    except ValueError:
+        name = f"signal {e.signum}"
+    print(f"compvqc: interrupted by {name}", file=sys.stderr)
     return 128 + e.signum
 
 

@@ -72,23 +72,14 @@ MAX_OPS = 1 << 17  # 1000 layers on 16 qubits need ~96 K
 PARSE_FACTOR = 4  # parsing (protobuf twice, or json.loads) may take this many times its input ...
 PARSE_SLACK = 64 << 20  # ... plus this
 DIGEST_KEY = "compvqc.digest"
+DOC_STRING = "compvqc checkpoint: a variational quantum circuit with its training and compression state"
 
 DOCS = ("model", *DOCUMENTS)  # the model's document holds its readout and metadata
-HW_ARRAYS = {  # hardware profile arrays stored as initializers: path -> dtype
-    ("qubits", "t1"): np.float64,
-    ("qubits", "t2"): np.float64,
-    ("qubits", "readout_error"): np.float64,
-    ("qubits", "readout_duration"): np.float64,
-    ("qubits", "gate_error"): np.float64,
-    ("qubits", "gate_duration"): np.float64,
-    ("edges", "pairs"): np.int32,
-    ("edges", "error"): np.float64,
-    ("edges", "duration"): np.float64,
-}
-FIXED_ARRAYS = {f.name: np.dtype(f.dtype).type for f in ARRAYS if f.required}
-# Arrays a file may lack (written before they existed): name -> (dtype, empty default).
-OPTIONAL_ARRAYS = {f.name: (np.dtype(f.dtype).type, lambda f=f: np.zeros(0, np.dtype(f.dtype))) for f in ARRAYS
-                   if not f.required}
+# hardware profile arrays stored as initializers (in this order): path -> dtype
+HW_ARRAYS = {**{("qubits", k): np.float64 for k in ("t1", "t2", "readout_error", "readout_duration", "gate_error",
+                                                      "gate_duration")},
+             ("edges", "pairs"): np.int32, ("edges", "error"): np.float64, ("edges", "duration"): np.float64}
+ARRAY_DTYPES = {f.name: np.dtype(f.dtype).type for f in ARRAYS}
 
 
 # --- encode ---------------------------------------------------------------------------------
@@ -104,22 +95,20 @@ def encode(ckpt: Checkpoint, *, doc_texts: dict[str, str] | None = None) -> byte
     for name, value in ckpt.optimizer_state.items():
         arrays[f"optimizer.{name}"] = np.asarray(value)
     profile = _split_profile(ckpt.hardware_profile, arrays)
-    initializers = [_tensor(name, v) for name, v in arrays.items()]
-    graph = _circuit_graph(ckpt.model, initializers)
-    model = helper.make_model(
-        graph,
-        producer_name="compvqc",
-        opset_imports=[helper.make_opsetid("", ONNX_OPSET), helper.make_opsetid(DOMAIN, 1)],
-        doc_string="compvqc checkpoint: a variational quantum circuit with its training and compression state",
-    )
-    docs = {name: profile if name == "hardware_profile" else getattr(ckpt, name) for name in DOCUMENTS}
+    m = ckpt.model
+    graph = helper.make_graph(list(_circuit_nodes(m)), "vqc",
+                              [helper.make_tensor_value_info("x", TensorProto.DOUBLE, ["batch", m.n_features])],
+                              [helper.make_tensor_value_info("logits", TensorProto.DOUBLE, ["batch", m.n_classes])],
+                              initializer=[_tensor(name, v) for name, v in arrays.items()])
+    model = helper.make_model(graph, producer_name="compvqc", doc_string=DOC_STRING,
+                              opset_imports=[helper.make_opsetid("", ONNX_OPSET), helper.make_opsetid(DOMAIN, 1)])
     doc_texts = doc_texts or {}
-    props = {"compvqc.format": FORMAT, "compvqc.version": str(VERSION), "compvqc.shots": str(int(ckpt.shots)),
-             "compvqc.model": _model_text(ckpt.model)}
-    for key, doc in docs.items():
-        props[f"compvqc.{key}"] = doc_texts[key] if key in doc_texts else doc_json(doc, key)
-    for k, v in props.items():
-        model.metadata_props.add(key=k, value=v)
+    for k, v in (("format", FORMAT), ("version", str(VERSION)), ("shots", str(int(ckpt.shots))),
+                 ("model", _model_text(m))):
+        model.metadata_props.add(key=f"compvqc.{k}", value=v)
+    for key in DOCUMENTS:
+        doc = profile if key == "hardware_profile" else getattr(ckpt, key)
+        model.metadata_props.add(key=f"compvqc.{key}", value=doc_texts[key] if key in doc_texts else doc_json(doc, key))
     _check_structure(model, ckpt.model)
     body = model.SerializeToString(deterministic=True)
     return body + _digest_record(hashlib.sha256(body).hexdigest())
@@ -201,13 +190,9 @@ def _check_structure(model: onnx.ModelProto, structure) -> None:
     and shape — not on the values nor on the metadata text — so a training run, which saves one
     structure many times, pays for it once.
     """
-    g = model.graph
-    key = (
-        structure,  # the VQC the (cached) circuit nodes were built from
-        tuple((t.name, t.data_type, tuple(t.dims)) for t in g.initializer),
-        tuple((o.domain, o.version) for o in model.opset_import),
-        tuple(p.key for p in model.metadata_props),
-    )
+    key = (structure,  # the VQC the (cached) circuit nodes were built from
+           tuple((t.name, t.data_type, tuple(t.dims)) for t in model.graph.initializer),
+           tuple((o.domain, o.version) for o in model.opset_import), tuple(p.key for p in model.metadata_props))
     if key not in _CHECKED:
         onnx.checker.check_model(model)
         _CHECKED.add(key)
@@ -218,20 +203,9 @@ def _split_profile(profile: dict, arrays: dict) -> dict:
     rest = json.loads(json.dumps(profile, default=json_default)) if profile else {}
     for (group, key), dtype in HW_ARRAYS.items():
         if group in rest and key in rest[group]:
-            value = np.asarray(profile[group][key], dtype=dtype)
-            arrays[f"hardware.{group}.{key}"] = value
+            arrays[f"hardware.{group}.{key}"] = np.asarray(profile[group][key], dtype=dtype)
             del rest[group][key]
     return rest
-
-
-def _circuit_graph(model: VQC, initializers) -> onnx.GraphProto:
-    return helper.make_graph(
-        list(_circuit_nodes(model)),
-        "vqc",
-        [helper.make_tensor_value_info("x", TensorProto.DOUBLE, ["batch", model.n_features])],
-        [helper.make_tensor_value_info("logits", TensorProto.DOUBLE, ["batch", model.n_classes])],
-        initializer=initializers,
-    )
 
 
 def _runs(ops):
@@ -249,9 +223,8 @@ def _runs(ops):
 
 @functools.lru_cache(maxsize=16)
 def _circuit_nodes(model: VQC):
-    """The circuit as graph nodes: one node per run of same-type operations (a layer in a
-    viewer), flattened wires/params/features as attributes. These nodes are the file's only
-    copy of the circuit; cached because a training run saves one model many times."""
+    """The circuit as graph nodes: one node per run of same-type operations (a layer in a viewer),
+    flattened wires/params/features as attributes; cached: a training run saves one model many times."""
     nodes = []
     state = "s0"
     runs = _runs(model.ops)
@@ -276,20 +249,20 @@ def _circuit_nodes(model: VQC):
     return tuple(nodes)
 
 
-def _ops_from_graph(graph: onnx.GraphProto, source: str) -> list:
+def _ops_from_graph(graph: onnx.GraphProto) -> list:
     """Rebuild the operation list from the circuit nodes, checking every length before a list
     is made (at most ``MAX_OPS`` operations in all)."""
     from compvqc.model.gates import GATE_TYPES
     from compvqc.model.ops import Gate
 
     if len(graph.node) > MAX_OPS + 2:
-        raise CheckpointError(f"{source}: more than {MAX_OPS} circuit operations")
+        raise CheckpointError(f"more than {MAX_OPS} circuit operations")
     ops: list = []
     for node in graph.node:
         if node.domain != DOMAIN:
-            raise CheckpointError(f"{source}: node {node.op_type!r} outside the {DOMAIN} domain")
+            raise CheckpointError(f"node {node.op_type!r} outside the {DOMAIN} domain")
         kind = node.op_type
-        attrs = _node_attributes(node, source)
+        attrs = _node_attributes(node)
         if kind in ("ZeroState", "Readout"):
             continue
         if kind == "AmplitudeEncode":
@@ -297,20 +270,20 @@ def _ops_from_graph(graph: onnx.GraphProto, source: str) -> list:
             continue
         count = int(attrs["count"])
         if not 0 < count <= MAX_OPS - len(ops):
-            raise CheckpointError(f"{source}: node {kind} has an invalid count (at most {MAX_OPS} operations in all)")
+            raise CheckpointError(f"node {kind} has an invalid count (at most {MAX_OPS} operations in all)")
         wires = attrs["wires"]
         if kind.startswith("Encode"):
             features = attrs["features"]
             if len(wires) != count or len(features) != count:
-                raise CheckpointError(f"{source}: node {kind} attributes do not match its count")
+                raise CheckpointError(f"node {kind} attributes do not match its count")
             ops.extend(Encode(kind[6:].lower(), int(w), int(f)) for w, f in zip(wires, features))
             continue
         gt = GATE_TYPES.get(kind.lower())
         if gt is None:
-            raise CheckpointError(f"{source}: unknown circuit node {kind!r}")
+            raise CheckpointError(f"unknown circuit node {kind!r}")
         params = attrs["params"]
         if len(wires) != count * gt.n_wires or len(params) != count * gt.n_params:
-            raise CheckpointError(f"{source}: node {kind} attributes do not match its count")
+            raise CheckpointError(f"node {kind} attributes do not match its count")
         wires, params = list(wires), list(params)
         for i in range(count):
             ops.append(Gate(gt.name, tuple(int(w) for w in wires[i * gt.n_wires:(i + 1) * gt.n_wires]),
@@ -318,160 +291,151 @@ def _ops_from_graph(graph: onnx.GraphProto, source: str) -> list:
     return ops
 
 
-def _node_attributes(node, source: str) -> dict:
+def _node_attributes(node) -> dict:
     """A node's attributes by name: ints as ``int``, lists of ints as protobuf's own (unconverted)
     container, strings as ``bytes``; the circuit uses no other type."""
     if len(node.attribute) > 8:
-        raise CheckpointError(f"{source}: node {node.op_type!r} has too many attributes")
+        raise CheckpointError(f"node {node.op_type!r} has too many attributes")
     attrs = {}
     for a in node.attribute:
-        if a.type == AttributeProto.INT:
-            attrs[a.name] = a.i
-        elif a.type == AttributeProto.INTS:
-            attrs[a.name] = a.ints
-        elif a.type == AttributeProto.STRING:
-            attrs[a.name] = a.s
-        else:
-            raise CheckpointError(f"{source}: node {node.op_type!r} attribute {a.name!r} has an unexpected type")
+        if a.type not in _ATTRIBUTE_FIELDS:
+            raise CheckpointError(f"node {node.op_type!r} attribute {a.name!r} has an unexpected type")
+        attrs[a.name] = getattr(a, _ATTRIBUTE_FIELDS[a.type])
     return attrs
+
+
+_ATTRIBUTE_FIELDS = {AttributeProto.INT: "i", AttributeProto.INTS: "ints", AttributeProto.STRING: "s"}
 
 
 # --- decode ---------------------------------------------------------------------------------
 def decode(data: bytes, source: str = "checkpoint") -> Checkpoint:
-    """Parse and fully validate checkpoint bytes; any problem raises one CheckpointError."""
+    """Parse and fully validate checkpoint bytes; any problem raises one CheckpointError naming ``source``."""
     try:
-        return _decode(data, source)
-    except CheckpointError:
-        raise
-    except CompVQCError as e:  # e.g. a ModelError from the embedded description
+        return _decode(data)
+    except CompVQCError as e:  # our own checks, or e.g. a ModelError from the embedded description
         raise CheckpointError(f"{source}: {e}") from None
     except (DecodeError, RecursionError, ValueError, TypeError, KeyError, IndexError, OverflowError,
             UnicodeDecodeError, onnx.checker.ValidationError, MemoryError) as e:
         raise CheckpointError(f"{source}: corrupt checkpoint ({type(e).__name__}: {str(e)[:120]})") from None
 
 
-def _decode(data: bytes, source: str) -> Checkpoint:
+def _decode(data: bytes) -> Checkpoint:
     if not data:
-        raise CheckpointError(f"{source}: empty file")
+        raise CheckpointError("empty file")
     if len(data) > MAX_FILE_BYTES:
-        raise CheckpointError(f"{source}: more than {MAX_FILE_BYTES} bytes, the limit of a checkpoint")
-    digested = _check_digest(data, source)
+        raise CheckpointError(f"more than {MAX_FILE_BYTES} bytes, the limit of a checkpoint")
+    digested = _check_digest(data)
     try:
         wire.scan(data, PARSE_FACTOR * len(data) + PARSE_SLACK)
     except wire.WireError as e:
-        raise CheckpointError(f"{source}: not a loadable ONNX file ({e})") from None
+        raise CheckpointError(f"not a loadable ONNX file ({e})") from None
     try:
         proto = onnx.ModelProto.FromString(data)
     except Exception as e:  # noqa: BLE001 - protobuf raises several types on garbage
-        raise CheckpointError(f"{source}: not an ONNX file ({type(e).__name__})") from None
+        raise CheckpointError(f"not an ONNX file ({type(e).__name__})") from None
     if len(proto.metadata_props) > MAX_PROPS:
-        raise CheckpointError(f"{source}: more than {MAX_PROPS} metadata entries")
+        raise CheckpointError(f"more than {MAX_PROPS} metadata entries")
     props = {}
     for p in proto.metadata_props:
         if p.key in props:
-            raise CheckpointError(f"{source}: duplicate metadata key {p.key!r}")
+            raise CheckpointError(f"duplicate metadata key {p.key!r}")
         props[p.key] = p.value
     if props.get("compvqc.format") != FORMAT:
-        raise CheckpointError(f"{source}: not a compvqc checkpoint")
+        raise CheckpointError("not a compvqc checkpoint")
     version = props.get("compvqc.version")
     if version == str(VERSION):
         if not digested:
-            raise CheckpointError(f"{source}: digest missing (the file is corrupt or was modified)")
+            raise CheckpointError("digest missing (the file is corrupt or was modified)")
     elif version == "1":
-        _check_v1_checksum(proto, props, source)
+        _check_v1_checksum(proto, props)
     else:
-        raise CheckpointError(f"{source}: unsupported checkpoint version {version!r} (this compvqc reads 1 and {VERSION})")
-    _reject_external(proto.graph, source)
+        raise CheckpointError(f"unsupported checkpoint version {version!r} (this compvqc reads 1 and {VERSION})")
+    _reject_external(proto.graph)
     onnx.checker.check_model(data)
-    arrays = _arrays(proto.graph, source)
-    ops = _ops_from_graph(proto.graph, source)
+    arrays = _arrays(proto.graph)
+    ops = _ops_from_graph(proto.graph)
     del proto  # its copy of the file's strings goes before json.loads takes its share
-    docs = _documents(props, source)
+    docs = _documents(props)
     # the description without ops, then the ops: no per-op dicts (~900 bytes a gate, not ~300)
     model = replace(VQC.from_dict({**docs["model"], "ops": []}), ops=tuple(ops))
     shots = props.get("compvqc.shots", "")
     if not shots.isdigit() or len(shots) > 12:
-        raise CheckpointError(f"{source}: shots must be a non-negative integer")
+        raise CheckpointError("shots must be a non-negative integer")
     profile = dict(docs["hardware_profile"] or {})
-    for (group, key), _dtype in HW_ARRAYS.items():
-        name = f"hardware.{group}.{key}"
-        if name in arrays:
-            profile.setdefault(group, {})[key] = arrays.pop(name)
-    opt_state = {k.split(".", 1)[1]: arrays.pop(k) for k in list(arrays) if k.startswith("optimizer.")}
-    missing = set(FIXED_ARRAYS) - set(arrays)
+    for group, key in HW_ARRAYS:
+        if f"hardware.{group}.{key}" in arrays:
+            profile.setdefault(group, {})[key] = arrays.pop(f"hardware.{group}.{key}")
+    missing = {f.name for f in ARRAYS if f.required} - set(arrays)
     if missing:
-        raise CheckpointError(f"{source}: missing arrays {sorted(missing)}")
-    for name, (_dtype, empty) in OPTIONAL_ARRAYS.items():
-        arrays.setdefault(name, empty())
+        raise CheckpointError(f"missing arrays {sorted(missing)}")
+    for f in ARRAYS:  # a file written before an optional array existed gets its empty default
+        arrays.setdefault(f.name, np.zeros(0, f.dtype))
     for name in ("prune_mask", "quant_mask"):
         if arrays[name].shape != (len(model.gates),):
-            raise CheckpointError(f"{source}: {name} has shape {arrays[name].shape}, the model has {len(model.gates)} gates")
-    arrays["levels"] = _expand_levels(arrays["levels"], arrays["prune_mask"] | arrays["quant_mask"], source)
+            raise CheckpointError(f"{name} has shape {arrays[name].shape}, the model has {len(model.gates)} gates")
+    arrays["levels"] = _expand_levels(arrays["levels"], arrays["prune_mask"] | arrays["quant_mask"])
     documents = {name: profile if name == "hardware_profile" else docs[name] for name in DOCUMENTS}
-    ckpt = Checkpoint.from_parts(model, arrays, documents, opt_state, int(shots))
-    try:
-        ckpt.validate()
-        ckpt.check_documents()
-    except CheckpointError as e:  # consistency problems name the field; add the file
-        raise CheckpointError(f"{source}: {e}") from None
+    ckpt = Checkpoint.from_parts(model, arrays, documents, int(shots))
+    ckpt.validate()
+    ckpt.check_documents()
     return ckpt
 
 
-def _check_digest(data: bytes, source: str) -> bool:
+def _check_digest(data: bytes) -> bool:
     """Before any parsing: ``True`` if ``data`` ends with a ``compvqc.digest`` record (version 2)
     that matches the bytes before it, ``False`` if it ends with a version-1 ``compvqc.checksum``
     record (checked after parsing, as version 1 defines it); anything else is refused here."""
     n = len(_DIGEST_PREFIX) + 64
     if data[-n:-64] == _DIGEST_PREFIX:
         if hashlib.sha256(memoryview(data)[:-n]).hexdigest().encode() != data[-64:]:
-            raise CheckpointError(f"{source}: checksum mismatch (the file is corrupt or was modified)")
+            raise CheckpointError("checksum mismatch (the file is corrupt or was modified)")
         return True
     if data[-len(_V1_PREFIX) - 64:-64] == _V1_PREFIX:
         return False
-    raise CheckpointError(f"{source}: not a compvqc checkpoint, or a corrupt one (it ends with no digest)")
+    raise CheckpointError("not a compvqc checkpoint, or a corrupt one (it ends with no digest)")
 
 
-def _check_v1_checksum(proto: onnx.ModelProto, props: dict, source: str) -> None:
+def _check_v1_checksum(proto: onnx.ModelProto, props: dict) -> None:
     """Version 1: ``compvqc.checksum`` is the sha256 of the model re-serialized without it
     (removed from ``proto`` in place: a copy would double the memory)."""
     checksum = props.get("compvqc.checksum")
     if not checksum:
-        raise CheckpointError(f"{source}: checksum missing")
+        raise CheckpointError("checksum missing")
     entries = proto.metadata_props
     del entries[[p.key for p in entries].index("compvqc.checksum")]
     if hashlib.sha256(proto.SerializeToString(deterministic=True)).hexdigest() != checksum:
-        raise CheckpointError(f"{source}: checksum mismatch (the file is corrupt or was modified)")
+        raise CheckpointError("checksum mismatch (the file is corrupt or was modified)")
 
 
-def _expand_levels(rows: np.ndarray, masked: np.ndarray, source: str) -> np.ndarray:
+def _expand_levels(rows: np.ndarray, masked: np.ndarray) -> np.ndarray:
     if masked.ndim != 1 or rows.shape != (int(masked.sum()), 3):
-        raise CheckpointError(f"{source}: levels have shape {rows.shape}, the masks need ({int(masked.sum())}, 3)")
+        raise CheckpointError(f"levels have shape {rows.shape}, the masks need ({int(masked.sum())}, 3)")
     full = np.full((masked.size, 3), np.nan)
     full[masked] = rows
     return full
 
 
-def _reject_external(graph: onnx.GraphProto, source: str) -> None:
+def _reject_external(graph: onnx.GraphProto) -> None:
     for t in graph.initializer:
         if t.data_location == TensorProto.EXTERNAL or len(t.external_data):
-            raise CheckpointError(f"{source}: array {t.name!r} references external data (refused)")
+            raise CheckpointError(f"array {t.name!r} references external data (refused)")
     if len(graph.sparse_initializer):
-        raise CheckpointError(f"{source}: sparse initializers are not part of the format")
+        raise CheckpointError("sparse initializers are not part of the format")
 
 
-def _documents(props: dict, source: str) -> dict:
+def _documents(props: dict) -> dict:
     """The JSON documents, once what ``json.loads`` would allocate for them is bounded."""
     texts = {}
     for key in DOCS:
         text = texts[key] = props.get(f"compvqc.{key}")
         if text is None:
-            raise CheckpointError(f"{source}: metadata compvqc.{key} missing")
+            raise CheckpointError(f"metadata compvqc.{key} missing")
         if len(text) > MAX_JSON_BYTES:
-            raise CheckpointError(f"{source}: metadata compvqc.{key} too large")
+            raise CheckpointError(f"metadata compvqc.{key} too large")
     budget = PARSE_FACTOR * sum(len(t) for t in texts.values()) + PARSE_SLACK
     if sum(map(_json_cost, texts.values())) > budget:
-        raise CheckpointError(f"{source}: the JSON documents would take more than {budget} bytes of memory")
-    return {key: _json(text, key, source) for key, text in texts.items()}
+        raise CheckpointError(f"the JSON documents would take more than {budget} bytes of memory")
+    return {key: _json(text, key) for key, text in texts.items()}
 
 
 def _json_cost(text: str) -> int:
@@ -485,18 +449,18 @@ def _json_cost(text: str) -> int:
             + 56 * text.count(",") + 144 * colons + 28 * max(0, text.count('"') - 2 * colons))
 
 
-def _json(text: str, key: str, source: str):
+def _json(text: str, key: str):
     depth = 0
     for ch in text:  # bound nesting before json recurses
         if ch in "[{":
             depth += 1
             if depth > MAX_JSON_DEPTH:
-                raise CheckpointError(f"{source}: metadata compvqc.{key} nested too deeply")
+                raise CheckpointError(f"metadata compvqc.{key} nested too deeply")
         elif ch in "]}":
             depth -= 1
     doc = json.loads(text)
     if not isinstance(doc, dict):
-        raise CheckpointError(f"{source}: metadata compvqc.{key} must be a JSON object")
+        raise CheckpointError(f"metadata compvqc.{key} must be a JSON object")
     return doc
 
 
@@ -505,34 +469,30 @@ _DTYPES = {TensorProto.DOUBLE: np.float64, TensorProto.INT64: np.int64, TensorPr
 _TYPED_DATA = ("float_data", "int32_data", "string_data", "int64_data", "double_data", "uint64_data")
 
 
-def _arrays(graph: onnx.GraphProto, source: str) -> dict[str, np.ndarray]:
+def _arrays(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
     out = {}
     for t in graph.initializer:
         if t.name in out:
-            raise CheckpointError(f"{source}: array {t.name!r} appears twice")
+            raise CheckpointError(f"array {t.name!r} appears twice")
         dtype = _DTYPES.get(t.data_type)
         if dtype is None:
-            raise CheckpointError(f"{source}: array {t.name!r} has unsupported dtype {t.data_type}")
-        expected = FIXED_ARRAYS.get(t.name) or OPTIONAL_ARRAYS.get(t.name, (None,))[0]
-        if expected is None and t.name.startswith("hardware."):
-            path = tuple(t.name.split(".")[1:])
-            expected = HW_ARRAYS.get(path)  # type: ignore[arg-type]
-            if expected is None:
-                raise CheckpointError(f"{source}: unknown array {t.name!r}")
-        elif expected is None and not t.name.startswith("optimizer."):
-            raise CheckpointError(f"{source}: unknown array {t.name!r}")
+            raise CheckpointError(f"array {t.name!r} has unsupported dtype {t.data_type}")
+        hardware = t.name.startswith("hardware.")
+        expected = ARRAY_DTYPES.get(t.name) or (HW_ARRAYS.get(tuple(t.name.split(".")[1:])) if hardware else None)
+        if expected is None and not t.name.startswith("optimizer."):  # optimizer state: any numeric dtype
+            raise CheckpointError(f"unknown array {t.name!r}")
         if expected is not None and dtype is not expected:
-            raise CheckpointError(f"{source}: array {t.name!r} has dtype {np.dtype(dtype)}, expected {np.dtype(expected)}")
+            raise CheckpointError(f"array {t.name!r} has dtype {np.dtype(dtype)}, expected {np.dtype(expected)}")
         if any(d < 0 for d in t.dims) or len(t.dims) > 4:
-            raise CheckpointError(f"{source}: array {t.name!r} has invalid dims {list(t.dims)}")
+            raise CheckpointError(f"array {t.name!r} has invalid dims {list(t.dims)}")
         count = math.prod(t.dims)  # exact: numpy's int64 product could wrap around
         if count > MAX_ELEMENTS:
-            raise CheckpointError(f"{source}: array {t.name!r} declares {count} elements (limit {MAX_ELEMENTS})")
+            raise CheckpointError(f"array {t.name!r} declares {count} elements (limit {MAX_ELEMENTS})")
         if any(len(getattr(t, f)) for f in _TYPED_DATA):  # 1 byte on disk could be 8 in numpy
-            raise CheckpointError(f"{source}: array {t.name!r} is not stored as raw data")
+            raise CheckpointError(f"array {t.name!r} is not stored as raw data")
         raw = t.raw_data
         if len(raw) != count * np.dtype(dtype).itemsize:
-            raise CheckpointError(f"{source}: array {t.name!r} holds {len(raw)} bytes for {count} elements")
+            raise CheckpointError(f"array {t.name!r} holds {len(raw)} bytes for {count} elements")
         arr = np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<")).reshape(tuple(t.dims))
         out[t.name] = np.array(arr, dtype=dtype, copy=True)
     return out

@@ -51,9 +51,7 @@ class Field:
     """No NaN or infinity allowed."""
 
 
-# The schema: every field of a checkpoint, in the order the file stores them. The container, the
-# process writer and Checkpoint.copy iterate it; a new field is one row here (and its dataclass
-# attribute), plus a test.
+# Every field, in the order the file stores them: a new field is one row here (and its dataclass attribute), and a test.
 SCHEMA = (
     Field("model", "model"),
     Field("theta", "array", "float64", shape=("params",), finite=True),
@@ -131,12 +129,13 @@ class Checkpoint:
                        admm=self.admm.copy())
 
     @classmethod
-    def from_parts(cls, model, arrays: dict, documents: dict, optimizer_state: dict, shots: int) -> "Checkpoint":
-        """A checkpoint from the schema's arrays and documents, by name (what a reader has)."""
+    def from_parts(cls, model, arrays: dict, documents: dict, shots: int) -> "Checkpoint":
+        """A checkpoint from named arrays (the schema's, ``optimizer.<key>``) and documents (what a reader has)."""
         admm = {name[5:]: a for name, a in arrays.items() if name.startswith("admm.")}
         admm["rho"], admm["iteration"] = float(admm["rho"]), int(admm["iteration"])
+        state = {name[10:]: a for name, a in arrays.items() if name.startswith("optimizer.")}
         return cls(model=model, **{name: a for name, a in arrays.items() if "." not in name},
-                   admm=ADMMState(**admm), optimizer_state=optimizer_state, shots=shots, **documents)
+                   admm=ADMMState(**admm), optimizer_state=state, shots=shots, **documents)
 
     def array(self, name: str) -> np.ndarray:
         """The schema's array ``name`` (``admm.Z`` reads ``self.admm.Z``)."""
@@ -145,9 +144,8 @@ class Checkpoint:
 
     def validate(self) -> None:
         """Cross-field consistency; raises CheckpointError naming the first problem."""
-        gates = self.model.gates
-        n_gates, n_params = len(gates), self.model.n_params
-        dims = {"gates": n_gates, "params": n_params, "qubits": self.model.n_qubits}
+        gates, n_params = self.model.gates, self.model.n_params
+        dims = {"gates": len(gates), "params": n_params, "qubits": self.model.n_qubits}
         for f in ARRAYS:  # shapes and finiteness, as the schema states them
             a = self.array(f.name)
             if f.empty and a.size == 0:
@@ -168,13 +166,12 @@ class Checkpoint:
         bad = masked[:, None] & used & ~in_period
         if bad.any():
             i, k = map(int, np.argwhere(bad)[0])
-            g = gates[i]
-            raise CheckpointError(f"gate {i} ({g.name}): level {self.levels[i, k]!r} is not on its period "
+            raise CheckpointError(f"gate {i} ({gates[i].name}): level {self.levels[i, k]!r} is not on its period "
                                   f"[0, {per[i, k]:.6g})")
         stray = finite & ~(masked[:, None] & used)
         if stray.any():
             raise CheckpointError(f"gate {int(np.argwhere(stray)[0][0])}: level set where no level applies")
-        if self.run.get("stage") == "compressed" and masked.any():
+        if self.run.get("stage") == "compressed":
             for i in np.flatnonzero(masked):
                 g = gates[i]
                 if not np.array_equal(g.angles(self.theta), self.levels[i, : len(g.params)]):
@@ -231,11 +228,10 @@ class Checkpoint:
             if prev is not None and not (isinstance(prev, list) and len(prev) == self.model.n_params
                                          and all(_real(v) and math.isfinite(v) for v in prev)):
                 raise CheckpointError(f"run.admm_prev_theta must be {self.model.n_params} finite numbers")
-            training = self.training
-            if "config" in training:
-                TrainConfig.from_dict(training["config"])
-            if "compress" in training:
-                CompressConfig.from_dict(training["compress"])
+            if "config" in self.training:
+                TrainConfig.from_dict(self.training["config"])
+            if "compress" in self.training:
+                CompressConfig.from_dict(self.training["compress"])
             if self.dataset:
                 check_reference(self.dataset)
             if self.hardware_profile:
@@ -251,8 +247,7 @@ _LAYOUTS: dict = {}
 
 def _angle_layout(model) -> tuple[np.ndarray, np.ndarray]:
     """Per gate: number of angles, and the period of each of its (up to 3) angles."""
-    key = id(model)
-    hit = _LAYOUTS.get(key)
+    hit = _LAYOUTS.get(id(model))
     if hit is None or hit[0] is not model:
         n = np.array([g.type.n_params for g in model.gates], dtype=np.int64)
         per = np.full((len(model.gates), 3), np.inf)
@@ -261,7 +256,7 @@ def _angle_layout(model) -> tuple[np.ndarray, np.ndarray]:
         hit = (model, n, per)
         if len(_LAYOUTS) > 64:
             _LAYOUTS.clear()
-        _LAYOUTS[key] = hit
+        _LAYOUTS[id(model)] = hit
     return hit[1], hit[2]
 
 

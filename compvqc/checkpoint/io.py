@@ -34,23 +34,20 @@ def run_then(then: dict, *, after_failure: bool = False, saved=None) -> None:
     A failed step raises a :class:`StepError` that names the step's own file (``saved``, the
     checkpoint just written, is complete all the same).
     """
-    try:
-        if not after_failure:
-            for path, text in then.get("write", ()):
-                step = ("the run index", path)
-                atomic_write_bytes(path, text.encode(), durable=False)
-        if then.get("pointer"):
-            path, text = then["pointer"]
-            step = ("the latest pointer", path)
-            atomic_write_bytes(path, text.encode(), durable=False)
-        if not after_failure:
-            for path in then.get("unlink", ()):
-                step = ("rotation", path)
+    steps = [] if after_failure else [("the run index", path, text) for path, text in then.get("write", ())]
+    if then.get("pointer"):
+        steps.append(("the latest pointer", *then["pointer"]))
+    if not after_failure:
+        steps += [("rotation", path, None) for path in then.get("unlink", ())]
+    for what, path, text in steps:
+        try:
+            if text is None:
                 Path(path).unlink(missing_ok=True)
-    except OSError as e:
-        what, path = step
-        done = f"; {saved} itself is complete" if saved else ""
-        raise StepError(f"{path}: writing {what} failed ({e.strerror or e}){done}") from None
+            else:
+                atomic_write_bytes(path, text.encode(), durable=False)
+        except OSError as e:
+            done = f"; {saved} itself is complete" if saved else ""
+            raise StepError(f"{path}: writing {what} failed ({e.strerror or e}){done}") from None
 
 
 def save_error(path, e: BaseException) -> str:
@@ -76,18 +73,27 @@ class Generations:
         run_then(then, after_failure=then.get("generation", 0) <= self.failed, saved=saved)
 
 
-class AsyncWriter:
-    """Writes checkpoints from a background thread so training does not wait on disk.
+class Writer:
+    """What both background writers promise: ``submit`` copies the caller's arrays at once (the
+    caller may keep mutating θ) and queues the save; saves happen in submission order; an error in
+    the background surfaces as the exception of the next call or of ``close``, which waits for
+    every pending save. ``with writer:`` closes it."""
 
-    For fast training loops prefer :class:`~compvqc.checkpoint.process_writer.ProcessWriter`
-    (same interface): a thread shares the GIL with training, which costs more than the save
-    itself when steps take a millisecond (see its module docstring).
+    def __enter__(self):
+        return self
 
-    ``submit`` copies the caller's arrays synchronously (the caller may keep mutating θ), then
-    queues serialization and the atomic write. An error in the background surfaces as the
-    exception of the next ``submit`` or of ``close``; ``close`` waits for pending writes.
-    Writes happen in submission order; at most ``max_pending`` are queued (``submit`` blocks
-    beyond that, so a slow disk slows training instead of growing memory).
+    def __exit__(self, *exc):
+        self.close()
+
+
+class AsyncWriter(Writer):
+    """A :class:`Writer` that serializes and writes from a background thread; at most
+    ``max_pending`` saves are queued (``submit`` blocks beyond that, so a slow disk slows training
+    instead of growing memory).
+
+    For fast training loops prefer :class:`~compvqc.checkpoint.process_writer.ProcessWriter`: a
+    thread shares the GIL with training, which costs more than the save itself when steps take a
+    millisecond (see its module docstring).
     """
 
     def __init__(self, max_pending: int = 2):
@@ -116,12 +122,6 @@ class AsyncWriter:
             self._queue.put(None)
             self._thread.join()
         self._raise_pending()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def _raise_pending(self) -> None:
         with self._lock:

@@ -17,6 +17,7 @@ Within one process, managers of one directory share the lock (a process owns it)
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -42,9 +43,8 @@ _guard = threading.Lock()
 class RunLock:
     """The lock on one run directory; released when every holder (and inheritor) is gone."""
 
-    def __init__(self, fd: int, path: Path):
+    def __init__(self, fd: int):
         self.fd = fd
-        self.path = path
         self.holders = 1
         self._finalizer = weakref.finalize(self, os.close, fd)  # a holder that never released
 
@@ -63,15 +63,13 @@ def acquire(directory) -> RunLock | None:
     directory = Path(directory).absolute()
     key = str(directory)
     with _guard:
-        pid, ref = _held.get(key, (None, None))
-        lock = ref() if ref is not None else None
-        if lock is not None and pid == os.getpid() and lock._finalizer.alive:
+        pid, ref = _held.get(key, (None, lambda: None))
+        if (lock := ref()) is not None and pid == os.getpid() and lock._finalizer.alive:
             lock.holders += 1
             return lock
-        path = directory / LOCK_NAME
         try:
             directory.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            fd = os.open(directory / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except OSError as e:
             raise CheckpointError(f"{directory}: cannot open the run lock ({e.strerror or e})") from None
         try:
@@ -81,26 +79,22 @@ def acquire(directory) -> RunLock | None:
         except BaseException:
             os.close(fd)
             raise
-        lock = RunLock(fd, path)
+        lock = RunLock(fd)
         _held[key] = (os.getpid(), weakref.ref(lock))
         return lock
 
 
 def _lock(fd: int, directory: Path) -> None:
-    deadline = None
+    deadline = time.monotonic() + DEAD_OWNER_WAIT_SECONDS
     while True:
-        try:
+        with contextlib.suppress(BlockingIOError):
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return
-        except BlockingIOError:
-            pass
         owner = _owner(fd)
         if owner is not None and _alive(owner):
             raise CheckpointError(f"{directory} is in use by process {owner} (one run per directory; "
                                   "wait for it to finish or use another directory)")
-        if deadline is None:
-            deadline = time.monotonic() + DEAD_OWNER_WAIT_SECONDS
-        elif time.monotonic() > deadline:
+        if time.monotonic() > deadline:
             who = f"process {owner}" if owner is not None else "a process"
             raise CheckpointError(f"{directory} is still locked by the checkpoint writer of {who}, which has died")
         time.sleep(_POLL_SECONDS)  # the dead owner's writer finishes its save, then the lock is free

@@ -3,15 +3,13 @@
 A run directory holds ``ckpt-<step>.ckpt`` files (atomic and durable: fsync, rename, directory
 fsync), ``index.json`` (step and metric of each) and ``latest`` (the newest file's name), both
 written atomically after the checkpoint itself, so ``latest`` never points at a file that is not
-complete; they are not fsynced, since restore recovers without them. Rotation keeps the last ``keep_last``
-files plus the best one by a metric. Saves run in a child process by default (``writer=``:
-``"process"``, ``"thread"`` or ``"sync"``), so training only pays for a snapshot of its arrays.
-``restore`` walks from the newest checkpoint back and
-returns the first that validates, reporting each corrupt one it skips.
+complete; they are not fsynced, since restore recovers without them. Rotation keeps the last
+``keep_last`` files plus the best one by a metric. Saves run in a child process by default
+(``writer=``: ``"process"``, ``"thread"`` or ``"sync"``), so training only pays for a snapshot of
+its arrays. ``restore`` walks from the newest checkpoint back and returns the first that
+validates, reporting each corrupt one it skips.
 
-Ownership: a manager locks its directory (``lock.py``) before it touches anything, and the
-writer child inherits the lock, so a second process on the same directory is refused with the
-owner's pid, and the directory stays locked until the last writer of the run is gone.
+Ownership: a manager locks its directory before it touches anything (``lock.py`` says why and how).
 
 Signals: inside ``with manager.catch_signals():`` SIGTERM and SIGINT only set
 ``stop_requested``; the loop sees it, saves once more and exits cleanly, instead of dying
@@ -36,11 +34,10 @@ from compvqc.checkpoint.content import Checkpoint, CheckpointError
 from compvqc.checkpoint.io import AsyncWriter, load_checkpoint, run_then, save_checkpoint, save_error
 from compvqc.checkpoint.lock import acquire
 from compvqc.checkpoint.process_writer import ProcessWriter
-from compvqc.signals import deferred
+from compvqc.signals import deferred, restore
 
 NAME = re.compile(r"^ckpt-(\d{9})\.ckpt$")
-# Who writes: a child process (the default; its cost per save is in RESULTS.md), a thread, or the
-# caller itself ("sync"). See process_writer.py for the measurements behind the default.
+# Who writes: a child process (the default: process_writer.py has the measurements), a thread, or the caller.
 WRITERS = ("process", "thread", "sync")
 
 
@@ -49,19 +46,9 @@ def _stderr(msg: str) -> None:
 
 
 class CheckpointManager:
-    def __init__(
-        self,
-        directory,
-        *,
-        keep_last: int = 3,
-        best_metric: str | None = None,
-        best_mode: str = "max",
-        every_steps: int | None = None,
-        every_epochs: int | None = 1,
-        every_seconds: float | None = None,
-        writer: str = "process",
-        log: Callable[[str], None] = _stderr,
-    ):
+    def __init__(self, directory, *, keep_last: int = 3, best_metric: str | None = None, best_mode: str = "max",
+                 every_steps: int | None = None, every_epochs: int | None = 1, every_seconds: float | None = None,
+                 writer: str = "process", log: Callable[[str], None] = _stderr):
         if keep_last < 1:
             raise CheckpointError("keep_last must be at least 1")
         if best_mode not in ("max", "min"):
@@ -75,12 +62,8 @@ class CheckpointManager:
             raise CheckpointError(f"{self.directory}: cannot create the run directory ({e.strerror or e})") from None
         self._lock = acquire(self.directory)  # before anything in it is touched
         self._root = str(self.directory) + os.sep
-        self.keep_last = keep_last
-        self.best_metric = best_metric
-        self.best_mode = best_mode
-        self.every_steps = every_steps
-        self.every_epochs = every_epochs
-        self.every_seconds = every_seconds
+        self.keep_last, self.best_metric, self.best_mode = keep_last, best_metric, best_mode
+        self.every_steps, self.every_epochs, self.every_seconds = every_steps, every_epochs, every_seconds
         self._last_save = time.monotonic()
         self.log = log
         self.stop_requested: int | None = None  # the signal number once one arrived
@@ -148,47 +131,40 @@ class CheckpointManager:
 
     def flush(self) -> None:
         """Wait until every queued checkpoint is written (a signal waits for it too)."""
-        if self._writer is not None:
-            with deferred():
-                try:
-                    self._writer.flush()
-                except CheckpointError:
-                    self._recover()
-                    raise
+        self._drain(close=False)
 
     def close(self) -> None:
         """Write what is queued, stop the writer and give up the directory."""
         try:
-            if self._writer is not None:
-                with deferred():
-                    try:
-                        self._writer.close()
-                    except CheckpointError:
-                        self._recover(flush=False)
-                        raise
+            self._drain(close=True)
         finally:
             if self._lock is not None:
                 self._lock, lock = None, self._lock
                 lock.release()
 
+    def _drain(self, close: bool) -> None:
+        """Flush (or close) the writer with signals held; a save error resynchronizes the index."""
+        if self._writer is not None:
+            with deferred():
+                try:
+                    (self._writer.close if close else self._writer.flush)()
+                except CheckpointError:
+                    self._recover(flush=not close)
+                    raise
+
     def _recover(self, flush: bool = True) -> None:
         """After a save error: wait for the saves still queued, then rebuild the index from disk."""
         if flush and self._writer is not None:
-            try:
+            with contextlib.suppress(CheckpointError):  # consequences of the failure already raised
                 self._writer.flush()
-            except CheckpointError:
-                pass  # consequences of the same failure; the first error is the one raised
         self._index = self._read_index()
         self._generation += 1  # plans made from now on rest on the files as they are
 
     def _plan(self, name: str, step: int, metric: float | None) -> tuple[list[dict], dict]:
-        """The index with a new checkpoint, and the file steps that follow its save.
-
-        Pointer files first, deletions last, so ``latest`` never names a deleted file. They are
-        atomic but not fsynced: a checkpoint is durable before they name it, and restore falls
-        back to scanning (and validating) the files if they are lost. A background writer that
-        saw a save of this plan's generation fail writes only ``latest`` (``run_then``).
-        """
+        """The index with a new checkpoint, and the file steps that follow its save: pointer files
+        first, deletions last, so ``latest`` never names a deleted file (none is fsynced: see the
+        module docstring). A background writer that saw a save of this plan's generation fail
+        writes only ``latest`` (``run_then``)."""
         index = [e for e in self._index if e["file"] != name]
         index.append({"file": name, "step": step, "metric": metric})
         index.sort(key=lambda e: e["step"])
@@ -239,14 +215,10 @@ class CheckpointManager:
     def candidates(self) -> list[Path]:
         """Checkpoint files, newest first (the ``latest`` pointer's file leads)."""
         files = sorted((p for p in self.directory.iterdir() if NAME.match(p.name)), key=lambda p: p.name, reverse=True)
-        try:
+        latest = ""
+        with contextlib.suppress(OSError):
             latest = (self.directory / "latest").read_text().strip()
-        except OSError:
-            latest = ""
-        if NAME.match(latest) and (self.directory / latest) in files:
-            files.remove(self.directory / latest)
-            files.insert(0, self.directory / latest)
-        return files
+        return sorted(files, key=lambda p: p.name != latest)  # stable: the rest stay newest first
 
     def restore(self) -> Checkpoint | None:
         """The newest checkpoint that validates (corrupt ones are skipped, saying so), or None."""
@@ -275,5 +247,4 @@ class CheckpointManager:
         try:
             yield self
         finally:
-            for s, h in previous.items():
-                signal.signal(s, h)
+            restore(previous)

@@ -1,23 +1,24 @@
 """The checkpoint writer in a separate process: training pays only for copying its arrays.
 
-Why a process and not only a thread (``AsyncWriter``): at our step rate (well under a
-millisecond per MNIST-2 training step) a background *thread* is slower than it looks. Every submission wakes it,
+Why a process and not only a thread (``AsyncWriter``): at our step rate (well under a millisecond
+per MNIST-2 training step) a background *thread* is slower than it looks. Every submission wakes it,
 and every system call of the save (temporary file, write, fsync, rename, directory fsync, pointer
 files, rotation) hands the GIL back and forth with the training thread; measured on the 2-core
-benchmark machine, a thread that saves *nothing* already added 5% to an epoch when saving every
-10 steps, and the real save 50% (``benchmarks/checkpoint.py``). A child process has its own
-interpreter: the trainer writes one frame into a pipe (``os.write`` of the arrays' bytes and a
-small JSON header: a fraction of a millisecond, ``benchmarks/RESULTS.md``, Checkpoints) and the child validates, encodes, writes
-durably and rotates on the other core (it still competes for the shared cores: RESULTS.md). No library does this hand-off for us without pickle (``multiprocessing`` pickles its
-messages), hence the small frame format below.
+benchmark machine, a thread that saves *nothing* already added 5% to an epoch when saving every 10
+steps, and the real save 50% (``benchmarks/checkpoint.py``). A child process has its own
+interpreter: the trainer writes one frame into a pipe (``os.write`` of the arrays' bytes and a small
+JSON header: a fraction of a millisecond, ``benchmarks/RESULTS.md``, Checkpoints) and the child
+validates, encodes, writes durably and rotates on the other core (it still competes for the shared
+cores: RESULTS.md). No library does this hand-off for us without pickle (``multiprocessing`` pickles
+its messages), hence the small frame format below.
 
 Frame (trainer → child, over the child's stdin): ``b"CVQC"``, ``u64 header length, u64 payload
-length`` (little-endian), a UTF-8 JSON header, the payload (the arrays' raw bytes and the
-documents' texts, in header order), and a CRC-32 of header and payload. The header of a ``save`` holds the path (absolute), shots,
-ADMM scalars, array and text specs, the hardware profile, the model description (only when it
-changed: by identity, or its ``meta``) and the file steps to run once the checkpoint is durable
-(the manager's pointer files and rotation). Documents travel as the exact text the file holds,
-so the child writes the bytes ``save_checkpoint`` would (tests compare them).
+length`` (little-endian), a UTF-8 JSON header, the payload (the arrays' raw bytes and the documents'
+texts, in header order), and a CRC-32 of header and payload. The header of a ``save`` holds the path
+(absolute), shots, array and text specs, the hardware profile, the model description (only when it
+changed: by identity, or its ``meta``) and the file steps to run once the checkpoint is durable (the
+manager's pointer files and rotation). Documents travel as the exact text the file holds, so the
+child writes the bytes ``save_checkpoint`` would (tests compare them).
 
 Replies (child → trainer, over its stdout) are JSON lines: ``{"seq", "error"}`` for a failed
 save, ``{"flushed": seq}`` when a flush is reached. The trainer reads them without blocking at
@@ -40,6 +41,7 @@ dead trainer, or a submit interrupted by an exception) is never read as a whole 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -61,7 +63,7 @@ import numpy as np
 
 from compvqc.checkpoint.container import doc_json, encode, json_default
 from compvqc.checkpoint.content import ARRAYS, DOCUMENTS, Checkpoint, CheckpointError
-from compvqc.checkpoint.io import Generations, save_error
+from compvqc.checkpoint.io import Generations, Writer, save_error
 from compvqc.fsutil import atomic_write_bytes
 
 FRAME = struct.Struct("<4sQQ")  # magic, header length, payload length; then header, payload, CRC
@@ -74,8 +76,8 @@ MAX_PART = 1 << 30  # header or payload bytes of one frame
 WAKE = signal.SIGURG
 IDLE_CHECK_SECONDS = 1.0  # an idle child looks at its parent this often (the trainer may have died)
 PIPE_BYTES = 1 << 20  # Linux's default maximum pipe size; frames beyond it make submit wait
-# The hardware profile travels as JSON in the header (the encoder splits off its arrays); every
-# other document as the exact text the file will hold.
+# Documents sent as the exact text the file will hold; the hardware profile travels as JSON in the
+# header (the encoder splits off its arrays).
 TEXT_DOCS = tuple(name for name in DOCUMENTS if name != "hardware_profile")
 ARRAY_KINDS = "biufc"  # numeric and boolean arrays only: nothing that needs pickle
 _HEADER_ENCODER = json.JSONEncoder(allow_nan=True, default=json_default)
@@ -102,12 +104,9 @@ BOOT = (
 
 # --- frames (both sides) ----------------------------------------------------------------------
 def pack_save(path, ckpt: Checkpoint, *, seq: int, model: dict | None, then: dict | None = None) -> bytes:
-    """One ``save`` frame: the snapshot of ``ckpt`` (arrays and documents copied into its bytes).
-
-    ``model``: the model's description when it changed since the last frame (else None).
-    Documents travel as the exact text the file will hold (:func:`doc_json`), so the child
-    writes what ``save_checkpoint`` would and a bad document fails here, in the caller.
-    """
+    """One ``save`` frame: the snapshot of ``ckpt`` (arrays and documents copied into its bytes);
+    ``model``: the model's description if it changed since the last frame (else None). Documents
+    are encoded here (:func:`doc_json`), so one that cannot be stored fails in the caller."""
     arrays = [(f.name, ckpt.array(f.name)) for f in ARRAYS]
     arrays += [("optimizer." + k, v) for k, v in ckpt.optimizer_state.items()]
     specs, chunks = [], []
@@ -122,17 +121,8 @@ def pack_save(path, ckpt: Checkpoint, *, seq: int, model: dict | None, then: dic
         t = doc_json(getattr(ckpt, f), f).encode()
         texts.append([f, len(t)])
         chunks.append(t)
-    header = {
-        "op": "save",
-        "seq": seq,
-        "path": str(path),
-        "model": model,
-        "shots": int(ckpt.shots),
-        "arrays": specs,
-        "texts": texts,
-        "hardware_profile": ckpt.hardware_profile,  # split into arrays and JSON by the encoder
-        "then": then or {},
-    }
+    header = {"op": "save", "seq": seq, "path": str(path), "model": model, "shots": int(ckpt.shots), "arrays": specs,
+              "texts": texts, "hardware_profile": ckpt.hardware_profile, "then": then or {}}
     try:
         text = _HEADER_ENCODER.encode(header).encode()
     except (TypeError, ValueError) as e:
@@ -168,17 +158,8 @@ def unpack_save(header: dict, payload: bytes, model) -> tuple[Checkpoint, dict[s
     for name, n in header["texts"]:
         texts[name] = payload[offset:offset + n].decode()
         offset += n
-    state = {k[len("optimizer."):]: arrays.pop(k) for k in list(arrays) if k.startswith("optimizer.")}
     documents = {"hardware_profile": header["hardware_profile"], **{f: json.loads(t) for f, t in texts.items()}}
-    return Checkpoint.from_parts(model, arrays, documents, state, header["shots"]), texts
-
-
-def _wait_readable(poller, timeout_ms: int | None) -> bool:
-    while True:
-        try:
-            return bool(poller.poll(timeout_ms))
-        except InterruptedError:  # pragma: no cover - PEP 475 retries; kept for old platforms
-            continue
+    return Checkpoint.from_parts(model, arrays, documents, header["shots"]), texts
 
 
 def _read_exact(fd: int, n: int, alive=None) -> bytes | None:
@@ -188,7 +169,7 @@ def _read_exact(fd: int, n: int, alive=None) -> bytes | None:
     poller = select.poll()
     poller.register(fd, select.POLLIN)
     while got < n:
-        if alive is not None and not _wait_readable(poller, 1000):
+        if alive is not None and not poller.poll(1000):  # (poll retries on EINTR itself: PEP 475)
             if not alive():
                 return None
             continue
@@ -216,18 +197,14 @@ def read_frame(fd: int, alive=None):
     return json.loads(body[:n_header]), body[n_header:-CRC.size]
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
 def _reply(out: int, doc: dict) -> None:
-    _write_all(out, json.dumps(doc).encode() + b"\n")
+    view = memoryview(json.dumps(doc).encode() + b"\n")
+    while view:
+        view = view[os.write(out, view):]
 
 
 # --- the child ---------------------------------------------------------------------------------
-def serve(inp: int = 0, out: int = 1, parent: int | None = None) -> int:
+def serve(parent: int, inp: int = 0, out: int = 1) -> int:
     """The child's loop: read frames, save, reply; returns at end of input or parent death.
 
     ``parent``: the trainer's pid as the trainer gave it (not ``os.getppid()`` read after the
@@ -239,10 +216,7 @@ def serve(inp: int = 0, out: int = 1, parent: int | None = None) -> int:
     """
     from compvqc.model.circuit import VQC
 
-    for s in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(s, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_BLOCK, {WAKE})  # kept pending for sigtimedwait
-    parent = os.getppid() if parent is None else parent
+    # BOOT, before any import, ignored SIGINT/SIGTERM and blocked WAKE (kept pending for sigtimedwait)
 
     def alive() -> bool:
         return os.getppid() == parent
@@ -252,7 +226,7 @@ def serve(inp: int = 0, out: int = 1, parent: int | None = None) -> int:
     model = None
     generations = Generations()
     while True:
-        if not _wait_readable(poller, 0):  # nothing yet (end of input counts as readable)
+        if not poller.poll(0):  # nothing yet (end of input counts as readable)
             if not alive():  # the trainer died; a process it forked may hold the pipe open
                 return 0
             signal.sigtimedwait((WAKE,), IDLE_CHECK_SECONDS)  # a nudge pending since the look returns at once
@@ -284,15 +258,11 @@ def serve(inp: int = 0, out: int = 1, parent: int | None = None) -> int:
 
 
 # --- the trainer's side ------------------------------------------------------------------------
-class ProcessWriter:
-    """``AsyncWriter``'s interface, with serialization and I/O in a child process.
-
-    ``submit`` snapshots the checkpoint into a frame (the caller may keep mutating its arrays)
-    and writes it to the child's pipe; a full pipe (a slow disk) blocks, so memory stays bounded.
-    Saves happen in submission order. Errors surface on the next call or on ``close``, which
-    waits for every pending save. Thread-safe. A submit interrupted halfway through its frame
-    (an exception from a signal handler) leaves the writer unusable rather than the pipe torn.
-    """
+class ProcessWriter(Writer):
+    """A :class:`Writer` whose serialization and I/O run in a child process; ``submit`` writes a
+    frame to the child's pipe, and a full pipe (a slow disk) blocks, so memory stays bounded.
+    Thread-safe. A submit interrupted halfway through its frame (an exception from a signal
+    handler) leaves the writer unusable rather than the pipe torn."""
 
     def __init__(self, inherit: tuple[int, ...] = ()):
         """``inherit``: descriptors the child keeps open for its whole life (the run lock)."""
@@ -312,10 +282,8 @@ class ProcessWriter:
         self._room = select.poll()  # room in the pipe, or replies to take so the child is not stuck writing them
         self._room.register(self._to_child, select.POLLOUT)
         if fcntl is not None and hasattr(fcntl, "F_SETPIPE_SZ"):  # Linux: room while the child starts
-            try:
+            with contextlib.suppress(OSError):
                 fcntl.fcntl(self._to_child, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
-            except OSError:
-                pass
         self._from_child = self._proc.stdout.fileno()
         os.set_blocking(self._from_child, False)
         self._poller = select.poll()
@@ -326,8 +294,7 @@ class ProcessWriter:
         self._errors: list[str] = []
         self._broken: str | None = None
         self._seq = 0
-        self._model = None
-        self._meta = None
+        self._model = self._meta = None  # the model (and its meta) the child last received
         self._closed = False
         self._owner = os.getpid()  # a forked copy of the trainer must not use (or end) this child
         self._finalizer = weakref.finalize(self, _shutdown, self._proc, self._owner)
@@ -364,10 +331,8 @@ class ProcessWriter:
             if not self._closed:
                 self._closed = True
                 if self._broken is None:
-                    try:
+                    with contextlib.suppress(CheckpointError):
                         self._send(pack_control("close", self._seq + 1))
-                    except CheckpointError:
-                        pass
                 self._proc.stdin.close()
                 self._proc.send_signal(WAKE)  # to see the end of its input
                 self._wait_for(lambda r: False)  # until the child closes its end
@@ -379,12 +344,6 @@ class ProcessWriter:
                 elif self._proc.returncode != 0:
                     self._errors.append(f"the checkpoint writer process exited with code {self._proc.returncode}")
             self._raise_pending()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     # --- internals (called with the lock held)
     def _send(self, data: bytes) -> None:
@@ -413,18 +372,14 @@ class ProcessWriter:
 
     def _take_replies(self) -> list[dict]:
         lines, _, self._replies = self._replies.rpartition(b"\n")
-        out = []
-        for line in lines.split(b"\n") if lines else ():
-            reply = json.loads(line)
-            if "error" in reply:
-                self._errors.append(reply["error"])
-            out.append(reply)
+        out = [json.loads(line) for line in lines.split(b"\n")] if lines else []
+        self._errors += [r["error"] for r in out if "error" in r]
         return out
 
     def _drain(self, block: bool) -> bool:
         """Read what the child said; False at end of its output."""
         if block:
-            _wait_readable(self._poller, None)
+            self._poller.poll()
         try:
             chunk = os.read(self._from_child, 1 << 16)
         except BlockingIOError:

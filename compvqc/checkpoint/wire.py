@@ -58,7 +58,6 @@ SCHEMA: dict[str, dict[int, str | int]] = {
                        23: "SparseTensorProto"},
     "TensorProto": {1: VARINT, 3: "TensorProto.Segment", 4: FIXED32, 5: VARINT, 7: VARINT,
                     10: FIXED64, 11: VARINT, 13: _SSE, 16: _SSE},
-    "TensorProto.Segment": {},
     "SparseTensorProto": {1: "TensorProto", 2: "TensorProto", 3: VARINT},
     "ValueInfoProto": {2: "TypeProto", 4: _SSE},
     "TypeProto": {1: "TypeProto.Tensor", 4: "TypeProto.Sequence", 5: "TypeProto.Map",
@@ -68,21 +67,17 @@ SCHEMA: dict[str, dict[int, str | int]] = {
     "TypeProto.Map": {2: "TypeProto"},
     "TypeProto.Optional": {1: "TypeProto"},
     "TypeProto.SparseTensor": {2: "TensorShapeProto"},
-    "TypeProto.Opaque": {},
     "TensorShapeProto": {1: "TensorShapeProto.Dimension"},
-    "TensorShapeProto.Dimension": {},
     "TrainingInfoProto": {1: "GraphProto", 2: "GraphProto", 3: _SSE, 4: _SSE},
     "FunctionProto": {7: "NodeProto", 9: "OperatorSetIdProto", 11: "AttributeProto",
                       12: "ValueInfoProto", 14: _SSE},
     "TensorAnnotation": {2: _SSE},
-    "OperatorSetIdProto": {},
-    _SSE: {},
-    "DeviceConfigurationProto": {},
     "NodeDeviceConfigurationProto": {2: "ShardingSpecProto"},
     "ShardingSpecProto": {2: VARINT, 3: "IntIntListEntryProto", 4: "ShardedDimProto"},
     "IntIntListEntryProto": {2: VARINT},
     "ShardedDimProto": {2: "SimpleShardedDimProto"},
-    "SimpleShardedDimProto": {},
+    **dict.fromkeys(("TensorProto.Segment", "TypeProto.Opaque", "TensorShapeProto.Dimension", "OperatorSetIdProto",
+                     _SSE, "DeviceConfigurationProto", "SimpleShardedDimProto"), {}),  # no submessage, no number
 }
 
 

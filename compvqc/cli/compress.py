@@ -59,11 +59,6 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_compress)
 
 
-def default_output(src: Path, backend: str, method: str) -> Path:
-    stem = src.name[: -len(".ckpt")] if src.name.endswith(".ckpt") else src.name
-    return src.with_name(f"{stem}.{backend}.{method}.ckpt")
-
-
 def cmd_compress(args) -> int:
     from compvqc.checkpoint import CheckpointManager, load_checkpoint, save_checkpoint
     from compvqc.compile.backends import backend_name, resolve_backend
@@ -106,8 +101,8 @@ def cmd_compress(args) -> int:
     name = backend_name(backend)
     src_path = Path(args.checkpoint)
     src = load_checkpoint(src_path)
-    output = check_output(default_output(src_path, name, args.method) if args.output is None else args.output,
-                          force=args.force)
+    default = src_path.with_name(f"{src_path.name.removesuffix('.ckpt')}.{name}.{args.method}.ckpt")
+    output = check_output(default if args.output is None else args.output, force=args.force)
     progress = None if not args.json else False
     selection = None
     if args.ratios:
@@ -136,20 +131,12 @@ def cmd_compress(args) -> int:
     van, comp, history = report["vanilla"], report["compressed"], out.run.get("admm_history", [])
     speedup = van["tcd"] / comp["tcd"] if comp["tcd"] else None
     payload = {
-        "schema": SCHEMA,
-        "backend": name,
-        "method": args.method,
-        "ratio": ratio,
-        "degree": args.degree,
-        "vanilla": {"accuracy": van["test_accuracy"], "val_accuracy": van["val_accuracy"], "tcd": van["tcd"]},
-        "compressed": {"accuracy": comp["test_accuracy"], "val_accuracy": comp["val_accuracy"], "tcd": comp["tcd"]},
-        "speedup": speedup,
-        "pruned": int(out.prune_mask.sum()),
-        "quantized": int(out.quant_mask.sum()),
-        "gates": len(out.model.gates),
-        "admm": history,
-        "seconds": {k: round(v, 3) for k, v in report.get("seconds", {}).items()},
-        "output": str(output),
+        "schema": SCHEMA, "backend": name, "method": args.method, "ratio": ratio, "degree": args.degree,
+        **{k: {"accuracy": r["test_accuracy"], "val_accuracy": r["val_accuracy"], "tcd": r["tcd"]}
+           for k, r in (("vanilla", van), ("compressed", comp))},
+        "speedup": speedup, "pruned": int(out.prune_mask.sum()), "quantized": int(out.quant_mask.sum()),
+        "gates": len(out.model.gates), "admm": history,
+        "seconds": {k: round(v, 3) for k, v in report.get("seconds", {}).items()}, "output": str(output),
     }
     if selection is not None:
         payload["selection"] = selection
@@ -172,9 +159,8 @@ def cmd_compress(args) -> int:
                          f"{c['drop']:+.2f} ({c['drop_upper']:+.2f})    {c['tcd']}{mark}")
     if history:
         lines.append("  ADMM   it  rho      primal    dual      masked")
-        for h in history:
-            lines.append(f"         {h['iteration']:<3d} {h['rho']:<8.3g} {h['primal_residual']:<9.4f} "
-                         f"{h['dual_residual']:<9.4f} {h['masked']}")
+        lines += [f"         {h['iteration']:<3d} {h['rho']:<8.3g} {h['primal_residual']:<9.4f} "
+                  f"{h['dual_residual']:<9.4f} {h['masked']}" for h in history]
     lines.append(f"  wrote {output}")
     emit(args, payload, "\n".join(lines))
     return 0

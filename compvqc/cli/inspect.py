@@ -28,10 +28,8 @@ def _plain(o):
         return {k: _plain(v) for k, v in o.items()}
     if isinstance(o, (list, tuple)):
         return [_plain(v) for v in o]
-    if isinstance(o, np.ndarray):
+    if isinstance(o, (np.ndarray, np.generic)):  # a numpy scalar's tolist() is its Python value
         return _plain(o.tolist())
-    if isinstance(o, np.generic):
-        return _plain(o.item())
     if isinstance(o, float) and not math.isfinite(o):
         return None
     return o
@@ -44,13 +42,9 @@ def checkpoint_document(path, ckpt) -> dict:
 
     doc = {"schema": SCHEMA, "file": str(path), "model": ckpt.model.to_dict(), "gates": gates, "admm": {}}
     for f in FIELDS:  # every field of the checkpoint schema, as stored
-        if f.kind == "array":
-            a = ckpt.array(f.name)
-            a = a.astype(int) if a.dtype == bool else a
-            if f.name.startswith("admm."):
-                doc["admm"][f.name[5:]] = a
-            else:
-                doc[f.name] = a
+        if f.kind == "array":  # admm.Z goes to doc["admm"]["Z"]
+            a, (owner, _, attr) = ckpt.array(f.name), f.name.rpartition(".")
+            (doc[owner] if owner else doc)[attr] = a.astype(int) if a.dtype == bool else a
         elif f.kind in ("document", "scalar"):
             doc[f.name] = getattr(ckpt, f.name)
     doc["optimizer"] = {**ckpt.optimizer, "state": ckpt.optimizer_state}
@@ -74,11 +68,11 @@ def _text(doc: dict, ckpt) -> str:
              f"  gradients {ckpt.gradient_history.shape[0]} steps of history",
              f"  LUT       {json.dumps(ckpt.lut_provenance) if ckpt.lut_provenance else '-'}"]
     hp = ckpt.hardware_profile
-    lines.append(f"  hardware  {hp.get('backend', '-')} ({hp.get('num_qubits', '-')} qubits, basis "
-                 f"{', '.join(hp.get('basis_gates', [])) or '-'}; calibrated {hp.get('calibration_date') or '-'})"
-                 if hp else "  hardware  -")
-    lines.append(f"  metrics   {json.dumps(doc['metrics'])}")
-    lines.append("  gates     #   type  wires    θ                 θ_original        mask   level")
+    lines += [f"  hardware  {hp.get('backend', '-')} ({hp.get('num_qubits', '-')} qubits, basis "
+              f"{', '.join(hp.get('basis_gates', [])) or '-'}; calibrated {hp.get('calibration_date') or '-'})"
+              if hp else "  hardware  -",
+              f"  metrics   {json.dumps(doc['metrics'])}",
+              "  gates     #   type  wires    θ                 θ_original        mask   level"]
     for i, g in enumerate(m.gates):
         th = ", ".join(f"{v:.6g}" for v in g.angles(ckpt.theta))
         th0 = ", ".join(f"{v:.6g}" for v in g.angles(ckpt.theta_original))

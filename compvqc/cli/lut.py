@@ -6,6 +6,7 @@ Thin over :mod:`compvqc.compile`: parse, call, print text or one ``--json`` obje
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import warnings
@@ -80,7 +81,12 @@ def _ints(text: str | None, what: str):
     return values
 
 
-def _warnings_to_stderr(caught) -> None:
+@contextlib.contextmanager
+def _warnings_to_stderr():
+    """Warnings raised in the block (a stale-LUT rebuild) as one ``compvqc: warning:`` line each."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
     for w in caught:
         print(f"compvqc: warning: {w.message}", file=sys.stderr)
 
@@ -102,19 +108,19 @@ def cmd_build(args) -> int:
 
         check_output(args.output, force=True)  # a LUT file is rebuilt in place; the folder must take it
     qubits = _ints(args.qubits, "--qubits")
-    model = _load_model(args.model).model if args.model else None
+    model = None
+    if args.model:
+        from compvqc.checkpoint import load_checkpoint
+
+        model = load_checkpoint(args.model).model
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
     results = []
     for name in names:
         backend = resolve_backend(name)
         region = make_region(backend, qubits, "user") if qubits else default_region(backend, model)
-        if args.output:
-            path = Path(args.output)
-        elif args.out:
-            path = Path(args.out) / f"{backend.name}.json"
-        else:
-            path = cache.cache_path(backend, region)
+        path = (Path(args.output) if args.output else Path(args.out) / f"{backend.name}.json" if args.out
+                else cache.cache_path(backend, region))
         if args.no_rebuild and path.is_file():
             old = load_lut_file(path)
             c = check(old, backend, region, gates or ())
@@ -134,7 +140,7 @@ def cmd_build(args) -> int:
                   f"({len(r['gates'])} gate types, qubits {r['qubits']}, sha256 {r['sha256'][:12]})", flush=True)
     if args.json:
         emit(args, {"schema": SCHEMA_BUILD, "luts": results}, "")
-    elif any(r["status"] == "up-to-date" for r in results):
+    else:
         for r in results:
             if r["status"] == "up-to-date":
                 print(f"{r['backend']}: up to date {r['path']}")
@@ -204,8 +210,7 @@ def _render(lut, rows) -> str:
             n = row["counts"]
             lines.append(f"{row['gate']:<6}  (θ, φ, λ grid: {n['prune']} prune, {n['quant']} quant, "
                          f"{n['generic']} generic, {n['deep']} deep)   {generic}")
-    lines.append("")
-    lines.append("levels (angle:depth), finest grid:")
+    lines += ["", "levels (angle:depth), finest grid:"]
     for row in rows:
         lv = row["levels"]
         if len(lv) and len(lv[0]["angles"]) == 1:
@@ -220,11 +225,9 @@ def _render(lut, rows) -> str:
 def cmd_show(args) -> int:
     from compvqc.compile import load_lut
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with _warnings_to_stderr():
         lut = load_lut(args.lut, qubits=_ints(args.qubits, "--qubits"), no_rebuild=args.no_rebuild,
                        progress=False if args.json else None)
-    _warnings_to_stderr(caught)
     rows = _table(lut)
     payload = {"schema": SCHEMA_SHOW, "backend": lut.backend, "sha256": lut.sha256, "table": rows,
                "lut": lut.to_dict()}
@@ -233,29 +236,21 @@ def cmd_show(args) -> int:
 
 
 # --- tcd ---------------------------------------------------------------------------------------
-def _load_model(path):
-    """A checkpoint (``compvqc train -o``): anything with ``.model`` and ``.theta``."""
-    from compvqc.checkpoint import load_checkpoint
-
-    return load_checkpoint(path)
-
-
 def cmd_tcd(args) -> int:
+    from compvqc.checkpoint import load_checkpoint
     from compvqc.compile import estimate_tcd, get_lut, resolve_backend, true_tcd
     from compvqc.compile.tcd import TCD_SEEDS
 
     backend = resolve_backend(args.backend)
-    mf = _load_model(args.model)
+    mf = load_checkpoint(args.model)
     model = mf.model
     theta = mf.theta_original if args.original else mf.theta
     payload = {"schema": SCHEMA_TCD, "model": str(args.model), "backend": backend.name,
                "n_qubits": model.n_qubits, "n_gates": len(model.gates)}
     if args.estimate:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        with _warnings_to_stderr():
             lut = get_lut(backend, model=model, gates=sorted({g.name for g in model.gates}),
                           no_rebuild=args.no_rebuild, progress=False if args.json else None)
-        _warnings_to_stderr(caught)
         depth = estimate_tcd(model, theta, lut)
         payload.update({"method": "estimate", "tcd": depth, "lut_sha256": lut.sha256})
         text = f"estimated TCD {depth} on {backend.name} ({len(model.gates)} gates; LUT {lut.sha256[:12]})"

@@ -59,26 +59,14 @@ def manager_args(args) -> None:
         raise UsageError("--save-every-seconds must be positive")
 
 
-def make_manager(args):
-    """The CheckpointManager the flags ask for (it locks the run directory), or None."""
-    manager_args(args)
-    if not args.checkpoint_dir:
-        return None
-    from compvqc.checkpoint import CheckpointManager
-
-    return CheckpointManager(args.checkpoint_dir, keep_last=args.keep_last, best_metric="val_accuracy",
-                             every_steps=args.save_every_steps, every_epochs=args.save_every_epochs,
-                             every_seconds=args.save_every_seconds)
-
-
-def add_train_args(p: argparse.ArgumentParser, dataset_required: bool = True) -> None:
+def add_train_args(p: argparse.ArgumentParser) -> None:
     from compvqc.data import DATASETS
     from compvqc.data.preprocess import MODES
     from compvqc.train.config import TrainConfig
     from compvqc.train.gradients import GRADIENTS
     from compvqc.train.optim import OPTIMIZERS
 
-    p.add_argument("--dataset", required=dataset_required, choices=sorted(DATASETS), metavar="NAME",
+    p.add_argument("--dataset", required=True, choices=sorted(DATASETS), metavar="NAME",
                    help=f"one of: {', '.join(DATASETS)}")
     d = {k: f.default for k, f in TrainConfig.__dataclass_fields__.items()}  # the library's defaults
     p.add_argument("--arch", default=d["arch"],
@@ -105,21 +93,16 @@ def add_train_args(p: argparse.ArgumentParser, dataset_required: bool = True) ->
 
 
 def _config_from_args(args):
-    """The run's TrainConfig, validated (bounds, finite numbers) before anything is loaded."""
+    """The run's TrainConfig, validated (bounds, finite numbers) before anything is loaded: every
+    field is the flag of the same name, but ``gate_set`` (``--gates``, omitted: the default)."""
     from compvqc.train import TrainConfig
 
-    gate_set = tuple(g.strip() for g in args.gates.split(",")) if args.gates else None
-    kw = {} if gate_set is None else {"gate_set": gate_set}
-    return TrainConfig(
-        dataset=args.dataset, arch=args.arch, arch_seed=args.arch_seed, encoder=args.encoder,
-        epochs=args.epochs, seed=args.seed, batch_size=args.batch_size, optimizer=args.optimizer,
-        lr=args.lr, gradient=args.gradient, preprocess=args.preprocess, val_fraction=args.val_fraction,
-        split_seed=args.split_seed, n_samples=args.n_samples, max_train=args.max_train, **kw,
-    )
+    kw = {"gate_set": tuple(g.strip() for g in args.gates.split(","))} if args.gates else {}
+    return TrainConfig(**{k: getattr(args, k) for k in TrainConfig.__dataclass_fields__ if k != "gate_set"}, **kw)
 
 
 def cmd_train(args) -> int:
-    from compvqc.checkpoint import save_checkpoint
+    from compvqc.checkpoint import CheckpointManager, save_checkpoint
     from compvqc.fsutil import check_output
     from compvqc.runs.train import train_on_dataset, train_summary
 
@@ -127,12 +110,14 @@ def cmd_train(args) -> int:
     config = _config_from_args(args)
     manager_args(args)
     profile = None
-    if getattr(args, "backend", None):
+    if args.backend:
         from compvqc.compile.profile import hardware_profile
         from compvqc.compile.backends import resolve_backend
 
         profile = hardware_profile(resolve_backend(args.backend))
-    manager = make_manager(args)
+    manager = CheckpointManager(args.checkpoint_dir, keep_last=args.keep_last, best_metric="val_accuracy",
+                                every_steps=args.save_every_steps, every_epochs=args.save_every_epochs,
+                                every_seconds=args.save_every_seconds) if args.checkpoint_dir else None
     try:
         trained = train_on_dataset(config, data_dir=args.data_dir, progress=None if not args.json else False,
                                    manager=manager, resume=args.resume)
