@@ -32,13 +32,7 @@ def register(sub) -> None:
     p.add_argument("--noisy", action="store_true", help="also accuracy on the backend's noise model; "
                                                         "the budget then applies to it")
     p.add_argument("--shots", type=int, default=d["shots"], help=f"shots of --noisy (default {d['shots']})")
-    p.add_argument("--budget", type=float, default=d["budget"],
-                   help=f"points of validation accuracy an operating point may give up (default {d['budget']})")
-    p.add_argument("--workers", type=int, default=None, help="local worker processes (default: the CPU count)")
-    p.add_argument("--scheduler", default=None, help="a dask.distributed scheduler address (tcp://HOST:8786)")
-    p.add_argument("--data-dir", default=None, help="folder with the IDX files (default $COMPVQC_DATA)")
-    p.add_argument("-o", "--output", required=True, help="results directory (resumed if it holds this sweep)")
-    add_json_flag(p)
+    _run_args(p, d["budget"])
     p.set_defaults(func=cmd_pareto)
 
     from compvqc.bench.suites import SUITES
@@ -47,28 +41,40 @@ def register(sub) -> None:
                         description="Run a named suite: " + "; ".join(f"{s.name}: {s.help}" for s in SUITES.values()))
     p.add_argument("name", choices=list(SUITES), metavar="NAME", help=", ".join(SUITES))
     p.add_argument("--quick", action="store_true", help="2 seeds, one ratio, little data (the size CI runs)")
-    p.add_argument("--budget", type=float, default=d["budget"], help=f"validation points an operating point may "
-                   f"give up (default {d['budget']})")
-    p.add_argument("--workers", type=int, default=None, help="local worker processes (default: the CPU count)")
-    p.add_argument("--scheduler", default=None, help="a dask.distributed scheduler address")
-    p.add_argument("--data-dir", default=None, help="folder with the IDX files (default $COMPVQC_DATA)")
-    p.add_argument("-o", "--output", required=True, help="results directory (resumed)")
-    add_json_flag(p)
+    _run_args(p, d["budget"])
     p.set_defaults(func=cmd_suite)
 
 
-def cmd_pareto(args) -> int:
+def _run_args(p, budget: float) -> None:
+    """The flags every bench command shares: the budget, where points run, the data, the output."""
+    p.add_argument("--budget", type=float, default=budget,
+                   help=f"points of validation accuracy an operating point may give up (default {budget})")
+    p.add_argument("--workers", type=int, default=None, help="local worker processes (default: the CPU count)")
+    p.add_argument("--scheduler", default=None, help="a dask.distributed scheduler address (tcp://HOST:8786)")
+    p.add_argument("--data-dir", default=None, help="folder with the IDX files (default $COMPVQC_DATA)")
+    p.add_argument("-o", "--output", required=True, help="results directory (resumed if it holds the same sweep)")
+    add_json_flag(p)
+
+
+def _workers(args) -> int:
     import os
 
+    if args.scheduler is not None and args.workers is not None:
+        raise UsageError("--workers is for local runs; a dask cluster has its own workers")
+    workers = (os.cpu_count() or 1) if args.workers is None else args.workers
+    if not 1 <= workers <= 256:
+        raise UsageError("--workers must be in 1..256")
+    if not 0 <= args.budget <= 100:
+        raise UsageError("--budget must be in [0, 100] points")
+    return workers
+
+
+def cmd_pareto(args) -> int:
     from compvqc.bench.grid import Sweep, knob_values
 
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
     datasets = tuple(x.strip() for x in args.dataset.split(",") if x.strip())
-    workers = (os.cpu_count() or 1) if args.workers is None else args.workers
-    if not 1 <= workers <= 256:
-        raise UsageError("--workers must be in 1..256")
-    if args.scheduler is not None and args.workers is not None:
-        raise UsageError("--workers is for local runs; a dask cluster has its own workers")
+    workers = _workers(args)
     if not 1 <= args.shots <= 10**8:
         raise UsageError("--shots must be in 1..10^8")
     sweep = Sweep(datasets=datasets, methods=methods, ratios=knob_values(args.ratios, "--ratios"),
@@ -102,16 +108,9 @@ def cmd_pareto(args) -> int:
 
 
 def cmd_suite(args) -> int:
-    import os
+    from compvqc.bench.suites import run_suite
 
-    from compvqc.bench.suites import get_suite, run_suite
-
-    get_suite(args.name)
-    workers = (os.cpu_count() or 1) if args.workers is None else args.workers
-    if not 1 <= workers <= 256:
-        raise UsageError("--workers must be in 1..256")
-    if not 0 <= args.budget <= 100:
-        raise UsageError("--budget must be in [0, 100] points")
+    workers = _workers(args)
     path, rows = run_suite(args.name, args.output, quick=args.quick, budget=args.budget, workers=workers,
                            scheduler=args.scheduler, data_dir=args.data_dir, progress=None if not args.json else False)
     emit(args, {"schema": SCHEMA, "suite": args.name, "output": str(path),
