@@ -95,9 +95,14 @@ def predictions(logits: np.ndarray) -> np.ndarray:
     return np.argmax(logits, axis=1)
 
 
+def hits(predicted: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per sample, whether the predicted class is the label: the one definition behind every accuracy."""
+    return np.asarray(predicted) == np.asarray(labels)
+
+
 def correct(logits: np.ndarray, labels: np.ndarray) -> int:
-    """How many rows of logits pick their label: the one definition behind every accuracy."""
-    return int((predictions(logits) == np.asarray(labels)).sum())
+    """How many rows of logits pick their label."""
+    return int(hits(predictions(logits), labels).sum())
 
 
 def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:

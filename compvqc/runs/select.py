@@ -28,6 +28,7 @@ import numpy as np
 
 from compvqc.checkpoint import Checkpoint, CheckpointManager
 from compvqc.compress.methods import CompressConfig, CompressionError, get_method
+from compvqc.model.readout import accuracy, hits
 from compvqc.runs.compress import compress_checkpoint, dataset_for
 
 RULE = ("non-inferiority: the shallowest candidate whose validation accuracy drop against the vanilla model "
@@ -114,13 +115,15 @@ def select_ratio(src: Checkpoint, backend, ratios, config: CompressConfig | None
     data = dataset_for(src, data_dir)
     x, y = data.val.x, data.val.y
 
-    def correct(model, theta):
-        exact = model.predict(theta, x) == y
+    def scored(model, theta):
+        """(per-sample hits on the backend, accuracy there, noise-free accuracy)."""
+        exact = accuracy(model.logits(theta, x), y)
         if not noise:
-            return exact, exact
-        return evaluate(model, theta, x, y, backend, shots=shots, seed=seed).predictions == y, exact
+            return hits(model.predict(theta, x), y), exact, exact
+        run = evaluate(model, theta, x, y, backend, shots=shots, seed=seed)
+        return hits(run.predictions, y), run.accuracy, exact
 
-    vanilla, _ = correct(src.model, src.theta_original)
+    vanilla, vanilla_accuracy, _ = scored(src.model, src.theta_original)
     candidates = []
     for r in ratios:
         manager = manager_for(r) if manager_for else None
@@ -131,15 +134,15 @@ def select_ratio(src: Checkpoint, backend, ratios, config: CompressConfig | None
         finally:
             if manager is not None:
                 manager.close()
-        on_backend, exact = correct(comp.model, comp.theta)
+        on_backend, backend_accuracy, exact = scored(comp.model, comp.theta)
         drop, upper = drop_bound(vanilla, on_backend)
-        candidates.append(Candidate(r, float(on_backend.mean()), float(exact.mean()),
-                                    int(result.metrics["compressed"]["tcd"]), drop, upper, comp))
+        candidates.append(Candidate(r, backend_accuracy, exact, int(result.metrics["compressed"]["tcd"]), drop, upper,
+                                    comp))
     chosen, within = best(candidates, budget)
     out = chosen.checkpoint
     compression = dict(out.metrics.get("compression", {}))
     compression["selection"] = {"rule": RULE, "budget": budget, "level": LEVEL, "within_budget": within,
                                 "ratio": chosen.ratio, "shots": shots if noise else 0, "noise": noise, "seed": seed,
-                                "vanilla_val_accuracy": float(vanilla.mean()),
+                                "vanilla_val_accuracy": vanilla_accuracy,
                                 "candidates": [c.to_dict() for c in candidates]}
     return replace(out, metrics={**out.metrics, "compression": compression}), candidates
