@@ -66,6 +66,9 @@ def trained(tmp_path_factory):
     ("call:compvqc.deploy:evaluate", ["evaluate", "{ckpt}", "--backend", "fake_manila", "--samples", "4",
                                       "--save-mapping", "-o", "{tmp}/e.ckpt"]),
     ("call:compvqc.runs.train:fit", ["demo", "--epochs", "1", "--ratio", "0.5", "--output-dir", "{tmp}/demo"]),
+    ("call:compvqc.bench.harness:run_point", ["bench", "pareto", "--dataset", "digits2", "--methods", "prune,zero",
+                                              "--ratios", "0.5", "--seeds", "1", "--quick", "--workers", "1",
+                                              "-o", "{tmp}/bench"]),
 ])
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_signal_during_compress_evaluate_demo(tmp_path, trained, moment, args, signum):
