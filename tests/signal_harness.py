@@ -21,8 +21,9 @@ import signal
 import sys
 import time
 
-MOMENT, READY = sys.argv[1], int(sys.argv[2])
-sys.argv = ["compvqc", *sys.argv[3:]]
+if __name__ == "__main__":  # (a spawned worker process imports this file again, with its own argv)
+    MOMENT, READY = sys.argv[1], int(sys.argv[2])
+    sys.argv = ["compvqc", *sys.argv[3:]]
 
 
 def announce() -> None:

@@ -69,6 +69,10 @@ def trained(tmp_path_factory):
     ("call:compvqc.bench.harness:run_point", ["bench", "pareto", "--dataset", "digits2", "--methods", "prune,zero",
                                               "--ratios", "0.5", "--seeds", "1", "--quick", "--workers", "1",
                                               "-o", "{tmp}/bench"]),
+    # two worker processes busy when the signal lands: the pool is stopped, one line all the same
+    ("call:compvqc.bench.harness:record", ["bench", "pareto", "--dataset", "digits2", "--methods", "prune,zero",
+                                           "--ratios", "0.3,0.5,0.7", "--seeds", "2", "--quick", "--workers", "2",
+                                           "-o", "{tmp}/bench"]),
 ])
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_signal_during_compress_evaluate_demo(tmp_path, trained, moment, args, signum):

@@ -162,6 +162,11 @@ def versions() -> dict:
     return out
 
 
+def record(out: Path, point: Point, row: dict) -> None:
+    """A finished point, written at once (atomically): what a rerun will not compute again."""
+    _write_json(point_file(out, point), row)
+
+
 def point_file(out: Path, point: Point) -> Path:
     safe = point.key.replace("|", "__")
     return out / "points" / f"{safe}.json"
@@ -207,7 +212,13 @@ class _Local:
         self.pool = None
         if workers > 1:
             import multiprocessing
+            import sys
 
+            # A pool stopped by a signal leaves its semaphores to multiprocessing's resource
+            # tracker, which would print a warning after our one line; the tracker takes its
+            # warning options from ours.
+            if "ignore:resource_tracker:UserWarning" not in sys.warnoptions:
+                sys.warnoptions.append("ignore:resource_tracker:UserWarning")
             self.pool = multiprocessing.get_context("spawn").Pool(workers)
 
     def map(self, fn, jobs):
@@ -273,7 +284,7 @@ def run_sweep(sweep: Sweep, out, *, workers: int = 1, scheduler=None, data_dir=N
         bar = tqdm(total=len(sweep.points()), initial=len(sweep.points()) - len(points), unit="point", desc="bench",
                    disable=(None if progress is None else not progress), leave=False)
         for job, row in executor.map(run_point, jobs):
-            _write_json(point_file(out, Point(*job[1])), row)
+            record(out, Point(*job[1]), row)
             bar.update(1)
         bar.close()
         ok = True
