@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -221,8 +221,9 @@ def paper_numbers() -> dict:
 
 
 def run_suite(name: str, out, *, quick: bool = False, budget: float = 1.0, workers: int = 1, scheduler=None,
-              data_dir=None, progress=None) -> tuple[Path, dict]:
-    """Run suite ``name`` into ``out``; returns the Markdown file and the rows by sweep label."""
+              data_dir=None, progress=None, bqskit: bool = True) -> tuple[Path, dict]:
+    """Run suite ``name`` into ``out``; returns the Markdown file and the rows by sweep label.
+    ``bqskit=False`` leaves that baseline out (minutes a point on trained blocks)."""
     from compvqc.bench.harness import run_sweep
     from compvqc.bench.plots import plot_sweep
     from compvqc.fsutil import atomic_write_bytes
@@ -231,13 +232,17 @@ def run_suite(name: str, out, *, quick: bool = False, budget: float = 1.0, worke
     out = Path(out)
     rows = {}
     for label, sweep in suite.sweeps(quick):
+        if not bqskit:
+            sweep = replace(sweep, methods=tuple(m for m in sweep.methods if m != "bqskit"))
         rows[label] = run_sweep(sweep, out / label, workers=workers, scheduler=scheduler, data_dir=data_dir,
                                 progress=progress)
         plot_sweep(rows[label], out / label / "figures")
     text = f"## {name}: {suite.help}\n\n{suite.table(rows, paper_numbers(), budget)}\n"
-    if any(set(ALL) <= set(sw.methods) and "bqskit" not in sw.methods for _, sw in suite.sweeps(quick)):
+    if any(set(ALL) <= set(sw.methods) for _, sw in suite.sweeps(quick)):
         from compvqc.compress.resynth import available
 
-        text += ("\nThe bqskit baseline runs at full size only (seconds a point).\n" if available() else
-                 "\nBQSKit is not installed (pip install 'compvqc[bqskit]'): its baseline is missing.\n")
+        if not available():
+            text += "\nBQSKit is not installed (pip install 'compvqc[bqskit]'): its baseline is missing.\n"
+        elif quick or not bqskit:
+            text += "\nThe bqskit baseline was left out (" + ("the quick size" if quick else "--no-bqskit") + ").\n"
     return atomic_write_bytes(out / f"{name}.md", text.encode()), rows

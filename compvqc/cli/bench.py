@@ -41,6 +41,7 @@ def register(sub) -> None:
                         description="Run a named suite: " + "; ".join(f"{s.name}: {s.help}" for s in SUITES.values()))
     p.add_argument("name", choices=list(SUITES), metavar="NAME", help=", ".join(SUITES))
     p.add_argument("--quick", action="store_true", help="2 seeds, one ratio, little data (the size CI runs)")
+    p.add_argument("--no-bqskit", action="store_true", help="leave the bqskit baseline out (minutes a point)")
     _run_args(p, d["budget"])
     p.set_defaults(func=cmd_suite)
 
@@ -112,7 +113,8 @@ def cmd_suite(args) -> int:
 
     workers = _workers(args)
     path, rows = run_suite(args.name, args.output, quick=args.quick, budget=args.budget, workers=workers,
-                           scheduler=args.scheduler, data_dir=args.data_dir, progress=None if not args.json else False)
+                           scheduler=args.scheduler, data_dir=args.data_dir, progress=None if not args.json else False,
+                           bqskit=not args.no_bqskit)
     emit(args, {"schema": SCHEMA, "suite": args.name, "output": str(path),
                 "points": {label: len(r) for label, r in rows.items()}, "table": path.read_text()},
          path.read_text() + f"\nwrote {path}")

@@ -18,6 +18,8 @@ optional extra: ``pip install compvqc[bqskit]``.
 from __future__ import annotations
 
 import importlib.util
+import os
+import signal
 import subprocess
 import sys
 
@@ -42,12 +44,19 @@ def resynthesize(qasm: str, *, level: int = LEVEL, seed: int = 0) -> str:
     """BQSKit's resynthesis of a bound circuit (OpenQASM 2), run in a child process."""
     if not available():
         raise CompressionError("the bqskit method needs BQSKit (pip install 'compvqc[bqskit]')")
-    done = subprocess.run([sys.executable, "-m", "compvqc.compress.resynth", str(level), str(seed)], input=qasm,
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
-        raise CompressionError(f"BQSKit failed: {last}")
-    return done.stdout
+    # its own session: BQSKit starts a runtime server of its own, which a signal must take down too
+    proc = subprocess.Popen([sys.executable, "-m", "compvqc.compress.resynth", str(level), str(seed)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(qasm)
+    except BaseException:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
+    if proc.returncode != 0:
+        raise CompressionError(f"BQSKit failed: {(err.strip().splitlines() or ['no message'])[-1]}")
+    return out
 
 
 def run(model, theta, data, backend, config) -> dict:
