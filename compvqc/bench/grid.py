@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal, InvalidOperation
 
-from compvqc.compress.methods import get_method
+from compvqc.compress.methods import DEFAULT_BUDGET, get_method
 from compvqc.errors import UsageError
 from compvqc.limits import MAX_SEED
 
@@ -66,7 +66,7 @@ class Sweep:
     quick: bool = False
     noisy: bool = False
     shots: int = 1024
-    budget: float = 1.0
+    budget: float = DEFAULT_BUDGET
     """Points of validation accuracy a method may give up at its operating point."""
     train: dict = field(default_factory=dict)
     """TrainConfig overrides per dataset (``{"fashion2": {"arch": "random22"}}``)."""

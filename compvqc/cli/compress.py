@@ -11,9 +11,8 @@ SCHEMA = "compvqc.compress/1"
 
 
 def register(sub) -> None:
-    from compvqc.runs.select import DEFAULT_BUDGET
     from compvqc.compress.admm import ADMMConfig
-    from compvqc.compress.methods import METHODS, CompressConfig
+    from compvqc.compress.methods import DEFAULT_BUDGET, METHODS, CompressConfig
 
     p = sub.add_parser("compress", help="compress a trained model for a backend",
                        description="Compress a checkpoint's VQC for a backend: ReCL + ADMM (or a baseline), "
@@ -63,9 +62,9 @@ def cmd_compress(args) -> int:
     from compvqc.checkpoint import CheckpointManager, load_checkpoint, save_checkpoint
     from compvqc.compile.backends import backend_name, resolve_backend
     from compvqc.compress.admm import ADMMConfig
-    from compvqc.compress.methods import METHODS, CompressConfig
+    from compvqc.compress.methods import DEFAULT_BUDGET, METHODS, CompressConfig
     from compvqc.runs.compress import compress_checkpoint
-    from compvqc.runs.select import DEFAULT_BUDGET, check_ratios, select_ratio
+    from compvqc.runs.select import check_ratios, select_ratio
     from compvqc.fsutil import check_output
 
     method = METHODS[args.method]

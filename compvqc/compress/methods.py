@@ -76,6 +76,11 @@ def get_method(name: str) -> Method:
         raise CompressionError(f"unknown method {name!r} (known: {', '.join(METHODS)})") from None
 
 
+DEFAULT_BUDGET = 1.0
+"""Points of validation accuracy a choice may give up against the vanilla model, by default: what
+``compress --ratios`` and the benchmark harness's operating points mean by ``--budget``."""
+
+
 @dataclass(frozen=True)
 class CompressConfig:
     method: str = "compvqc"

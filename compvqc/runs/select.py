@@ -27,14 +27,13 @@ from typing import Callable
 import numpy as np
 
 from compvqc.checkpoint import Checkpoint, CheckpointManager
-from compvqc.compress.methods import CompressConfig, CompressionError, get_method
+from compvqc.compress.methods import DEFAULT_BUDGET, CompressConfig, CompressionError, get_method
 from compvqc.model.readout import accuracy, hits
 from compvqc.runs.compress import compress_checkpoint, dataset_for
 
 RULE = ("non-inferiority: the shallowest candidate whose validation accuracy drop against the vanilla model "
         "(one-sided 95% paired upper bound) is within the budget; ties: the larger ratio")
 LEVEL = 0.95
-DEFAULT_BUDGET = 1.0
 
 
 @dataclass(frozen=True)
