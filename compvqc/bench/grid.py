@@ -70,6 +70,8 @@ class Sweep:
     """Points of validation accuracy a method may give up at its operating point."""
     train: dict = field(default_factory=dict)
     """TrainConfig overrides per dataset (``{"fashion2": {"arch": "random22"}}``)."""
+    compress: dict = field(default_factory=dict)
+    """CompressConfig overrides for every point (``{"admm": {"alpha": 0.5}}``)."""
 
     def __post_init__(self):
         from compvqc.data import DATASETS
@@ -89,6 +91,15 @@ class Sweep:
             for v in getattr(self, name):
                 if not 0 <= Decimal(v) <= 1 or (name == "degrees" and Decimal(v) == 0):
                     raise UsageError(f"{name[:-1]} {v} is outside {'[0, 1]' if name == 'ratios' else '(0, 1]'}")
+        from compvqc.compress.admm import ADMMConfig
+        from compvqc.compress.methods import CompressConfig
+
+        over = dict(self.compress)
+        try:
+            ADMMConfig(**over.pop("admm", {}))
+            CompressConfig(**{k: tuple(v) if k == "tcd_seeds" else v for k, v in over.items()})
+        except TypeError as e:
+            raise UsageError(f"compress settings: {e}") from None
         if len(self.points()) > MAX_POINTS:
             raise UsageError(f"the sweep has more than {MAX_POINTS} points")
 

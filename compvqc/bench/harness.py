@@ -52,7 +52,7 @@ QUICK_TRAIN = dict(epochs=2, max_train=256)
 QUICK_COMPRESS = dict(admm=ADMMConfig(iterations=2, min_steps=20), retrain_epochs=1, retrain_min_steps=20,
                       tcd_seeds=(0, 1))
 # Settings that change a row: a rerun in the same directory must have the same.
-RESULT_SETTINGS = ("backend", "quick", "noisy", "shots", "train")
+RESULT_SETTINGS = ("backend", "quick", "noisy", "shots", "train", "compress")
 COLUMNS = ("key", "dataset", "backend", "method", "knob_name", "knob", "seed", "val_accuracy", "test_accuracy",
            "noisy_val_accuracy", "noisy_test_accuracy", "tcd", "two_qubit_gates", "duration", "success_probability",
            "speedup", "pruned", "quantized", "vanilla_val_accuracy", "vanilla_test_accuracy",
@@ -68,11 +68,16 @@ def train_config(sweep: Sweep, dataset: str, seed: int):
 
 
 def compress_config(sweep: Sweep, point: Point) -> CompressConfig:
+    """The point's CompressConfig: the library's defaults (shortened by --quick), the sweep's
+    ``compress`` overrides, the point's knob."""
     knob = get_method(point.method).knob
-    kw = dict(QUICK_COMPRESS) if sweep.quick else {}
+    over = dict(sweep.compress)
+    kw = {**(QUICK_COMPRESS if sweep.quick else {}), **{k: v for k, v in over.items() if k != "admm"}}
     value = float(point.knob) if point.knob is not None else None
-    if knob == "ratio":
-        kw["admm"] = replace(kw.get("admm", ADMMConfig()), ratio=value)
+    kw["admm"] = replace(kw.get("admm", ADMMConfig()), **over.get("admm", {}),
+                         **({"ratio": value} if knob == "ratio" else {}))
+    if "tcd_seeds" in kw:
+        kw["tcd_seeds"] = tuple(kw["tcd_seeds"])
     return CompressConfig(method=point.method, ratio=value if knob == "ratio" else 0.5,
                           degree=value if knob == "degree" else None, **kw)
 
@@ -184,7 +189,8 @@ def _claim(out: Path, sweep: Sweep):
     stored = out / "sweep.json"
     if stored.exists():
         old = json.loads(stored.read_text())
-        differ = sorted(k for k in RESULT_SETTINGS if old.get("settings", {}).get(k) != mine[k])
+        fresh = Sweep(datasets=sweep.datasets, methods=sweep.methods).to_dict()  # a setting added later: its default
+        differ = sorted(k for k in RESULT_SETTINGS if old.get("settings", {}).get(k, fresh[k]) != mine[k])
         if differ:
             if lock is not None:
                 lock.release()

@@ -53,6 +53,8 @@ def plot_sweep(rows, out_dir) -> list[Path]:
         fig, ax = plt.subplots(figsize=(6, 4))
         for m in sorted({r["method"] for r in mine}):
             pts = [r for r in mine if r["method"] == m]
+            if m == "vanilla":  # marked once below
+                continue
             if m == "entanglement-free":
                 ax.scatter([statistics.fmean(r["tcd"] for r in pts)], [statistics.fmean(r["test_accuracy"] for r in pts)],
                            marker="*", s=160, color="black", label=m, zorder=3)
