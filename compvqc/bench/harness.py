@@ -56,7 +56,8 @@ RESULT_SETTINGS = ("backend", "quick", "noisy", "shots", "train", "compress")
 COLUMNS = ("key", "dataset", "backend", "method", "knob_name", "knob", "seed", "val_accuracy", "test_accuracy",
            "noisy_val_accuracy", "noisy_test_accuracy", "tcd", "two_qubit_gates", "duration", "success_probability",
            "speedup", "pruned", "quantized", "vanilla_val_accuracy", "vanilla_test_accuracy",
-           "vanilla_noisy_val_accuracy", "vanilla_noisy_test_accuracy", "vanilla_tcd", "seconds", "host", "versions", "lut_sha256")
+           "vanilla_noisy_val_accuracy", "vanilla_noisy_test_accuracy", "vanilla_tcd", "seconds", "host", "versions",
+           "lut_sha256")
 
 
 def train_config(sweep: Sweep, dataset: str, seed: int):
@@ -136,10 +137,11 @@ def run_point(sweep_dict: dict, point: tuple, vanilla_bytes: bytes, vanilla: dic
     lut = get_lut(backend, gates=sorted({g.name for g in model.gates}), model=model, progress=False)
     config = compress_config(sweep, point)
     result = compress(model, theta, data, backend, lut, config, progress=False,
-                      vanilla_metrics={k: vanilla[k] for k in ("val_accuracy", "test_accuracy", "tcd")})
+                      vanilla_metrics={k: vanilla[k] for k in ("val_accuracy", "test_accuracy", "tcd")},
+                      tcd=False)  # the deployment below measures it, once
     comp = result.metrics["compressed"]
-    row = {"val_accuracy": comp["val_accuracy"], "test_accuracy": comp["test_accuracy"], "tcd": comp["tcd"]}
-    if get_method(point.method).run is None:  # the model itself was compressed: deploy it
+    row = {"val_accuracy": comp["val_accuracy"], "test_accuracy": comp["test_accuracy"], "tcd": comp.get("tcd")}
+    if get_method(point.method).run is None:  # the model itself was compressed: deploy it (its TCD, costs)
         row.update(_costs(model, result.theta, backend, config.tcd_seeds, sweep, data, point.seed))
     final = result.final
     row.update(

@@ -170,10 +170,12 @@ def evaluate_splits(model, theta, data) -> dict:
 
 
 def compress(model, theta, data, backend, lut, config: CompressConfig, *, restored: RunRecord | None = None,
-             persist=None, warm_mask=None, progress=None, vanilla_metrics=None) -> CompressionResult:
+             persist=None, warm_mask=None, progress=None, vanilla_metrics=None, tcd: bool = True) -> CompressionResult:
     """Compress θ of ``model`` for ``backend`` with ``lut``: every stage, then measure the
     vanilla and the compressed model (accuracy per split, true TCD). ``vanilla_metrics`` may
-    give the vanilla model's accuracies (and TCD) when the caller has them already."""
+    give the vanilla model's accuracies (and TCD) when the caller has them already; ``tcd=False``
+    leaves the compressed model's TCD to a caller that transpiles it anyway (the harness deploys
+    it once for its cost measures)."""
     theta = np.asarray(theta, dtype=np.float64)
     clock: dict[str, float] = {}
     t = time.perf_counter()
@@ -192,7 +194,8 @@ def compress(model, theta, data, backend, lut, config: CompressConfig, *, restor
                                               warm_mask=warm_mask, progress=progress, clock=clock)
     t = time.perf_counter()
     comp = evaluate_splits(model, rec.theta, data)
-    comp["tcd"] = true_tcd(model, rec.theta, backend, config.tcd_seeds).depth
+    if tcd:
+        comp["tcd"] = true_tcd(model, rec.theta, backend, config.tcd_seeds).depth
     clock["final_tcd"] = time.perf_counter() - t
     return CompressionResult(method.name, rec.theta, final, targets, rec, {"vanilla": vanilla, "compressed": comp},
                              clock)
@@ -202,4 +205,5 @@ def retrain(model, final: Finalized, data, config: CompressConfig, targets, prog
     """Retrain the unmasked parameters of ``final`` (the masked ones stay on their levels)."""
     job = Job(model, data, config, targets, None, lambda record, targets: None, progress)
     mask = final.prune_mask | final.quant_mask
-    return _retrain(job, RunRecord("retrain", final.theta, mask, opt_state=Adam(lr=config.retrain_lr).init(final.theta))).theta
+    start = RunRecord("retrain", final.theta, mask, opt_state=Adam(lr=config.retrain_lr).init(final.theta))
+    return _retrain(job, start).theta
