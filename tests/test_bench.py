@@ -243,7 +243,68 @@ def test_bqskit_resynthesizes_the_trained_block_exactly_and_reports_its_own_tcd(
     circuit.compose(out, inplace=True)
     assert got["tcd"] == min(transpile(circuit, backend, optimization_level=3, seed_transpiler=s).depth()
                              for s in (0, 1))
+    best = min((transpile(circuit, backend, optimization_level=3, seed_transpiler=s) for s in (0, 1)),
+               key=lambda c: c.depth())
+    assert got["two_qubit_gates"] == sum(1 for i in best.data if i.operation.num_qubits == 2)
+    assert 0 < got["success_probability"] < 1 and got["duration"] > 0 and got["note"] is None
     reupload = build_model("2x2_ryz", "reupload2", 2, arch_seed=0)
     assert qualifies(model) and not qualifies(reupload)
     with pytest.raises(CompressionError, match="interleaves"):
         run(reupload, reupload.init_params(np.random.default_rng(0)), data, backend, config)
+
+
+def test_bqskit_runs_concurrently_and_a_resynthesis_out_of_time_leaves_the_block_as_it_was(monkeypatch):
+    """Two resyntheses at once both finish (BQSKit's fixed runtime port made the second wait
+    forever); one given no time returns None, and the method then ships the trained block."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from qiskit import QuantumCircuit, qasm2, transpile
+
+    from compvqc.compile.backends import resolve_backend
+    from compvqc.compress import resynth
+    from compvqc.compress.methods import CompressConfig
+    from compvqc.data import load_dataset
+    from compvqc.model import build_model
+    from compvqc.model.qiskit_io import to_qiskit
+
+    model = build_model("2x2_ryz", "random14", 2, arch_seed=0)
+    theta = model.init_params(np.random.default_rng(1))
+    block = QuantumCircuit(2)
+    for inst in to_qiskit(model, theta).circuit.data[4:]:
+        block.append(inst)
+    text = qasm2.dumps(block)
+    with ThreadPoolExecutor(2) as pool:
+        assert all(out and "OPENQASM" in out for out in pool.map(lambda _: resynth.resynthesize(text), range(2)))
+    assert resynth.resynthesize(text, timeout=0) is None
+
+    monkeypatch.setattr(resynth, "TIMEOUT", 0)
+    backend = resolve_backend("fake_manila")
+    got = resynth.run(model, theta, load_dataset("syn4", n_samples=120), backend,
+                      CompressConfig(method="bqskit", tcd_seeds=(0, 1)))
+    assert "no resynthesis within 0 s" in got["note"]
+    assert got["tcd"] == min(transpile(to_qiskit(model, theta).circuit, backend, optimization_level=3,
+                                       seed_transpiler=s).depth() for s in (0, 1))
+
+
+def test_qiskit_approx_reports_the_cost_measures_of_its_compiled_circuit():
+    from qiskit import transpile
+
+    from compvqc.compile.backends import resolve_backend
+    from compvqc.compile.cost import cost_measures
+    from compvqc.compress.methods import CompressConfig, get_method
+    from compvqc.data import load_dataset
+    from compvqc.model import build_model
+    from compvqc.model.qiskit_io import to_qiskit
+
+    model = build_model("2x2_ryz", "random14", 2, arch_seed=0)
+    theta = model.init_params(np.random.default_rng(0))
+    backend = resolve_backend("fake_manila")
+    got = get_method("qiskit-approx").run(model, theta, load_dataset("syn4", n_samples=120), backend,
+                                          CompressConfig(method="qiskit-approx", ratio=None, degree=0.9,
+                                                         tcd_seeds=(0, 1)))
+    fresh = [transpile(to_qiskit(model, theta).circuit, backend, optimization_level=3, seed_transpiler=s,
+                       approximation_degree=0.9) for s in (0, 1)]
+    best = min(fresh, key=lambda c: c.depth())
+    assert got["tcd"] == best.depth()
+    assert {k: got[k] for k in ("two_qubit_gates", "duration", "success_probability")} == cost_measures(
+        best, 2, backend.target)

@@ -9,7 +9,7 @@ from scipy import stats
 from compvqc.compile import circuit_tcd
 from compvqc.compile.backends import resolve_backend
 from compvqc.deploy import DeployError, deploy, evaluate, export_circuit, logical_circuit, require_transpiled, run_aer
-from compvqc.deploy.cost import success_probability
+from compvqc.compile.cost import success_probability
 from compvqc.model import build_model
 from compvqc.model.qiskit_io import to_qiskit
 

@@ -57,7 +57,7 @@ COLUMNS = ("key", "dataset", "backend", "method", "knob_name", "knob", "seed", "
            "noisy_val_accuracy", "noisy_test_accuracy", "tcd", "two_qubit_gates", "duration", "success_probability",
            "speedup", "pruned", "quantized", "vanilla_val_accuracy", "vanilla_test_accuracy",
            "vanilla_noisy_val_accuracy", "vanilla_noisy_test_accuracy", "vanilla_tcd", "seconds", "host", "versions",
-           "lut_sha256")
+           "lut_sha256", "note")
 
 
 def train_config(sweep: Sweep, dataset: str, seed: int):
@@ -140,7 +140,8 @@ def run_point(sweep_dict: dict, point: tuple, vanilla_bytes: bytes, vanilla: dic
                       vanilla_metrics={k: vanilla[k] for k in ("val_accuracy", "test_accuracy", "tcd")},
                       tcd=False)  # the deployment below measures it, once
     comp = result.metrics["compressed"]
-    row = {"val_accuracy": comp["val_accuracy"], "test_accuracy": comp["test_accuracy"], "tcd": comp.get("tcd")}
+    row = {k: comp.get(k) for k in ("val_accuracy", "test_accuracy", "tcd", "two_qubit_gates", "duration",
+                                    "success_probability", "note")}
     if get_method(point.method).run is None:  # the model itself was compressed: deploy it (its TCD, costs)
         row.update(_costs(model, result.theta, backend, config.tcd_seeds, sweep, data, point.seed))
     final = result.final

@@ -8,6 +8,7 @@ qiskit enters the pipeline here (model → simulate → train → **compile** �
 * :mod:`~compvqc.compile.lut` — the LUT as data: classification, JSON, sha256;
 * :mod:`~compvqc.compile.cache` — find a valid LUT (cache, prebuilt) or rebuild a stale one;
 * :mod:`~compvqc.compile.tcd` — true TCD (whole circuit, min over recorded seeds);
+* :mod:`~compvqc.compile.cost` — two-qubit gates, scheduled duration, estimated success probability;
 * :mod:`~compvqc.compile.estimate` — fast TCD estimate and per-gate savings in context.
 """
 

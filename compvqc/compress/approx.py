@@ -30,6 +30,16 @@ def approximate(model, theta, backend, degree: float, seeds=TCD_SEEDS):
     return compiled[next(s for s in depths if depths[s] == best)], best, depths
 
 
+def compiled_metrics(model, compiled, data, backend) -> dict:
+    """What a method that compiles instead of compressing reports: its circuit's accuracies,
+    depth and cost measures (the same three ``deploy`` reports)."""
+    from compvqc.compile.cost import cost_measures
+
+    return {"val_accuracy": compiled_accuracy(model, compiled, data.val.x, data.val.y),
+            "test_accuracy": compiled_accuracy(model, compiled, data.test.x, data.test.y),
+            "tcd": int(compiled.depth()), **cost_measures(compiled, model.n_qubits, resolve_backend(backend).target)}
+
+
 def compiled_accuracy(model, compiled, x, y) -> float:
     """Accuracy of the compiled circuit, simulated sample by sample (noise-free)."""
     from qiskit.quantum_info import Statevector

@@ -47,7 +47,9 @@ class Method:
     None) per gate and the gates to put on theirs."""
     run: Callable | None = None
     """A method that measures its own result: ``run(model, theta, data, backend, config) ->
-    {"val_accuracy", "test_accuracy", "tcd"}`` (no masks, no retraining)."""
+    {"val_accuracy", "test_accuracy", "tcd"}`` and optionally the cost measures
+    (``two_qubit_gates``, ``duration``, ``success_probability``) and a ``note`` (no masks, no
+    retraining)."""
     help: str = ""
 
     @property
@@ -198,11 +200,10 @@ def _resynthesize(model, theta, data, backend, config) -> dict:
 
 
 def _approximate(model, theta, data, backend, config) -> dict:
-    from compvqc.compress.approx import approximate, compiled_accuracy
+    from compvqc.compress.approx import approximate, compiled_metrics
 
-    compiled, depth, _ = approximate(model, theta, backend, config.degree, config.tcd_seeds)
-    return {"val_accuracy": compiled_accuracy(model, compiled, data.val.x, data.val.y),
-            "test_accuracy": compiled_accuracy(model, compiled, data.test.x, data.test.y), "tcd": depth}
+    return compiled_metrics(model, approximate(model, theta, backend, config.degree, config.tcd_seeds)[0], data,
+                            backend)
 
 
 for _m in (

@@ -3,7 +3,6 @@
 model → simulate → train → compile → compress → **deploy**:
 
 * :mod:`~compvqc.deploy.transpile` — deploy once: noise-aware layout, TCD, qubit mapping;
-* :mod:`~compvqc.deploy.cost` — two-qubit gates, scheduled duration, estimated success probability;
 * :mod:`~compvqc.deploy.executors` — exact / Aer / qiskit-ibm-runtime Sampler, one job per batch;
 * :mod:`~compvqc.deploy.density` — batched noisy density matrices under Aer's noise model;
 * :mod:`~compvqc.deploy.counts` — outcomes as (B, 2^n) arrays in the model's bit order;

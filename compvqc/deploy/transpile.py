@@ -26,7 +26,7 @@ import numpy as np
 
 from compvqc.compile.backends import backend_name, resolve_backend
 from compvqc.compile.tcd import OPTIMIZATION_LEVEL, TCD_SEEDS, transpile_over_seeds
-from compvqc.deploy.cost import scheduled_duration, success_probability, two_qubit_gates
+from compvqc.compile.cost import measured, scheduled_duration, success_probability, two_qubit_gates
 from compvqc.errors import DeployError
 
 
@@ -76,8 +76,6 @@ class Deployment:
 
 def deploy(model, theta, backend, seeds=TCD_SEEDS) -> Deployment:
     """Transpile ``model`` with weights ``theta`` for ``backend`` (see the module docstring)."""
-    from qiskit import ClassicalRegister
-
     from compvqc.model.qiskit_io import to_qiskit
 
     backend = resolve_backend(backend)
@@ -95,33 +93,22 @@ def deploy(model, theta, backend, seeds=TCD_SEEDS) -> Deployment:
     for s in seeds:  # among the seeds reaching the TCD, the most reliable; ties → the first seed
         if depths[s] != tcd:
             continue
-        measured = _measured(candidates[s], model.n_qubits, ClassicalRegister)
-        esp = success_probability(measured, target)
+        measured_ = measured(candidates[s], model.n_qubits)
+        esp = success_probability(measured_, target)
         if best is None or esp > best[1]:
-            best = (s, esp, measured)
-    seed, esp, measured = best
+            best = (s, esp, measured_)
+    seed, esp, with_readout = best
     circuit = candidates[seed]
     layout = circuit.layout
     initial = tuple(int(q) for q in layout.initial_index_layout(filter_ancillas=True)) if layout else tuple(
         range(model.n_qubits))
     final = tuple(int(q) for q in layout.final_index_layout(filter_ancillas=True)) if layout else initial
     return Deployment(
-        backend=backend_name(backend), circuit=circuit, measured=measured, inputs=logical.inputs,
+        backend=backend_name(backend), circuit=circuit, measured=with_readout, inputs=logical.inputs,
         n_qubits=model.n_qubits, seed_transpiler=seed, physical_qubits=initial, measured_qubits=final, tcd=tcd,
-        depths=depths, two_qubit_gates=two_qubit_gates(circuit), duration=scheduled_duration(measured, target),
+        depths=depths, two_qubit_gates=two_qubit_gates(circuit), duration=scheduled_duration(with_readout, target),
         success_probability=esp,
     )
-
-
-def _measured(circuit, n: int, ClassicalRegister):
-    layout = circuit.layout
-    final = layout.final_index_layout(filter_ancillas=True) if layout else list(range(n))
-    out = circuit.copy()
-    creg = ClassicalRegister(n, "c")
-    out.add_register(creg)
-    for i, q in enumerate(final):
-        out.measure(int(q), creg[i])
-    return out
 
 
 def with_deployment(ckpt, deployment: Deployment, backend=None, shots: int | None = None):

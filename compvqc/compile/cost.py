@@ -14,9 +14,31 @@ from __future__ import annotations
 
 import math
 
-from compvqc.errors import DeployError
+from compvqc.errors import CompileError
 
 _SKIP = {"barrier", "delay"}
+
+
+def measured(circuit, n: int):
+    """``circuit`` (transpiled) with logical qubit i measured into classical bit i, on the
+    physical qubit that holds it at the end (the final layout, routing permutation included)."""
+    from qiskit import ClassicalRegister
+
+    layout = circuit.layout
+    final = layout.final_index_layout(filter_ancillas=True) if layout else list(range(n))
+    out = circuit.copy()
+    creg = ClassicalRegister(n, "c")
+    out.add_register(creg)
+    for i, q in enumerate(final):
+        out.measure(int(q), creg[i])
+    return out
+
+
+def cost_measures(circuit, n: int, target) -> dict:
+    """The three measures of a transpiled ``n``-qubit circuit, measurements appended."""
+    with_readout = measured(circuit, n)
+    return {"two_qubit_gates": two_qubit_gates(circuit), "duration": scheduled_duration(with_readout, target),
+            "success_probability": success_probability(with_readout, target)}
 
 
 def two_qubit_gates(circuit) -> int:
@@ -28,7 +50,7 @@ def scheduled_duration(circuit, target) -> float:
     try:
         return float(circuit.estimate_duration(target, unit="s"))
     except Exception as e:  # noqa: BLE001 - qiskit raises several types for missing durations
-        raise DeployError(f"cannot schedule the circuit with the backend's durations: {e}") from None
+        raise CompileError(f"cannot schedule the circuit with the backend's durations: {e}") from None
 
 
 def success_probability(circuit, target) -> float:
