@@ -15,22 +15,20 @@ with ``max_parallel_threads=1`` (the machine is 2 shared cores).
 
 Part 2 — Syn-Dataset-4 (random14, 2x2_ryz) and Syn-Dataset-16 (random22, 4x4_ryzxy), 5
 training seeds on one architecture (arch seed 0), on the noise models of fake_lagos, fake_perth
-and fake_jakarta, 1024 shots, qiskit-aer (``AerSimulator.from_backend``). For each (dataset,
-seed, device): the vanilla model, and CompVQC compressed *for that device* at the ratio among
-``--ratios`` with the best noisy *validation* accuracy (ties → the better noise-free validation accuracy, then the larger ratio); both scored on
-the whole test split, noisy and noise-free, with TCD and cost measures from the deployment.
-Which test samples each noisy run got right is recorded, for McNemar's exact test of compressed
-against vanilla on the same samples (pooled over seeds). A secondary selection rule is recorded
-beside the primary one: only candidates whose deployed TCD is below the vanilla's are eligible
-(with none, the vanilla itself). ``--first-seed 5`` runs the replication on seeds 5-9.
-
-Resumable: each finished (dataset, seed, device) row is appended to
-``benchmarks/runs/deploy.jsonl`` and skipped on the next run.
+and fake_jakarta, 1024 shots, qiskit-aer's noise model through the ``aer`` executor. A thin
+caller of the harness (``compvqc.bench``, one protocol, one code path): per device one sweep of
+the vanilla model and CompVQC at every ratio of ``--ratios`` in
+``benchmarks/runs/deploy/<device>-n<samples>-r<ratios>/``, resumable like any sweep. For each
+(dataset, seed, device) the CompVQC ratio is the one with the best noisy *validation* accuracy
+(ties → the better noise-free validation accuracy, then the larger ratio); a secondary rule
+beside it admits only ratios whose deployed TCD is below the vanilla's (with none, the vanilla
+itself). The harness's own ``table5`` suite is the same comparison with its operating-point rule.
+``--first-seed 5`` reports seeds 5-9 (the sweep then holds seeds 0-9).
 
     .venv/bin/python benchmarks/deploy.py                      # both parts, full protocol
     .venv/bin/python benchmarks/deploy.py --part throughput
     .venv/bin/python benchmarks/deploy.py --part crossover
-    .venv/bin/python benchmarks/deploy.py --part compare --seeds 1 --backends fake_lagos   # quick
+    .venv/bin/python benchmarks/deploy.py --part compare --seeds 1 --backends fake_lagos --n-samples 200  # quick
 """
 
 from __future__ import annotations
@@ -45,13 +43,11 @@ from pathlib import Path
 
 import numpy as np
 
-from compvqc.checkpoint import load_checkpoint, save_checkpoint
+from compvqc.bench.grid import Sweep
+from compvqc.bench.harness import run_sweep
 from compvqc.compile.backends import resolve_backend
-from compvqc.runs.compress import dataset_for
-from compvqc.runs.select import select_ratio
 from compvqc.deploy import deploy, evaluate
-from compvqc.runs import TrainConfig, train_on_dataset
-from runlog import append_row, read_rows
+from runlog import append_row
 
 ROOT = Path(__file__).resolve().parent
 RUNS = ROOT / "runs"
@@ -188,118 +184,54 @@ def crossover(backend_name: str, widths, samples: int, shots: int) -> list[dict]
 
 
 # ---------------------------------------------------------------- part 2: vanilla vs CompVQC
-def vanilla(dataset: str, seed: int, n_samples: int = 1000) -> Path:
-    size = "" if n_samples == 1000 else f".n{n_samples}"
-    path = RUNS / f"deploy.{dataset}.{SETUPS[dataset]['arch']}{size}.s{seed}.ckpt"
-    if not path.exists():
-        t = train_on_dataset(TrainConfig(dataset=dataset, seed=seed, n_samples=n_samples, **SETUPS[dataset]),
-                             progress=False)
-        save_checkpoint(path, t.checkpoint())
-    return path
+def compare(datasets, backends, seeds: int, ratios, n_samples: int, workers: int) -> list[dict]:
+    """The harness's rows: per device one sweep of vanilla and CompVQC at every ratio, trained and
+    compressed as the library does, scored noisy and noise-free (seeds ``0 .. seeds-1``)."""
+    rows = []
+    for be in backends:
+        sweep = Sweep(datasets=tuple(datasets), methods=("vanilla", "compvqc"), ratios=tuple(str(r) for r in ratios),
+                      seeds=seeds, backend=be, noisy=True, shots=SHOTS,
+                      train={d: {**SETUPS[d], "n_samples": n_samples} for d in datasets})
+        rows += run_sweep(sweep, RUNS / "deploy" / f"{be}-n{n_samples}-r{'_'.join(map(str, ratios))}", workers=workers)
+    return rows
 
 
-def scored(ckpt, backend, data, seed: int) -> dict:
-    dep = deploy(ckpt.model, ckpt.theta, backend)
-    noisy = evaluate(ckpt.model, ckpt.theta, data.test.x, data.test.y, backend, shots=SHOTS, seed=seed, deployment=dep)
-    exact = evaluate(ckpt.model, ckpt.theta, data.test.x, data.test.y, backend, executor="exact", deployment=dep)
-    return {"noisy": noisy.accuracy, "exact": exact.accuracy, "tcd": dep.tcd, "two_qubit_gates": dep.two_qubit_gates,
-            # which test samples the noisy run got right, "0"/"1" per sample: the paired test below
-            "noisy_correct": "".join("1" if ok else "0" for ok in noisy.predictions == data.test.y),
-            "duration": dep.duration, "success_probability": dep.success_probability,
-            "qubits": list(dep.physical_qubits), "seconds": noisy.seconds}
+def chosen(rows, shallower: bool = False) -> dict:
+    """Per (dataset, seed, device): (vanilla row, CompVQC row at the ratio with the best noisy
+    validation accuracy; ties → noise-free validation → larger ratio). ``shallower``: only ratios
+    whose TCD is below the vanilla's are eligible, and with none the vanilla itself."""
+    out = {}
+    for r in rows:
+        if r["method"] == "vanilla":
+            key = (r["dataset"], r["seed"], r["backend"])
+            cands = [c for c in rows if c["method"] == "compvqc" and (c["dataset"], c["seed"], c["backend"]) == key
+                     and (not shallower or c["tcd"] < r["tcd"])]
+            best = max(cands, key=lambda c: (c["noisy_val_accuracy"], c["val_accuracy"], float(c["knob"])),
+                       default=r)
+            out[key] = (r, best)
+    return out
 
 
-def best_accuracy(cands):
-    return max(cands, key=lambda c: (c.backend_val_accuracy, c.exact_val_accuracy, c.ratio))
-
-
-def compare_row(dataset: str, seed: int, backend_name: str, ratios, n_samples: int = 1000) -> dict:
-    backend = resolve_backend(backend_name)
-    src = load_checkpoint(vanilla(dataset, seed, n_samples))
-    data = dataset_for(src)
-    t0 = time.perf_counter()
-    vanilla_tcd = deploy(src.model, src.theta, backend).tcd
-    # The primary rule these rows were recorded with (the library's before its non-inferiority
-    # rule): best noisy validation accuracy; ties (900 samples, shot noise) → noise-free
-    # validation accuracy → larger ratio. Kept here so the recorded table reproduces.
-    _, cands = select_ratio(src, backend, ratios, shots=SHOTS, seed=seed, progress=False)
-    chosen = best_accuracy(cands)
-    comp, ratio = chosen.checkpoint, chosen.ratio
-    tcds = {c.ratio: deploy(c.checkpoint.model, c.checkpoint.theta, backend).tcd for c in cands}
-    # Secondary rule, fixed before its first run (on seeds 5-9): only candidates whose deployed
-    # TCD is below the vanilla's are eligible (a "compressed" model must be shallower); with
-    # none, the result is the vanilla model itself (ratio 0).
-    shallower = [c for c in cands if tcds[c.ratio] < vanilla_tcd]
-    pick = best_accuracy(shallower) if shallower else None
-    s_ratio, s_comp = (pick.ratio, pick.checkpoint) if pick else (0.0, src)
-    row = {"dataset": dataset, "seed": seed, "backend": backend_name, "shots": SHOTS, "ratios": list(ratios),
-           "n_samples": n_samples, "n_val": len(data.val), "n_test": len(data.test),
-           "val_by_ratio": {str(c.ratio): c.backend_val_accuracy for c in cands},
-           "exact_val_by_ratio": {str(c.ratio): c.exact_val_accuracy for c in cands},
-           "tcd_by_ratio": {str(r): t for r, t in tcds.items()}, "ratio": ratio,
-           "vanilla": scored(src, backend, data, seed), "compvqc": scored(comp, backend, data, seed),
-           "ratio_shallower": s_ratio}
-    row["compvqc_shallower"] = row["compvqc"] if s_ratio == ratio else scored(s_comp, backend, data, seed)
-    row["seconds"] = time.perf_counter() - t0
-    return row
-
-
-def done_rows(out: Path, n_samples: int, ratios) -> dict:
-    """Finished rows of this protocol (dataset size and candidate ratios); rows of another
-    protocol in the same file are ignored (recomputed, appended, and then win)."""
-    rows = read_rows(out, lambda r: (r["dataset"], r["seed"], r["backend"], r.get("n_samples", 1000),
-                                     tuple(r["ratios"])))
-    return {k[:3]: r for k, r in rows.items() if k[3] == n_samples and k[4] == tuple(ratios)}
-
-
-def print_table(rows: list[dict], key: str = "compvqc") -> None:
-    """The comparison with CompVQC chosen by the primary rule (``compvqc``) or, where recorded,
-    the secondary one (``compvqc_shallower``)."""
-    rows = [r for r in rows if key in r]
-    if not rows:
-        return
-    ratio_key = "ratio" if key == "compvqc" else "ratio_shallower"
-    mean = statistics.fmean
+def print_table(rows, seeds, n_test: int, shallower: bool = False) -> None:
+    picks = {k: v for k, v in chosen(rows, shallower).items() if k[1] in seeds}
+    mean, sd = statistics.fmean, (lambda a: statistics.stdev(a) if len(a) > 1 else 0.0)
     print("\n| dataset | device | seeds | vanilla noisy acc | CompVQC noisy acc | noise-free (van / comp) | "
-          "TCD (van → comp) | speedup | 2q gates | duration µs | success p | ratios chosen |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    keys = sorted({(r["dataset"], r["backend"]) for r in rows}, key=lambda k: (k[0], BACKENDS.index(k[1])
-                                                                             if k[1] in BACKENDS else 9))
-    for ds, be in keys:
-        rs = [r for r in rows if r["dataset"] == ds and r["backend"] == be]
-        v = {k: [r["vanilla"][k] for r in rs] for k in rs[0]["vanilla"] if k not in ("qubits", "noisy_correct")}
-        c = {k: [r[key][k] for r in rs] for k in rs[0][key] if k not in ("qubits", "noisy_correct")}
-        sd = lambda a: statistics.stdev(a) if len(a) > 1 else 0.0  # noqa: E731
-        speed = mean([a / b for a, b in zip(v["tcd"], c["tcd"])])
-        print(f"| {ds} | {be} | {len(rs)} | {mean(v['noisy']):.3f} ± {sd(v['noisy']):.3f} | "
-              f"{mean(c['noisy']):.3f} ± {sd(c['noisy']):.3f} | {mean(v['exact']):.3f} / {mean(c['exact']):.3f} | "
-              f"{mean(v['tcd']):.1f} → {mean(c['tcd']):.1f} | {speed:.2f}× | "
+          "TCD (van → comp) | speedup | 2q gates | duration µs | success p | ratios chosen | "
+          "difference (test samples per seed) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for ds, be in sorted({(k[0], k[2]) for k in picks}, key=lambda k: (k[0], BACKENDS.index(k[1]))):
+        pairs = [picks[k] for k in sorted(picks) if k[0] == ds and k[2] == be]
+        v = {f: [a[f] for a, _ in pairs] for f in pairs[0][0]}
+        c = {f: [b[f] for _, b in pairs] for f in pairs[0][1]}
+        diff = [round((b - a) * n_test) for a, b in zip(v["noisy_test_accuracy"], c["noisy_test_accuracy"])]
+        print(f"| {ds} | {be} | {len(pairs)} | {mean(v['noisy_test_accuracy']):.3f} ± {sd(v['noisy_test_accuracy']):.3f} | "
+              f"{mean(c['noisy_test_accuracy']):.3f} ± {sd(c['noisy_test_accuracy']):.3f} | "
+              f"{mean(v['test_accuracy']):.3f} / {mean(c['test_accuracy']):.3f} | "
+              f"{mean(v['tcd']):.1f} → {mean(c['tcd']):.1f} | {mean(a / b for a, b in zip(v['tcd'], c['tcd'])):.2f}× | "
               f"{mean(v['two_qubit_gates']):.1f} → {mean(c['two_qubit_gates']):.1f} | "
               f"{mean(v['duration']) * 1e6:.2f} → {mean(c['duration']) * 1e6:.2f} | "
               f"{mean(v['success_probability']):.3f} → {mean(c['success_probability']):.3f} | "
-              f"{', '.join(str(r[ratio_key]) for r in rs)} |")
-    print_paired(rows, keys, key)
-
-
-def print_paired(rows: list[dict], keys, key: str = "compvqc") -> None:
-    """Compressed against vanilla on the same test samples, pooled over seeds: the samples only
-    one of the two got right (noisy runs), and McNemar's exact test of "no difference" (two-sided
-    binomial test on the discordant samples). Rows from before per-sample results are skipped."""
-    from scipy.stats import binomtest
-
-    print("\n| dataset | device | test samples × seeds | CompVQC − vanilla (pts) | only vanilla right | "
-          "only CompVQC right | McNemar p |")
-    print("|---|---|---|---|---|---|---|")
-    for ds, be in keys:
-        rs = [r for r in rows if r["dataset"] == ds and r["backend"] == be and "noisy_correct" in r["vanilla"]]
-        rs = [r for r in rs if "noisy_correct" in r[key]]
-        if not rs:
-            continue
-        only_v = sum(a == "1" and b == "0" for r in rs for a, b in zip(r["vanilla"]["noisy_correct"], r[key]["noisy_correct"]))
-        only_c = sum(a == "0" and b == "1" for r in rs for a, b in zip(r["vanilla"]["noisy_correct"], r[key]["noisy_correct"]))
-        n = sum(len(r["vanilla"]["noisy_correct"]) for r in rs)
-        p = binomtest(only_c, only_v + only_c, 0.5).pvalue if only_v + only_c else 1.0
-        print(f"| {ds} | {be} | {n // len(rs)} × {len(rs)} | {100 * (only_c - only_v) / n:+.2f} | {only_v} | {only_c} | {p:.2f} |")
+              f"{', '.join(b['knob'] or '0' for _, b in pairs)} | {', '.join(f'{d:+d}' for d in diff)} |")
 
 
 def main(argv=None) -> int:
@@ -313,7 +245,7 @@ def main(argv=None) -> int:
     p.add_argument("--ratios", type=float, nargs="+", default=[0.25, 0.5, 0.75])
     p.add_argument("--n-samples", type=int, default=1000,
                    help="synthetic dataset size (test = 10%%, val = 10%% of the rest; default 1000)")
-    p.add_argument("--out", default=str(RUNS / "deploy.jsonl"))
+    p.add_argument("--workers", type=int, default=2, help="harness worker processes (default 2)")
     args = p.parse_args(argv)
     RUNS.mkdir(parents=True, exist_ok=True)
     import qiskit
@@ -332,25 +264,12 @@ def main(argv=None) -> int:
         for row in crossover("fake_kolkata", range(4, 10), 32, SHOTS):
             append_row(RUNS / "deploy_crossover.jsonl", row)
     if args.part in ("all", "compare"):
-        out = Path(args.out)
-        rows = done_rows(out, args.n_samples, args.ratios)
-        for ds in args.datasets:
-            for seed in range(args.first_seed, args.first_seed + args.seeds):
-                for be in args.backends:
-                    if (ds, seed, be) in rows:
-                        continue
-                    row = compare_row(ds, seed, be, args.ratios, args.n_samples)
-                    append_row(out, row)
-                    rows[(ds, seed, be)] = row
-                    print(f"  {ds} seed {seed} {be}: vanilla {row['vanilla']['noisy']:.3f} (TCD "
-                          f"{row['vanilla']['tcd']}), compvqc {row['compvqc']['noisy']:.3f} (TCD "
-                          f"{row['compvqc']['tcd']}, ratio {row['ratio']}) in {row['seconds']:.0f} s", flush=True)
-        selected = [r for k, r in rows.items() if k[0] in args.datasets and k[2] in args.backends
-                    and args.first_seed <= k[1] < args.first_seed + args.seeds]
-        print_table(selected)
-        if any("compvqc_shallower" in r for r in selected):
-            print("\nsecondary rule: only candidates shallower than the vanilla (none: the vanilla, ratio 0)")
-            print_table(selected, "compvqc_shallower")
+        rows = compare(args.datasets, args.backends, args.first_seed + args.seeds, args.ratios, args.n_samples,
+                       args.workers)
+        seeds = range(args.first_seed, args.first_seed + args.seeds)
+        print_table(rows, seeds, args.n_samples // 10)  # the synthetic sets carve 10% test first
+        print("\nsecondary rule: only candidates shallower than the vanilla (none: the vanilla, ratio 0)")
+        print_table(rows, seeds, args.n_samples // 10, shallower=True)
     return 0
 
 
