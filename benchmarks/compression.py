@@ -38,8 +38,8 @@ SETUPS = {  # setup: (dataset, train config overrides, validation-drop budget in
     "fashion2-angle": ("fashion2", dict(arch="random22", arch_seed=2, encoder="4x4_ryzxy", preprocess="standardize"),
                        0.5),
 }
-METHODS = ("compvqc", "prune", "quant", "zero", "snap")
-TAGGED = ("compvqc", "prune", "quant")  # the methods α changes
+METHODS = ("compvqc", "compvqc-paper", "prune", "quant", "zero", "snap")
+TAGGED = ("compvqc-paper", "prune", "quant")  # the methods α changes (compvqc's mask is chosen before ADMM)
 
 
 def main(argv=None) -> int:

@@ -17,7 +17,8 @@ Part 2 — Syn-Dataset-4 (random14, 2x2_ryz) and Syn-Dataset-16 (random22, 4x4_r
 training seeds on one architecture (arch seed 0), on the noise models of fake_lagos, fake_perth
 and fake_jakarta, 1024 shots, qiskit-aer's noise model through the ``aer`` executor. A thin
 caller of the harness (``compvqc.bench``, one protocol, one code path): per device one sweep of
-the vanilla model and CompVQC at every ratio of ``--ratios`` in
+the vanilla model and ``compvqc-paper`` (the method these rows were recorded with) at every
+ratio of ``--ratios`` in
 ``benchmarks/runs/deploy/<device>-n<samples>-r<ratios>/``, resumable like any sweep. For each
 (dataset, seed, device) the CompVQC ratio is the one with the best noisy *validation* accuracy
 (ties → the better noise-free validation accuracy, then the larger ratio); a secondary rule
@@ -189,7 +190,7 @@ def compare(datasets, backends, seeds: int, ratios, n_samples: int, workers: int
     compressed as the library does, scored noisy and noise-free (seeds ``0 .. seeds-1``)."""
     rows = []
     for be in backends:
-        sweep = Sweep(datasets=tuple(datasets), methods=("vanilla", "compvqc"), ratios=tuple(str(r) for r in ratios),
+        sweep = Sweep(datasets=tuple(datasets), methods=("vanilla", "compvqc-paper"), ratios=tuple(str(r) for r in ratios),
                       seeds=seeds, backend=be, noisy=True, shots=SHOTS,
                       train={d: {**SETUPS[d], "n_samples": n_samples} for d in datasets})
         rows += run_sweep(sweep, RUNS / "deploy" / f"{be}-n{n_samples}-r{'_'.join(map(str, ratios))}", workers=workers)
@@ -204,7 +205,7 @@ def chosen(rows, shallower: bool = False) -> dict:
     for r in rows:
         if r["method"] == "vanilla":
             key = (r["dataset"], r["seed"], r["backend"])
-            cands = [c for c in rows if c["method"] == "compvqc" and (c["dataset"], c["seed"], c["backend"]) == key
+            cands = [c for c in rows if c["method"] == "compvqc-paper" and (c["dataset"], c["seed"], c["backend"]) == key
                      and (not shallower or c["tcd"] < r["tcd"])]
             best = max(cands, key=lambda c: (c["noisy_val_accuracy"], c["val_accuracy"], float(c["knob"])),
                        default=r)

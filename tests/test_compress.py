@@ -391,7 +391,7 @@ def test_a_method_registered_here_runs_through_the_cli(trained, tmp_path, capsys
     compress → finalize → retrain → measure path come from the registry (nothing else edited)."""
     from compvqc.compress.methods import METHODS, Method, lowest, register
 
-    def first_gates(model, theta, lut, config):
+    def first_gates(model, theta, data, lut, config):
         """Prune the first ratio·|G| gates that have a pruning level at 0."""
         targets = [lut[g.name].lookup((0.0,) * len(g.params)) for g in model.gates]
         targets = [t if t is not None and t.kind == "prune" else None for t in targets]

@@ -21,7 +21,8 @@ from compvqc.bench.fronts import operating_points, summarize
 from compvqc.bench.grid import Sweep, knob_values
 from compvqc.errors import UsageError
 
-ALL = ("vanilla", "zero", "prune", "quant", "compvqc", "snap", "entanglement-free", "qiskit-approx")
+ALL = ("vanilla", "zero", "prune", "quant", "compvqc", "compvqc-paper", "snap", "entanglement-free", "qiskit-approx")
+OURS = ("compvqc", "compvqc-paper")  # the default and the paper's method, side by side
 FULL_RATIOS = knob_values("0.3:0.8:0.1")
 FULL_DEGREES = knob_values("0.9:0.99:0.03")
 PAPER_FILE = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "compvqc_paper_results.json"
@@ -76,7 +77,8 @@ def _op_table(rows, budget: float, paper: dict | None, noisy: bool = False) -> l
                 continue
             pm = p.get(op["method"], {})
             test = None if op["test_drop"] is None else acc - op["test_drop"] / 100
-            out.append(f"| {d} | {op['method']} | {op['knob'] or '–'} | {_fmt(test)} | {_fmt(op['tcd'], '.1f')} | "
+            knob = op["knob"] or ("–" if op["tcd"] is not None else f"none within {budget:g} pts")
+            out.append(f"| {d} | {op['method']} | {knob} | {_fmt(test)} | {_fmt(op['tcd'], '.1f')} | "
                        f"{_fmt(op['speedup'], '.2f')} | {_fmt(op['val_drop'], '+.2f')} | {_fmt(pm.get('accuracy'))} | "
                        f"{_fmt(pm.get('tcd'), 'g')} | {_fmt(pm.get('speedup'), '.2f')} |")
     return out
@@ -100,10 +102,11 @@ def _table2(rows: dict, paper: dict, budget: float) -> str:
 
 def _table3(rows: dict, paper: dict, budget: float) -> str:
     ref = paper.get("table3_fashion2", {})
-    out = ["| model | vanilla acc | vanilla TCD | best-accuracy point: acc / TCD / speedup | best TCD within the budget: "
-           "acc / TCD / speedup | paper (accuracy point; TCD point) |", "|---|---|---|---|---|---|"]
-    for label in sorted(rows, key=lambda s: int(s.removeprefix("random"))):
-        rs = [r for r in rows[label] if r["method"] == "compvqc"]
+    out = ["| model | method | vanilla acc | vanilla TCD | best-accuracy point: acc / TCD / speedup | best TCD within the budget: "
+           "acc / TCD / speedup | paper vanilla acc / TCD | paper accuracy point | paper TCD point (87% threshold) |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for label, method in ((lb, m) for lb in sorted(rows, key=lambda s: int(s.removeprefix("random"))) for m in OURS):
+        rs = [r for r in rows[label] if r["method"] == method]
         acc, tcd = _vanilla(rs)
         by = {}
         for r in rs:
@@ -113,24 +116,26 @@ def _table3(rows: dict, paper: dict, budget: float) -> str:
         top = max(mean.values(), key=lambda m: (m["val_accuracy"], -m["tcd"]))
         (op,) = operating_points(rs, budget)
         p = ref.get(f"qlayer{label.removeprefix('random')}", {})
-        pa, pt = p.get("compvqc_accuracy", {}), p.get("compvqc_tcd", {})
+        pv, pa, pt = p.get("vanilla", {}), p.get("compvqc_accuracy", {}), p.get("compvqc_tcd", {})
         best_tcd = "none" if op["tcd"] is None else f"{acc - op['test_drop'] / 100:.4f} / {op['tcd']:.1f} / {op['speedup']:.2f}"
-        out.append(f"| {label} | {acc:.4f} | {tcd:.1f} | {top['test_accuracy']:.4f} / {top['tcd']:.1f} / "
-                   f"{top['speedup']:.2f} | {best_tcd} | {_fmt(pa.get('accuracy'))} / {_fmt(pa.get('tcd'), 'g')}; "
-                   f"{_fmt(pt.get('accuracy'))} / {_fmt(pt.get('tcd'), 'g')} |")
+        out.append(f"| {label} | {method} | {acc:.4f} | {tcd:.1f} | {top['test_accuracy']:.4f} / {top['tcd']:.1f} / "
+                   f"{top['speedup']:.2f} | {best_tcd} | {_fmt(pv.get('accuracy'))} / {_fmt(pv.get('tcd'), 'g')} | "
+                   + " | ".join(f"{_fmt(q.get('accuracy'))} / {_fmt(q.get('tcd'), 'g')} / {_fmt(q.get('speedup'), '.2f')}"
+                                for q in (pa, pt)) + " |")
     return "\n".join(out)
 
 
 def _fig6(rows: dict, paper: dict, budget: float) -> str:
-    return "\n".join(_op_table(rows["main"], budget, None))
+    return "\n".join(_op_table(rows["main"], budget, None) + _hv_lines(rows["main"], budget))
 
 
 def _fig7(rows: dict, paper: dict, budget: float) -> str:
     r = rows["main"]
-    out = ["| ratio | " + " | ".join(m for m in ("compvqc", "zero")) + " |", "|---|---|---|"]
+    methods = (*OURS, "zero")
+    out = ["| ratio | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|"]
     for k in sorted({x["knob"] for x in r if x["knob"] is not None}, key=float):
         cells = []
-        for m in ("compvqc", "zero"):
+        for m in methods:
             v = [x["test_accuracy"] * x["speedup"] for x in r if x["method"] == m and x["knob"] == k]
             cells.append(_fmt(statistics.fmean(v) if v else None))
         out.append(f"| {k} | " + " | ".join(cells) + " |")
@@ -138,22 +143,23 @@ def _fig7(rows: dict, paper: dict, budget: float) -> str:
 
 
 def _noisy_table(rows: dict, paper_rows: Callable[[str, str], tuple], labels, budget: float) -> str:
-    """Vanilla against CompVQC at its operating point (noise-free validation within the budget)."""
-    out = ["| dataset | backend | vanilla TCD | compvqc TCD | vanilla noise-free | compvqc noise-free | vanilla noisy | "
-           "compvqc noisy | paper vanilla / compvqc (device) |", "|---|---|---|---|---|---|---|---|---|"]
+    """Vanilla against each of our methods at its operating point (noise-free validation within
+    the budget)."""
+    out = ["| dataset | backend | method | vanilla TCD | its TCD | vanilla noise-free | its noise-free | vanilla noisy | "
+           "its noisy | paper vanilla / compvqc (device) |", "|---|---|---|---|---|---|---|---|---|---|"]
     for label in labels:
         r = rows[label]
-        for d in sorted({x["dataset"] for x in r}):
+        for d, method in ((d, m) for d in sorted({x["dataset"] for x in r}) for m in OURS):
             mine = [x for x in r if x["dataset"] == d]
-            op = next(o for o in operating_points(mine, budget) if o["method"] == "compvqc")
-            comp = [x for x in mine if x["method"] == "compvqc" and x["knob"] == op["knob"]]
+            op = next(o for o in operating_points(mine, budget) if o["method"] == method)
+            comp = [x for x in mine if x["method"] == method and x["knob"] == op["knob"]]
             van = list({x["seed"]: x for x in mine}.values())  # one row per vanilla model
 
             def m(xs, f):
                 vals = [x[f] for x in xs if x[f] is not None]
                 return statistics.fmean(vals) if vals else None
             pv, pc = paper_rows(d, label)
-            out.append(f"| {d} | {mine[0]['backend']} | {_fmt(m(van, 'vanilla_tcd'), '.1f')} | {_fmt(m(comp, 'tcd'), '.1f')} | "
+            out.append(f"| {d} | {mine[0]['backend']} | {method} | {_fmt(m(van, 'vanilla_tcd'), '.1f')} | {_fmt(m(comp, 'tcd'), '.1f')} | "
                        f"{_fmt(m(van, 'vanilla_test_accuracy'))} | {_fmt(m(comp, 'test_accuracy'))} | "
                        f"{_fmt(m(van, 'vanilla_noisy_test_accuracy'))} | {_fmt(m(comp, 'noisy_test_accuracy'))} | "
                        f"{_fmt(pv, '.2f')} / {_fmt(pc, '.2f')} |")
@@ -184,22 +190,22 @@ SUITES = {s.name: s for s in (
     Suite("table2", "MNIST-2 and Fashion-MNIST-2, every method (the paper's Table 2)",
           lambda q: [("main", _sweep(q, ("mnist2", "fashion2"), train={"fashion2": AMPLITUDE}))], _table2),
     Suite("table3", "22/30/38/50-gate models on Fashion-MNIST-2 (Table 3)",
-          lambda q: [(f"random{n}", _sweep(q, ("fashion2",), ("vanilla", "compvqc"),
+          lambda q: [(f"random{n}", _sweep(q, ("fashion2",), ("vanilla", *OURS),
                                            train={"fashion2": {**AMPLITUDE, "arch": f"random{n}"}}))
                      for n in (22, 30, 38, 50)], _table3),
     Suite("fig6", "Fashion-MNIST with 2, 3 and 4 classes (Fig. 6)",
           lambda q: [("main", _sweep(q, ("fashion2", "fashion3", "fashion4"), ("vanilla", "zero", "prune", "quant",
-                                                                               "compvqc"),
+                                                                               *OURS),
                                      train={"fashion2": AMPLITUDE, "fashion3": {**AMPLITUDE, "arch": "random30"},
                                             "fashion4": {**AMPLITUDE, "preprocess": "scale"}}))], _fig6),
     Suite("fig7", "accuracy × speedup against the ratio, CompVQC vs zero-only (Fig. 7)",
-          lambda q: [("main", _sweep(q, ("fashion2",), ("vanilla", "compvqc", "zero"), knob_values("0.1:0.7:0.1"),
+          lambda q: [("main", _sweep(q, ("fashion2",), ("vanilla", *OURS, "zero"), knob_values("0.1:0.7:0.1"),
                                      train={"fashion2": AMPLITUDE}))], _fig7),
     Suite("table4", "Syn-4 and Syn-16, noise-free and on fake_lagos's noise model (Table 4)",
-          lambda q: [("main", _sweep(q, ("syn4", "syn16"), ("vanilla", "compvqc"), backend="fake_lagos",
+          lambda q: [("main", _sweep(q, ("syn4", "syn16"), ("vanilla", *OURS), backend="fake_lagos",
                                      noisy=True))], _table4),
     Suite("table5", "Syn-4 and Syn-16 on the noise models of fake_lagos, fake_perth, fake_jakarta (Table 5)",
-          lambda q: [(b, _sweep(q, ("syn4", "syn16"), ("vanilla", "compvqc"), backend=b, noisy=True))
+          lambda q: [(b, _sweep(q, ("syn4", "syn16"), ("vanilla", *OURS), backend=b, noisy=True))
                      for b in ("fake_lagos", "fake_perth", "fake_jakarta")], _table5),
     Suite("hard", "MNIST-4 and Fashion-MNIST-4, standardized inputs, every method: the tasks that need their "
                   "entanglers", lambda q: [("main", _sweep(q, ("mnist4", "fashion4")))], _hard),

@@ -119,11 +119,13 @@ class Finalized:
 
 
 class ADMM:
-    def __init__(self, model, targets, config: ADMMConfig | None = None, *, estimator=None, **overrides):
+    def __init__(self, model, targets, config: ADMMConfig | None = None, *, estimator=None, mask=None, **overrides):
         """``targets``: per gate, the ReCL level (a LUT Entry) or None (never masked).
 
         ``estimator`` (a :class:`compvqc.compile.Estimator`) supplies the in-context remaining
-        depth; without it the cost is the level's isolated LUT depth.
+        depth; without it the cost is the level's isolated LUT depth. ``mask`` fixes the gates
+        put on their levels (a method that chose them together, ``compress.joint``): the
+        iterations then only pull θ onto them, and the ratio and α are not used.
         """
         self.model = model
         self.targets = list(targets)
@@ -134,6 +136,7 @@ class ADMM:
             raise CompressionError("pass either a config or keyword overrides")
         self.estimator = estimator
         self.candidates = np.array([t is not None for t in self.targets])
+        self.fixed = None if mask is None else np.asarray(mask, bool) & self.candidates
         self.n_mask = min(int(round(self.config.ratio * len(self.targets))), int(self.candidates.sum()))
 
     # --- the θ-step's extra term ---------------------------------------------------------
@@ -145,7 +148,7 @@ class ADMM:
         """
         theta = np.asarray(theta, dtype=np.float64)
         state = ADMMState(theta.copy(), np.zeros_like(theta), float(self.config.rho), 0)
-        if warm_mask is not None:
+        if warm_mask is not None and self.fixed is None:
             mask = np.asarray(warm_mask, bool) & self.candidates
         else:
             mask = self.mask(theta, state)
@@ -192,7 +195,10 @@ class ADMM:
         return out
 
     def mask(self, theta, state: ADMMState) -> np.ndarray:
-        """The ⌊ratio·|G|⌉ gates with the lowest α·dist + (1−α)·cost (both normalized)."""
+        """The ⌊ratio·|G|⌉ gates with the lowest α·dist + (1−α)·cost (both normalized), or the
+        fixed mask."""
+        if self.fixed is not None:
+            return self.fixed.copy()
         mask = np.zeros(len(self.targets), bool)
         if self.n_mask == 0:
             return mask

@@ -5,15 +5,18 @@ knob (a ratio, an approximation degree, or none), the LUT kinds it may put gates
 retrains, and how it picks its gates, so the CLI, validation and the benchmark harness read
 one table and a new method is one ``register`` call (the test suite registers a toy one).
 
-Built in: ``compvqc`` (ReCL over pruning + quantization levels, then ADMM), ``prune`` (pruning
-levels only), ``quant`` (quantization levels only), ``zero`` (compiler-unaware zero-only
+Built in: ``compvqc`` (the default: levels and mask chosen together — in-context depth saved per
+second-order loss added, see ``joint`` — then ADMM onto them), ``compvqc-paper`` (the paper's
+ReCL over pruning + quantization levels, then ADMM scoring the mask), ``prune`` (ReCL + ADMM over
+pruning levels only), ``quant`` (quantization levels only), ``zero`` (compiler-unaware zero-only
 pruning as QuantumNAS does it: phases wrapped to (−π, π], the smallest |θ| set to 0, one shot),
 ``snap`` (each gate's nearest level; the ratio·|G| nearest are snapped, no ADMM — HotStorage'25
 §3.3), ``entanglement-free`` (every controlled gate pruned: a reference), ``vanilla`` (no
 compression), ``qiskit-approx`` (the compiler's approximate synthesis, see ``approx``) and
 ``bqskit`` (BQSKit's resynthesis of the trained block, see ``resynth``). Every method but
-vanilla, qiskit-approx and bqskit ends the same way: masked gates hard-set to their level's exact LUT float and frozen, the rest retrained for the
-same budget, then evaluated with the true TCD. Deep angles are never targets (only ``prune`` and
+vanilla, qiskit-approx and bqskit ends the same way: masked gates hard-set to their level's
+exact LUT float and frozen, the rest retrained for the same budget, then evaluated with the true
+TCD. Deep angles are never targets (only ``prune`` and
 ``quant`` entries are levels).
 """
 
@@ -41,10 +44,11 @@ class Method:
     lut_kinds: tuple[str, ...] = ()
     """The LUT entries (``"prune"``, ``"quant"``) its gates may end on."""
     admm: bool = False
-    """ReCL picks a level per gate, then ADMM the mask (checkpointed per iteration)."""
+    """ADMM pulls θ onto the levels (checkpointed per iteration): without ``select`` ReCL picks
+    a level per gate and ADMM the mask; with it, ADMM keeps ``select``'s mask."""
     select: Callable | None = None
-    """Without ADMM: ``select(model, theta, lut, config) -> (targets, mask)``, one level (or
-    None) per gate and the gates to put on theirs."""
+    """``select(model, theta, data, lut, config) -> (targets, mask)``: one level (or None) per
+    gate and the gates to put on theirs (without ADMM, straight to retraining)."""
     run: Callable | None = None
     """A method that measures its own result: ``run(model, theta, data, backend, config) ->
     {"val_accuracy", "test_accuracy", "tcd"}`` and optionally the cost measures
@@ -65,8 +69,8 @@ def register(method: Method) -> Method:
     """Add ``method`` to the registry (replacing one of the same name); returns it."""
     if method.knob not in ("ratio", "degree", None):
         raise CompressionError(f"method {method.name}: knob must be 'ratio', 'degree' or None")
-    if sum((method.admm, method.select is not None, method.run is not None)) > 1:
-        raise CompressionError(f"method {method.name}: give one of admm, select or run")
+    if method.run is not None and (method.admm or method.select is not None):
+        raise CompressionError(f"method {method.name}: a run measures its own result, without admm or select")
     METHODS[method.name] = method
     return method
 
@@ -160,7 +164,7 @@ def lowest(scores, targets, ratio: float) -> np.ndarray:
     return mask
 
 
-def _zero(model, theta, lut, config):
+def _zero(model, theta, data, lut, config):
     """Zero-only pruning (QuantumNAS): phases wrapped to (−π, π], the smallest |θ| set to 0."""
     targets, scores = [], []
     for g in model.gates:
@@ -173,7 +177,7 @@ def _zero(model, theta, lut, config):
     return targets, lowest(np.array(scores), targets, config.ratio)
 
 
-def _snap(model, theta, lut, config):
+def _snap(model, theta, data, lut, config):
     """HotStorage'25 §3.3: each gate's nearest level; the nearest ratio·|G| are snapped."""
     targets, scores = [], []
     for g in model.gates:
@@ -183,7 +187,7 @@ def _snap(model, theta, lut, config):
     return targets, lowest(np.array(scores, dtype=float), targets, config.ratio)
 
 
-def _entanglement_free(model, theta, lut, config):
+def _entanglement_free(model, theta, data, lut, config):
     """Every controlled gate pruned at 0 (a pruning level on every backend): the reference that
     shows how much of the depth the entanglers are, and what dropping all of them costs."""
     targets = []
@@ -199,6 +203,13 @@ def _resynthesize(model, theta, data, backend, config) -> dict:
     return run(model, theta, data, backend, config)
 
 
+def _joint(model, theta, data, lut, config):
+    from compvqc.compress.joint import select_jointly
+
+    return select_jointly(model, theta, data, lut, get_method(config.method).lut_kinds, config.ratio,
+                          seed=config.seed)
+
+
 def _approximate(model, theta, data, backend, config) -> dict:
     from compvqc.compress.approx import approximate, compiled_metrics
 
@@ -207,7 +218,10 @@ def _approximate(model, theta, data, backend, config) -> dict:
 
 
 for _m in (
-    Method("compvqc", "ratio", ("prune", "quant"), admm=True, help="ReCL + ADMM over pruning and quantization levels"),
+    Method("compvqc", "ratio", ("prune", "quant"), admm=True, select=_joint,
+           help="levels chosen together (in-context depth saved per loss added), then ADMM onto them"),
+    Method("compvqc-paper", "ratio", ("prune", "quant"), admm=True,
+           help="the paper's ReCL + ADMM over pruning and quantization levels"),
     Method("prune", "ratio", ("prune",), admm=True, help="ReCL + ADMM over pruning levels only"),
     Method("quant", "ratio", ("quant",), admm=True, help="ReCL + ADMM over quantization levels only"),
     Method("zero", "ratio", ("prune",), select=_zero, help="compiler-unaware zero-only pruning (QuantumNAS)"),

@@ -1,7 +1,7 @@
 """Compression as explicit stages over one run record: levels → ADMM → finalize → retrain → measure.
 
-``levels`` (ReCL for an ADMM method, the method's ``select`` otherwise) is a pure function of
-the trained θ and the LUT, so a resume recomputes it instead of storing it. ``admm`` and
+``levels`` (the method's ``select``, else ReCL) is a pure function of the trained θ, the data
+and the LUT, so a resume recomputes it instead of storing it. ``admm`` and
 ``retrain`` each advance a :class:`RunRecord` — a frozen dataclass of arrays that names the
 stage it is in — and hand every record worth keeping to one ``persist`` hook: that is all a
 checkpoint needs, and a resumed run passes the record it read back as ``restored`` and goes on
@@ -60,6 +60,8 @@ class Job:
     persist: Callable[[RunRecord, list], None]
     progress: bool | None = None
     warm_mask: np.ndarray | None = None
+    fixed_mask: np.ndarray | None = None
+    """The mask ``select`` chose for an ADMM method (kept by every iteration)."""
 
 
 def _epochs(job: Job, epochs: int, min_steps: int) -> int:
@@ -71,7 +73,7 @@ def _epochs(job: Job, epochs: int, min_steps: int) -> int:
 def _admm(job: Job, rec: RunRecord) -> RunRecord:
     """ADMM iterations from the record's state to convergence or the last; persisted each."""
     config = job.config
-    admm = ADMM(job.model, job.targets, config.admm, estimator=job.estimator)
+    admm = ADMM(job.model, job.targets, config.admm, estimator=job.estimator, mask=job.fixed_mask)
     opt = Adam(lr=config.admm.lr)
     state, theta, opt_state, history = rec.admm, rec.theta, rec.opt_state, list(rec.history)
     if state.empty:
@@ -118,13 +120,13 @@ STAGES: dict[str, Callable[[Job, RunRecord], RunRecord]] = {"admm": _admm, "retr
 
 
 def levels(model, theta, data, lut, config: CompressConfig) -> tuple[list, np.ndarray | None]:
-    """The first stage: (a level or None per gate, the one-shot mask or None for ADMM)."""
+    """The first stage: (a level or None per gate, the chosen mask or None when ADMM scores it)."""
     method = get_method(config.method)
-    if method.admm:
+    if method.select is None:
         choices = recl(model, theta, lut, candidate_levels(model, lut, method.lut_kinds), data.val.x, data.val.y,
                        context=config.context)
         return [c.level for c in choices], None
-    return method.select(model, theta, lut, config)
+    return method.select(model, theta, data, lut, config)
 
 
 def compress_parameters(model, theta, data, lut, config: CompressConfig, *, restored: RunRecord | None = None,
@@ -141,9 +143,10 @@ def compress_parameters(model, theta, data, lut, config: CompressConfig, *, rest
     t = time.perf_counter()
     targets, mask = levels(model, theta, data, lut, config)
     clock["recl" if mask is None else "select"] = time.perf_counter() - t
+    admm = get_method(config.method).admm
     job = Job(model, data, config, targets, Estimator(model, lut) if config.context else None,
-              persist or (lambda record, targets: None), progress, warm_mask)
-    rec = restored or (RunRecord("admm", theta, np.zeros(len(targets), bool)) if mask is None
+              persist or (lambda record, targets: None), progress, warm_mask, mask if admm else None)
+    rec = restored or (RunRecord("admm", theta, np.zeros(len(targets), bool)) if admm
                        else RunRecord("retrain", theta, mask, opt_state=Adam(lr=config.retrain_lr).init(theta)))
     while rec.stage != "done":
         t = time.perf_counter()
