@@ -328,7 +328,8 @@ def test_cli_compress_chooses_among_ratios(trained, tmp_path, capsys):
     # Bad choices: one line, no traceback, nothing written.
     for bad in (["--ratios", "0.5", "1.5"], ["--ratios", "0.5", "0.5"], ["--ratios", "0.5", "--ratio", "0.2"],
                 ["--method", "qiskit-approx", "--degree", "0.9", "--ratios", "0.5"], ["--ratios", "0.5", "--shots", "0"],
-                ["--ratios", "0.5", "--budget", "-1"], ["--budget", "0.5"],
+                ["--ratios", "0.5", "--budget", "-1"], ["--budget", "0.5", "--ratio", "0.2"],
+                ["--method", "vanilla", "--budget", "0.5"],
                 ["--method", "vanilla", "--ratios", "0.25", "0.5"], ["--ratio", "0.5", "--no-noise"],
                 ["--ratio", "0.5", "--shots", "100"]):
         target = tmp_path / "bad.ckpt"
@@ -441,3 +442,41 @@ def test_admm_state_carries_everything_an_update_needs(tmp_path):
     assert a[1].delta_theta == b[1].delta_theta == pytest.approx(np.sum(0.15 ** 2 * np.ones_like(theta)))
     for x, y in zip(dataclasses.astuple(a[0]), dataclasses.astuple(b[0])):
         assert np.array_equal(x, y)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sets(st.sampled_from([round(0.05 * k, 2) for k in range(1, 20)])), st.floats(0.0, 5.0))
+def test_a_budget_search_keeps_the_deepest_ratio_within_the_budget(inside, budget):
+    """Whatever set of ratios is within the budget (not only a prefix: drops are not monotone in
+    the ratio), the search keeps the largest of them when it is in the coarse tenths or just above
+    one that is, tries at most 10, and keeps the smallest bound when none is within."""
+    from compvqc.runs.select import SEARCH, Candidate, best, search
+
+    def candidate(r):
+        return Candidate(r, 0.9, 0.9, int(100 * (1 - r)), 0.0, 0.5 * budget if r in inside else budget + 1.0)
+
+    tried = search(candidate, budget)
+    assert len(tried) <= 10 and [c.ratio for c in tried] == sorted(c.ratio for c in tried)
+    assert {c.ratio for c in tried} <= set(SEARCH)
+    chosen, within = best(tried, budget)
+    tenths = [r for r in SEARCH[1::2] if r in inside]
+    assert within == bool(tenths)
+    if tenths:
+        top = max(tenths)
+        assert chosen.ratio == (round(top + 0.05, 2) if round(top + 0.05, 2) in inside else top)
+
+
+def test_cli_compress_with_a_budget_alone_searches(trained, tmp_path, capsys):
+    from compvqc.runs.select import SEARCH
+
+    out = tmp_path / "b.ckpt"
+    assert main(["compress", str(trained), "--backend", "fake_manila", "--budget", "2", "--iters", "1",
+                 "--retrain-epochs", "0", "--no-noise", "-o", str(out), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    sel = d["selection"]
+    assert sel["searched"] is True and sel["budget"] == 2 and 1 <= len(sel["candidates"]) <= 10
+    assert {c["ratio"] for c in sel["candidates"]} <= set(SEARCH) and d["ratio"] in {c["ratio"] for c in sel["candidates"]}
+    within = [c for c in sel["candidates"] if c["drop_upper"] <= 2]
+    if within:
+        assert d["ratio"] == min(within, key=lambda c: (c["tcd"], -c["ratio"]))["ratio"]
+    assert load_checkpoint(out).metrics["compression"]["selection"] == sel

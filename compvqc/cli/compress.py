@@ -30,7 +30,8 @@ def register(sub) -> None:
                    help="choose among --ratios by noise-free validation accuracy instead of on the noise model")
     p.add_argument("--budget", type=float, default=None,
                    help="points of validation accuracy --ratios may give up against the vanilla model: the "
-                        f"shallowest candidate whose paired 95%% upper bound of the drop is within it (default {DEFAULT_BUDGET})")
+                        f"shallowest candidate whose paired 95%% upper bound of the drop is within it (default {DEFAULT_BUDGET}); "
+                        "alone, without --ratio or --ratios: search ratios 0.05-0.95 for the deepest within it")
     p.add_argument("--method", choices=list(METHODS), default="compvqc", metavar="NAME",
                    help="; ".join(f"{m.name}: {m.help}" for m in METHODS.values()) + " (default compvqc)")
     a, c = ADMMConfig(), CompressConfig()  # the library's defaults, stated once there
@@ -74,8 +75,12 @@ def cmd_compress(args) -> int:
         raise UsageError(f"compvqc compress: --degree is for {', '.join(m.name for m in METHODS.values() if m.knob == 'degree')}")
     if method.knob != "ratio" and args.ratios:
         raise UsageError(f"compvqc compress: {args.method} has no ratio to choose (--ratios)")
-    if (args.no_noise or args.shots is not None or args.budget is not None) and not args.ratios:
-        raise UsageError("compvqc compress: --shots, --no-noise and --budget go with --ratios")
+    search = args.budget is not None and not args.ratios and args.ratio is None
+    if search and method.knob != "ratio":
+        raise UsageError(f"compvqc compress: {args.method} has no ratio to search (--budget alone)")
+    if (args.no_noise or args.shots is not None or args.budget is not None) and not (args.ratios or search):
+        raise UsageError("compvqc compress: --shots, --no-noise and --budget go with --ratios or --budget alone, "
+                         "not --ratio")
     budget = DEFAULT_BUDGET if args.budget is None else args.budget
     if not 0 <= budget <= 100:
         raise UsageError("compvqc compress: --budget must be in [0, 100] points")
@@ -104,13 +109,13 @@ def cmd_compress(args) -> int:
     output = check_output(default if args.output is None else args.output, force=args.force)
     progress = None if not args.json else False
     selection = None
-    if args.ratios:
+    if args.ratios or search:
         def manager_for(r):
             # repr: the shortest text that is this float, so two ratios never share a directory
             return CheckpointManager(Path(args.checkpoint_dir) / f"ratio-{r!r}", keep_last=3) if args.checkpoint_dir \
                 else None
 
-        out, _ = select_ratio(src, backend, args.ratios, config, shots=shots, seed=args.seed,
+        out, _ = select_ratio(src, backend, args.ratios or None, config, shots=shots, seed=args.seed,
                               noise=not args.no_noise, budget=budget, data_dir=args.data_dir, no_rebuild=args.no_rebuild,
                               warm_start_masks=args.warm_start_masks, manager_for=manager_for, resume=args.resume,
                               progress=progress)
@@ -149,7 +154,8 @@ def cmd_compress(args) -> int:
     if selection is not None:
         where = "noise-free" if not selection["noise"] else f"on {name}'s noise model, {selection['shots']} shots"
         within = "" if selection["within_budget"] else " (none within the budget: the smallest bound)"
-        lines.append(f"  ratio chosen on validation ({where}): the shallowest whose drop bound is within "
+        how = "searched for" if selection.get("searched") else "chosen"
+        lines.append(f"  ratio {how} on validation ({where}): the shallowest whose drop bound is within "
                      f"{selection['budget']} points{within}")
         lines.append("         ratio  val acc   noise-free  drop (95% bound)  TCD")
         for c in selection["candidates"]:
