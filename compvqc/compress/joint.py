@@ -48,7 +48,7 @@ def fisher(model, theta, x, y, *, samples: int = FISHER_SAMPLES, seed: int = 0) 
 
 
 class Selection:
-    """The greedy walk's state: the chosen levels, their estimated TCD and loss increase."""
+    """What the walk scores a set with: its estimated TCD (in context) and its loss increase."""
 
     def __init__(self, model, theta, lut, kinds, h: np.ndarray):
         self.model, self.theta = model, np.asarray(theta, dtype=np.float64)
