@@ -93,10 +93,10 @@ def deploy(model, theta, backend, seeds=TCD_SEEDS) -> Deployment:
     for s in seeds:  # among the seeds reaching the TCD, the most reliable; ties → the first seed
         if depths[s] != tcd:
             continue
-        measured_ = measured(candidates[s], model.n_qubits)
-        esp = success_probability(measured_, target)
+        read_out = measured(candidates[s], model.n_qubits)
+        esp = success_probability(read_out, target)
         if best is None or esp > best[1]:
-            best = (s, esp, measured_)
+            best = (s, esp, read_out)
     seed, esp, with_readout = best
     circuit = candidates[seed]
     layout = circuit.layout
