@@ -161,17 +161,10 @@ def search(candidate: Callable[[float], Candidate], budget: float, grid=SEARCH) 
     budget at 0.5 and keep it at 0.6–0.7, where whole qubit pairs come out), and the rule wants
     the deepest. At most 10 compressions, 2–4 when a deep ratio qualifies."""
     tried: dict[float, Candidate] = {}
-
-    def at(r: float) -> Candidate:
-        if r not in tried:
-            tried[r] = candidate(r)
-        return tried[r]
-
     coarse = grid[1::2]
     for r in reversed(coarse):
-        if at(r).drop_upper <= budget:
-            for q in grid:
-                if r < q < r + (coarse[1] - coarse[0]) - 1e-9:
-                    at(q)
+        tried[r] = candidate(r)
+        if tried[r].drop_upper <= budget:
+            tried.update((q, candidate(q)) for q in grid if r < q < r + (coarse[1] - coarse[0]) - 1e-9)
             break
     return [tried[r] for r in sorted(tried)]
