@@ -186,3 +186,25 @@ def test_estimate_ranks_like_the_true_tcd_full(mnist2, manila, manila_lut):
     rho, est, tru = _rank_study(model, theta, manila_lut, manila, n, seeds, np.random.default_rng(2022))
     print(f"\nspearman={rho:.4f} n={n} seeds={list(seeds)} true TCD {min(tru)}-{max(tru)} estimate {min(est)}-{max(est)}")
     assert rho >= 0.9
+
+
+@settings(max_examples=25, deadline=None)
+@given(backend=st.sampled_from(["fake_manila", "fake_lagos"]), keep=st.integers(0, 2**6 - 1))
+def test_routing_costs_nothing_exactly_when_the_pairs_embed_in_the_coupling_map(mnist2, backend, keep):
+    """The routing term against networkx's subgraph monomorphism of the kept pairs' graph into
+    the region's coupling graph, and its size against the SWAPs qiskit actually inserts."""
+    from networkx.algorithms.isomorphism import GraphMatcher
+
+    from compvqc.compile import get_lut
+
+    model, _ = mnist2
+    lut = get_lut(backend, gates=sorted({g.name for g in model.gates}), model=model)
+    est = Estimator(model, lut)
+    active = {k for k in range(len(est.pairs)) if keep >> k & 1}
+    logical = nx.Graph([est.pairs[k] for k in active])
+    qubits, edges = lut.region()
+    device = nx.Graph(list(edges))
+    device.add_nodes_from(qubits)
+    embeds = GraphMatcher(device, logical).subgraph_is_monomorphic()
+    assert (est.routing(active) == 0) == embeds
+    assert est.routing(active) % 3 == 0  # whole SWAPs of a depth-1 CX

@@ -292,7 +292,7 @@ def test_select_ratio_scores_every_candidate_on_the_validation_split(trained):
     src = load_checkpoint(trained)
     backend = resolve_backend("fake_manila")
     config = CompressConfig(admm=ADMMConfig(iterations=2), retrain_epochs=1)
-    chosen, cands = select_ratio(src, backend, [0.25, 0.5], config, shots=256, seed=3, progress=False)
+    chosen, cands = select_ratio(src, backend, [0.25, 0.5], config, shots=256, seed=3, noise=True, progress=False)
     data = dataset_for(src)
     assert [c.ratio for c in cands] == [0.25, 0.5]
     from compvqc.runs.select import best, drop_bound
@@ -315,7 +315,7 @@ def test_select_ratio_scores_every_candidate_on_the_validation_split(trained):
 def test_cli_compress_chooses_among_ratios(trained, tmp_path, capsys):
     capsys.readouterr()
     out, run = tmp_path / "chosen.ckpt", tmp_path / "run"
-    assert main(["compress", str(trained), "--backend", "fake_manila", "--ratios", "0.25", "0.5", "--iters", "2",
+    assert main(["compress", str(trained), "--backend", "fake_manila", "--ratios", "0.25", "0.5", "--iters", "2", "--noisy",
                  "--shots", "256", "--checkpoint-dir", str(run), "-o", str(out), "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
     assert KEYS <= set(d) and d["ratio"] in (0.25, 0.5) and d["selection"]["ratio"] == d["ratio"]

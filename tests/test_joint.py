@@ -77,7 +77,7 @@ def test_the_depth_of_a_set_is_the_estimators(problem):
     controlled = {i: 0 for i, g in enumerate(model.gates) if g.type.controlled and walk.levels[i]}
     mask = np.array([i in controlled for i in range(len(model.gates))])
     targets = [walk.levels[i][0] if i in controlled else None for i in range(len(model.gates))]
-    assert walk.depth(controlled) == Estimator(model, lut).estimate(finalize(model, theta, mask, targets).theta)
+    assert walk.cost(controlled) == Estimator(model, lut).estimate(finalize(model, theta, mask, targets).theta)
 
 
 def test_a_user_owned_loop_keeps_the_joint_mask_and_reaches_the_levels(problem):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from compvqc.cli.main import UsageError, add_json_flag, emit
@@ -12,6 +13,7 @@ SCHEMA = "compvqc.compress/1"
 
 def register(sub) -> None:
     from compvqc.compress.admm import ADMMConfig
+    from compvqc.compile.objective import OBJECTIVES
     from compvqc.compress.methods import DEFAULT_BUDGET, METHODS, CompressConfig
 
     p = sub.add_parser("compress", help="compress a trained model for a backend",
@@ -25,13 +27,17 @@ def register(sub) -> None:
     g.add_argument("--degree", type=float, default=None, help="approximation degree (qiskit-approx only)")
     g.add_argument("--ratios", type=float, nargs="+", default=None, metavar="R",
                    help="compress at each ratio and keep the best on the validation split on the backend")
-    p.add_argument("--shots", type=int, default=None, help="shots of the --ratios validation runs (default 1024)")
-    p.add_argument("--no-noise", action="store_true",
-                   help="choose among --ratios by noise-free validation accuracy instead of on the noise model")
+    p.add_argument("--noisy", action="store_true",
+                   help="judge --ratios / --budget on the backend's noise model with shots, not noise-free")
+    p.add_argument("--no-noise", action="store_true", help=argparse.SUPPRESS)  # the default since --noisy
+    p.add_argument("--shots", type=int, default=None, help="shots of the --noisy validation runs (default 1024)")
     p.add_argument("--budget", type=float, default=None,
                    help="points of validation accuracy --ratios may give up against the vanilla model: the "
-                        f"shallowest candidate whose paired 95%% upper bound of the drop is within it (default {DEFAULT_BUDGET}); "
-                        "alone, without --ratio or --ratios: search ratios 0.05-0.95 for the deepest within it")
+                        f"cheapest candidate whose paired 95%% upper bound of the drop is within it (default {DEFAULT_BUDGET}); "
+                        "alone, without --ratio or --ratios: search ratios 0.05-0.95 for the cheapest within it")
+    p.add_argument("--objective", choices=OBJECTIVES, default=CompressConfig().objective,
+                   help="what to minimize: depth (TCD), 2q (two-qubit gates), duration, esp (estimated success "
+                        "probability, maximized) (default %(default)s)")
     p.add_argument("--method", choices=list(METHODS), default="compvqc", metavar="NAME",
                    help="; ".join(f"{m.name}: {m.help}" for m in METHODS.values()) + " (default compvqc)")
     a, c = ADMMConfig(), CompressConfig()  # the library's defaults, stated once there
@@ -78,9 +84,11 @@ def cmd_compress(args) -> int:
     search = args.budget is not None and not args.ratios and args.ratio is None
     if search and method.knob != "ratio":
         raise UsageError(f"compvqc compress: {args.method} has no ratio to search (--budget alone)")
-    if (args.no_noise or args.shots is not None or args.budget is not None) and not (args.ratios or search):
-        raise UsageError("compvqc compress: --shots, --no-noise and --budget go with --ratios or --budget alone, "
+    if (args.noisy or args.no_noise or args.shots is not None or args.budget is not None) and not (args.ratios or search):
+        raise UsageError("compvqc compress: --noisy, --shots and --budget go with --ratios or --budget alone, "
                          "not --ratio")
+    if args.noisy and args.no_noise:
+        raise UsageError("compvqc compress: --noisy and --no-noise contradict each other")
     budget = DEFAULT_BUDGET if args.budget is None else args.budget
     if not 0 <= budget <= 100:
         raise UsageError("compvqc compress: --budget must be in [0, 100] points")
@@ -89,6 +97,8 @@ def cmd_compress(args) -> int:
         raise UsageError("compvqc compress: --resume needs --checkpoint-dir")
     if not 1 <= shots <= MAX_SHOTS:
         raise UsageError(f"compvqc compress: --shots must be in 1..{MAX_SHOTS}")
+    if args.shots is not None and not args.noisy:
+        raise UsageError("compvqc compress: --shots is for --noisy validation runs")
     if args.checkpoint_dir is not None and not args.checkpoint_dir:
         raise UsageError("compvqc compress: --checkpoint-dir is empty")
     ratio = None if method.knob == "degree" else (CompressConfig().ratio if args.ratio is None else args.ratio)
@@ -98,7 +108,7 @@ def cmd_compress(args) -> int:
                       lr=args.lr)
     config = CompressConfig(method=args.method, ratio=ratio, degree=args.degree, admm=admm,
                             retrain_epochs=args.retrain_epochs, batch_size=args.batch_size, seed=args.seed,
-                            context=not args.isolated)
+                            context=not args.isolated, objective=args.objective)
     if args.ratios:
         check_ratios(args.ratios, config)  # all of them before the first compression starts
     backend = resolve_backend(args.backend)
@@ -116,7 +126,7 @@ def cmd_compress(args) -> int:
                 else None
 
         out, _ = select_ratio(src, backend, args.ratios or None, config, shots=shots, seed=args.seed,
-                              noise=not args.no_noise, budget=budget, data_dir=args.data_dir, no_rebuild=args.no_rebuild,
+                              noise=args.noisy, budget=budget, data_dir=args.data_dir, no_rebuild=args.no_rebuild,
                               warm_start_masks=args.warm_start_masks, manager_for=manager_for, resume=args.resume,
                               progress=progress)
         selection = out.metrics["compression"]["selection"]
@@ -134,28 +144,36 @@ def cmd_compress(args) -> int:
     report = out.metrics["compression"]
     van, comp, history = report["vanilla"], report["compressed"], out.run.get("admm_history", [])
     speedup = van["tcd"] / comp["tcd"] if comp["tcd"] else None
+    measures = ("two_qubit_gates", "duration", "success_probability")
     payload = {
         "schema": SCHEMA, "backend": name, "method": args.method, "ratio": ratio, "degree": args.degree,
-        **{k: {"accuracy": r["test_accuracy"], "val_accuracy": r["val_accuracy"], "tcd": r["tcd"]}
-           for k, r in (("vanilla", van), ("compressed", comp))},
+        "objective": args.objective,
+        **{k: {"accuracy": r["test_accuracy"], "val_accuracy": r["val_accuracy"], "tcd": r["tcd"],
+               **{m: r.get(m) for m in measures}} for k, r in (("vanilla", van), ("compressed", comp))},
         "speedup": speedup, "pruned": int(out.prune_mask.sum()), "quantized": int(out.quant_mask.sum()),
         "gates": len(out.model.gates), "admm": history,
         "seconds": {k: round(v, 3) for k, v in report.get("seconds", {}).items()}, "output": str(output),
     }
-    if selection is not None:
-        payload["selection"] = selection
+
+    def row(label, r):
+        cost = "" if r.get("two_qubit_gates") is None else (
+            f"  {r['two_qubit_gates']:<4d}{r['duration'] * 1e6:>8.2f}  {r['success_probability']:.4f}")
+        return f"  {label:<11} {r['val_accuracy']:.4f}    {r['test_accuracy']:.4f}    {r['tcd']:<4d}{cost}"
+
     knob = f"degree {args.degree}" if ratio is None else f"ratio {ratio}"
-    lines = [f"compressed {src_path} for {name} with {args.method} ({knob})",
-             "              val acc   test acc  TCD",
-             f"  vanilla     {van['val_accuracy']:.4f}    {van['test_accuracy']:.4f}    {van['tcd']}",
-             f"  compressed  {comp['val_accuracy']:.4f}    {comp['test_accuracy']:.4f}    {comp['tcd']}",
+    lines = [f"compressed {src_path} for {name} with {args.method} ({knob}, objective {args.objective})",
+             "              val acc   test acc  TCD" + ("   2q  µs        ESP" if comp.get("two_qubit_gates") is not None
+                                                      else ""),
+             row("vanilla", van), row("compressed", comp),
              f"  speedup {speedup:.2f}x; {payload['pruned']} of {payload['gates']} gates pruned, "
              f"{payload['quantized']} quantized" if speedup else "  speedup -"]
+    if selection is not None:
+        payload["selection"] = selection
     if selection is not None:
         where = "noise-free" if not selection["noise"] else f"on {name}'s noise model, {selection['shots']} shots"
         within = "" if selection["within_budget"] else " (none within the budget: the smallest bound)"
         how = "searched for" if selection.get("searched") else "chosen"
-        lines.append(f"  ratio {how} on validation ({where}): the shallowest whose drop bound is within "
+        lines.append(f"  ratio {how} on validation ({where}): the cheapest ({args.objective}) whose drop bound is within "
                      f"{selection['budget']} points{within}")
         lines.append("         ratio  val acc   noise-free  drop (95% bound)  TCD")
         for c in selection["candidates"]:

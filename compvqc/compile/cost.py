@@ -41,6 +41,32 @@ def cost_measures(circuit, n: int, target) -> dict:
             "success_probability": success_probability(with_readout, target)}
 
 
+def best_compilation(circuit, n: int, backend, seeds) -> dict:
+    """``circuit`` transpiled once per seed: of the seeds reaching the minimum depth (the TCD), the
+    one with the highest ESP (ties: the first seed). Returns ``seed``, ``depths`` (per seed),
+    ``circuit`` (transpiled, no measurements), ``measured`` (with them) and its cost measures —
+    what ``deploy`` ships and what a compression report states."""
+    from compvqc.compile.backends import resolve_backend
+    from compvqc.compile.tcd import transpile_over_seeds
+
+    backend = resolve_backend(backend)
+    candidates = transpile_over_seeds(circuit, backend, seeds)
+    depths = {s: int(c.depth()) for s, c in candidates.items()}
+    tcd = min(depths.values())
+    best = None
+    for s in candidates:
+        if depths[s] == tcd:
+            read_out = measured(candidates[s], n)
+            esp = success_probability(read_out, backend.target)
+            if best is None or esp > best[1]:
+                best = (s, esp, read_out)
+    seed, esp, read_out = best
+    compiled = candidates[seed]
+    return {"seed": seed, "depths": depths, "circuit": compiled, "measured": read_out, "tcd": tcd,
+            "two_qubit_gates": two_qubit_gates(compiled), "duration": scheduled_duration(read_out, backend.target),
+            "success_probability": esp}
+
+
 def two_qubit_gates(circuit) -> int:
     return sum(1 for inst in circuit.data if inst.operation.num_qubits == 2 and inst.operation.name not in _SKIP)
 

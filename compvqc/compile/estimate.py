@@ -1,4 +1,4 @@
-"""Fast TCD estimate, and each gate's depth saving *in context*, for inner loops.
+"""Fast TCD (or other cost) estimate, and each gate's saving *in context*, for inner loops.
 
 Per-gate LUT depths are not additive — the transpiler merges consecutive single-qubit gates —
 so the isolated depth overstates what pruning a single-qubit gate saves (fake_manila, 50-gate
@@ -16,7 +16,15 @@ estimate models that:
   if U is diagonal (a virtual RZ on IBM devices), else min(Σ LUT depths, the depth of an
   arbitrary single-qubit unitary on the backend). Input encoders are unbound Parameters that the
   transpiler cannot fold into U, so each stays a separate term (its rotation's generic depth)
-  and splits the run into independently merged bound segments.
+  and splits the run into independently merged bound segments;
+* routing: when the logical pairs that keep a two-qubit gate do not embed in the coupling map
+  (a triangle on a line or a tree), the transpiler inserts SWAPs. Under the best placement of
+  the qubits on the LUT's region, each pair costs one SWAP (3 CX) per hop beyond the first,
+  added once per pair (the transpiler moves qubits as it goes). So removing one entangler of a
+  triangle on fake_lagos saves its SWAPs as well — another effect of gates taken together.
+
+Other objectives than depth (``compile.objective``: two-qubit gates, duration, −log ESP) use the
+same sweep with their own costs per piece; the additive ones sum where depth takes the max.
 
 :func:`estimate_tcd` evaluates the longest path with a per-wire sweep in circuit order (the ops
 are already topologically sorted; equal to ``networkx.dag_longest_path_length`` on
@@ -27,15 +35,19 @@ current θ — what ReCL and the ADMM mask scores need.
 
 from __future__ import annotations
 
+import itertools
+import math
 from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
 
 from compvqc.compile.lut import LEVEL_KINDS, LUT, is_identity
+from compvqc.compile.objective import Costs, depth_costs
 from compvqc.model.gates import GATE_TYPES, canonicalize_angles, matrix
 
 _I2 = np.eye(2, dtype=np.complex128)
+MAX_PLACEMENTS = 40_320  # 8! — beyond, the routing term is left out (the region is the model's layout)
 
 
 @dataclass(frozen=True)
@@ -49,9 +61,9 @@ class _Element:
 
 @dataclass(frozen=True)
 class GateState:
-    """A trainable gate's contribution at given angles: depth, and its local unitary if any."""
+    """A trainable gate's contribution at given angles: its cost, and its local unitary if any."""
 
-    depth: int
+    cost: float  # under the estimator's objective (the LUT depth for depth)
     local: np.ndarray | None  # 2x2 unitary on ``wire`` when the gate acts on one wire
     wire: int | None
     vanishes: bool  # compiles to nothing (a pruning level)
@@ -70,16 +82,18 @@ class LevelCost:
 
 
 class Estimator:
-    """Precomputes the model's structure against a LUT; evaluates estimates for any θ."""
+    """Precomputes the model's structure against a LUT; evaluates estimates for any θ.
 
-    def __init__(self, model, lut: LUT):
+    ``costs`` (``compile.objective``) says what is estimated: the TCD by default, or the
+    two-qubit count, the duration or −log ESP of the compiled circuit."""
+
+    def __init__(self, model, lut: LUT, costs: Costs | None = None):
         from compvqc.model.qiskit_io import to_qiskit
 
         self.model = model
         self.lut = lut
-        self.block_max = lut.single_qubit_block
-        self.rz_depth = lut["rz"].generic.mode if "rz" in lut else 1
-        cx_depth = lut.blocks["cx"].max if "cx" in lut.blocks else 1
+        self.costs = costs or depth_costs(lut)
+        self.block_max = self.costs.block
         param_gate = {p: i for i, g in enumerate(model.gates) for p in g.params}
         qv = to_qiskit(model)  # weights unbound: every weight is an element of ParameterVector w
         qubit = {q: k for k, q in enumerate(qv.circuit.qubits)}
@@ -91,56 +105,100 @@ class Estimator:
             if weights:
                 (i,) = weights
                 elements.append(_Element(wires, i, 0))
-            elif len(wires) == 1:
-                name = inst.operation.name
-                cost = lut[name].generic.max if name in lut else self.block_max
+            elif len(wires) == 1:  # an input encoder: an unbound rotation
+                cost = self.costs.fixed.get(inst.operation.name, self.block_max)
                 elements.append(_Element(wires, None, min(cost, self.block_max)))
             else:  # a fixed two-qubit gate of the amplitude encoder (CX)
-                elements.append(_Element(wires, None, cx_depth))
+                elements.append(_Element(wires, None, self.costs.cx))
         self.elements = tuple(elements)
         for g in model.gates:
             lut[g.name]  # fail early, with a clear message, on a gate type the LUT lacks
+        self._routing_table(lut)
+
+    # --- routing ----------------------------------------------------------------------------
+    def _routing_table(self, lut: LUT) -> None:
+        """Swap distances of every logical pair under every placement of the model's qubits on
+        the LUT's region (when there are at most ``MAX_PLACEMENTS``)."""
+        self.pairs = sorted({tuple(sorted(el.wires)) for el in self.elements if len(el.wires) == 2})
+        self.pair_index = {p: k for k, p in enumerate(self.pairs)}
+        self.swap_distance = None
+        self._routing: dict = {}
+        qubits, edges = lut.region()
+        n = self.model.n_qubits
+        if not self.pairs or len(qubits) < n or math.perm(len(qubits), n) > MAX_PLACEMENTS:
+            return
+        g = nx.Graph()
+        g.add_nodes_from(qubits)
+        g.add_edges_from(edges)
+        hops = dict(nx.all_pairs_shortest_path_length(g))
+        far = len(qubits)  # a pair split across disconnected parts: worse than any path
+        placements = np.array(list(itertools.permutations(qubits, n)), dtype=np.int64)
+        self.swap_distance = np.array([[max(hops[q[a]].get(q[b], far) - 1, 0) for a, b in self.pairs]
+                                       for q in placements], dtype=np.float64)
+
+    def routing(self, active) -> float:
+        """Estimated cost of the SWAPs routing needs when the logical pairs ``active`` (indices
+        into ``pairs``) each hold a two-qubit gate: under the best placement of the qubits, one
+        SWAP (3 CX) per hop beyond the first between a pair's qubits — zero exactly when the
+        pairs' graph embeds in the coupling map. The transpiler moves qubits as it goes, so a
+        pair is counted once, not once per gate."""
+        if self.swap_distance is None or not active:
+            return 0
+        key = frozenset(active)
+        if key not in self._routing:
+            hops = int(round(float(self.swap_distance[:, sorted(key)].sum(axis=1).min())))
+            self._routing[key] = 3 * self.costs.cx * hops if hops else 0
+        return self._routing[key]
 
     # --- per-gate state ---------------------------------------------------------------------
     def gate_state(self, i: int, angles) -> GateState:
         g = self.model.gates[i]
         angles = canonicalize_angles(g.name, angles)
-        depth = self.lut[g.name].depth(angles)
+        vanishes = self.lut[g.name].depth(angles) == 0
+        cost = self.costs.value(g.name, angles)
         u = matrix(g.name, np.array(angles))
         if not GATE_TYPES[g.name].controlled:
-            return GateState(depth, u, g.wires[0], depth == 0 and is_identity(u))
+            return GateState(cost, u, g.wires[0], vanishes and is_identity(u))
         if is_identity(u):  # controlled phase: diag(1, e^{iα}) on the control wire
             local = np.diag([1.0, u[0, 0]]).astype(np.complex128)
-            return GateState(depth, local, g.wires[0], depth == 0 and is_identity(local))
-        return GateState(depth, None, None, depth == 0)
+            return GateState(cost, local, g.wires[0], vanishes and is_identity(local))
+        return GateState(cost, None, None, vanishes)
 
     def states(self, theta) -> list[GateState]:
         theta = np.asarray(theta, dtype=np.float64)
         return [self.gate_state(i, g.angles(theta)) for i, g in enumerate(self.model.gates)]
 
     # --- evaluation -------------------------------------------------------------------------
-    def _segment_cost(self, total: int, u: np.ndarray) -> int:
+    def _segment_cost(self, total, u: np.ndarray):
         if total == 0 or is_identity(u):
             return 0
         if abs(u[0, 1]) < 1e-12 and abs(u[1, 0]) < 1e-12:
-            return min(total, self.rz_depth)
+            return min(total, self.costs.diagonal)
         return min(total, self.block_max)
 
-    def tcd(self, states) -> int:
-        """Longest path (per-wire sweep) for the given per-gate states."""
-        n = self.model.n_qubits
-        time = [0] * n  # when the wire's last two-qubit node ended
+    def cost(self, states):
+        """The estimate for the given per-gate states: the longest path (per-wire sweep) for
+        depth and duration, the sum over the circuit for 2q and −log ESP; readout included."""
+        n, path = self.model.n_qubits, self.costs.path
+        time = [0] * n  # when the wire's last two-qubit node ended (path), or everything so far (sum)
         closed = [0] * n  # cost of the run's finished terms (encoders, closed bound segments)
-        seg_total = [0] * n  # Σ LUT depths of the open bound segment
+        seg_total = [0] * n  # Σ costs of the open bound segment
         seg_u = [_I2] * n  # its product unitary
+        active: set[int] = set()  # the logical pairs that keep a two-qubit gate
 
-        def flush(w: int) -> int:
+        def flush(w: int):
             return time[w] + closed[w] + self._segment_cost(seg_total[w], seg_u[w])
 
-        def join(wires, cost: int) -> None:  # a two-qubit node: it starts when both wires are free
-            end = max(flush(w) for w in wires) + cost
+        def join(wires, cost) -> None:  # a two-qubit node: it starts when both wires are free
+            active.add(self.pair_index[tuple(sorted(wires))])
+            if path:
+                end = max(flush(w) for w in wires) + cost
+            else:  # one shared total: what each wire ran since, plus the node
+                end = time[wires[0]] + sum(closed[w] + self._segment_cost(seg_total[w], seg_u[w]) for w in wires) + cost
+            for w in (wires if path else range(n)):
+                time[w] = end
             for w in wires:
-                time[w], closed[w], seg_total[w], seg_u[w] = end, 0, 0, _I2
+                closed[w], seg_total[w], seg_u[w] = 0, 0, _I2
 
         for el in self.elements:
             if el.gate is None:
@@ -156,26 +214,33 @@ class Estimator:
                 continue
             if s.local is not None:
                 w = s.wire
-                seg_total[w] += s.depth
+                seg_total[w] += s.cost
                 seg_u[w] = s.local @ seg_u[w]
                 continue
-            join(el.wires, s.depth)
-        return max(flush(w) for w in range(n))
+            join(el.wires, s.cost)
+        if path:
+            return max(flush(w) for w in range(n)) + self.costs.readout + self.routing(active)
+        return time[0] + sum(closed[w] + self._segment_cost(seg_total[w], seg_u[w]) for w in range(n)) \
+            + n * self.costs.readout + self.routing(active)
 
-    def estimate(self, theta) -> int:
-        return self.tcd(self.states(theta))
+    def moved(self, states, i: int, angles):
+        """The estimate with gate i alone moved to ``angles`` (the rest as in ``states``)."""
+        states = list(states)
+        states[i] = self.gate_state(i, angles)
+        return self.cost(states)
+
+    def estimate(self, theta):
+        return self.cost(self.states(theta))
 
     def in_context_costs(self, theta, kinds=LEVEL_KINDS) -> list[list[LevelCost]]:
         """Per gate, per LUT level of ``kinds``: the estimate with only that gate moved there."""
         base_states = self.states(theta)
-        base = self.tcd(base_states)
+        base = self.cost(base_states)
         out = []
         for i, g in enumerate(self.model.gates):
             row = []
             for entry in self.lut[g.name].levels(kinds):
-                states = list(base_states)
-                states[i] = self.gate_state(i, entry.angles)
-                t = self.tcd(states)
+                t = self.moved(base_states, i, entry.angles)
                 row.append(LevelCost(i, entry.angles, entry.kind, entry.depth, t, base - t))
             out.append(row)
         return out
@@ -231,9 +296,9 @@ class Estimator:
             if s.vanishes:
                 continue
             if s.local is not None:
-                run[s.wire].append(("bound", s.depth, s.local))
+                run[s.wire].append(("bound", s.cost, s.local))
             else:
-                two_qubit(el.wires, s.depth, self.model.gates[el.gate].name)
+                two_qubit(el.wires, s.cost, self.model.gates[el.gate].name)
         for w in range(n):
             close(w)
         return g
@@ -243,8 +308,10 @@ def dag_longest_path(model, theta, lut: LUT) -> int:
     """The estimate computed with networkx on :func:`gate_dag` (slower; same number).
 
     networkx weighs edges, the DAG its nodes: each node's weight goes onto its in-edges, and a
-    virtual source adds an edge into every node."""
-    g = gate_dag(model, theta, lut)
+    virtual source adds an edge into every node. The routing term is added to both."""
+    est = Estimator(model, lut)
+    g = est.dag(theta)
+    active = {est.pair_index[tuple(sorted(node[1]))] for node in g if node[0] != "block"}
     h = nx.DiGraph()
     h.add_nodes_from(g.nodes)
     h.add_node("source")
@@ -252,7 +319,7 @@ def dag_longest_path(model, theta, lut: LUT) -> int:
         h.add_edge("source", node, weight=data["weight"])
     for a, b in g.edges:
         h.add_edge(a, b, weight=g.nodes[b]["weight"])
-    return int(nx.dag_longest_path_length(h, weight="weight")) if len(h) > 1 else 0
+    return (int(nx.dag_longest_path_length(h, weight="weight")) if len(h) > 1 else 0) + est.routing(active)
 
 
 def gate_dag(model, theta, lut: LUT) -> nx.DiGraph:

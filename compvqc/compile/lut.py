@@ -206,6 +206,16 @@ class LUT:
     def sha256(self) -> str:
         return table_sha256(self.table_dict())
 
+    def region(self) -> tuple[tuple[int, ...], tuple[tuple[int, int], ...]]:
+        """(physical qubits, directed edges) the LUT was measured on."""
+        region = self.provenance.get("region") or {}
+        qubits = tuple(int(q) for q in region.get("qubits", ()))
+        edges = tuple(tuple(int(q) for q in e) for e in region.get("edges", ()))
+        if not qubits:  # an older LUT: the sites its tables were measured on
+            qubits = tuple(sorted({q for t in self.gates.values() for s in t.sites for q in s}))
+            edges = tuple(sorted({tuple(s) for t in self.gates.values() for s in t.sites if len(s) == 2}))
+        return qubits, edges
+
     @property
     def single_qubit_block(self) -> int:
         """Depth bound of one merged run of single-qubit gates: an arbitrary 1q unitary's max."""

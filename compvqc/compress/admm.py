@@ -181,9 +181,7 @@ class ADMM:
         base = self.estimator.states(theta)
         for i, t in enumerate(self.targets):
             if t is not None:
-                states = list(base)
-                states[i] = self.estimator.gate_state(i, t.angles)
-                out[i] = self.estimator.tcd(states)
+                out[i] = self.estimator.moved(base, i, t.angles)
         return out
 
     def distances(self, theta, state: ADMMState) -> np.ndarray:

@@ -5,7 +5,7 @@ gate unchanged, so it favours cheap levels of single gates — often a quantizat
 controlled gate (CRX(2π), depth 1 alone) that keeps the entanglers dominating the compiled depth
 — and its mask then follows a fixed ratio. Here a *set* S of gates on levels is scored as a whole:
 
-* **saving**: the in-context TCD estimate with S on its levels (``compile.estimate``), so
+* **saving**: the in-context estimate of the objective (TCD by default, ``compile.objective``) with S on its levels (``compile.estimate``), so
   removing every controlled gate of a qubit pair shows the CX it removes and the single-qubit
   runs that then merge;
 * **cost**: the increase of the training loss when S is fixed on its levels and every other
@@ -29,6 +29,9 @@ against a circuit-depth estimate.
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import numpy as np
 
 from compvqc.compile.estimate import Estimator
@@ -48,11 +51,11 @@ def fisher(model, theta, x, y, *, samples: int = FISHER_SAMPLES, seed: int = 0) 
 
 
 class Selection:
-    """What the walk scores a set with: its estimated TCD (in context) and its loss increase."""
+    """What the walk scores a set with: its estimated cost (in context) and its loss increase."""
 
-    def __init__(self, model, theta, lut, kinds, h: np.ndarray):
+    def __init__(self, model, theta, lut, kinds, h: np.ndarray, costs=None):
         self.model, self.theta = model, np.asarray(theta, dtype=np.float64)
-        self.est = Estimator(model, lut)
+        self.est = Estimator(model, lut, costs)
         self.base = self.est.states(self.theta)
         self.hinv = np.linalg.inv(h)
         self.levels = candidate_levels(model, lut, kinds)
@@ -63,11 +66,11 @@ class Selection:
         g = self.model.gates[i]
         return -circular_delta(g.angles(self.theta), self.levels[i][k].angles, periods(g))
 
-    def depth(self, chosen: dict) -> int:
+    def cost(self, chosen: dict):
         states = list(self.base)
         for i, k in chosen.items():
             states[i] = self.states[i, k]
-        return self.est.tcd(states)
+        return self.est.cost(states)
 
     def loss(self, chosen: dict) -> float:
         if not chosen:
@@ -76,26 +79,47 @@ class Selection:
         d = np.concatenate([self.delta(i, k) for i, k in chosen.items()])
         return 0.5 * float(d @ np.linalg.solve(self.hinv[np.ix_(idx, idx)], d))
 
+    def path(self) -> list[dict]:
+        """The walk: the chosen sets from the collapsed one down to the empty one (nested)."""
+        # collapsed: every gate that has a level on its cheapest in-context one (ties: the nearest)
+        chosen = {}
+        for i, row in enumerate(self.levels):
+            if row:
+                chosen[i] = min(range(len(row)), key=lambda k: (self.cost({**chosen, i: k}),
+                                                                float(np.linalg.norm(self.delta(i, k)))))
+        # a step that adds no cost still ranks by the loss it buys back: ε is far below one unit
+        eps = 1e-3 if self.est.costs.objective == "depth" else 1e-5 * abs(self.cost({}))
+        cost, loss, out = self.cost(chosen), self.loss(chosen), [dict(chosen)]
+        while chosen:
+            best = None
+            for i in chosen:
+                trial = {j: v for j, v in chosen.items() if j != i}
+                c, lo = self.cost(trial), self.loss(trial)
+                key = (loss - lo) / (max(c - cost, 0) + eps)  # loss bought back per cost given back
+                if best is None or key > best[0]:
+                    best = (key, trial, c, lo)
+            _, chosen, cost, loss = best
+            out.append(dict(chosen))
+        return out
 
-def select_jointly(model, theta, data, lut, kinds, ratio: float, seed: int = 0) -> tuple[list, np.ndarray]:
-    """(a level or None per gate, the mask of the chosen gates): the walk above."""
-    walk = Selection(model, theta, lut, kinds, fisher(model, theta, data.train.x, data.train.y, seed=seed))
+
+_PATHS: dict = {}  # the last few walks: a ratio search compresses one model at many ratios
+
+
+def select_jointly(model, theta, data, lut, kinds, ratio: float, seed: int = 0, costs=None) -> tuple[list, np.ndarray]:
+    """(a level or None per gate, the mask of the chosen gates): the walk above, stopped at
+    ratio·|G| gates (or at the collapsed set, if fewer gates have a level)."""
+    theta = np.asarray(theta, dtype=np.float64)
+    key = (hashlib.sha256(theta.tobytes() + data.train.x.tobytes() + data.train.y.tobytes()).hexdigest(),
+           json.dumps(model.to_dict(), sort_keys=True), lut.sha256, tuple(kinds), seed,
+           None if costs is None else costs.objective)
+    if key not in _PATHS:
+        walk = Selection(model, theta, lut, kinds, fisher(model, theta, data.train.x, data.train.y, seed=seed), costs)
+        if len(_PATHS) >= 4:
+            _PATHS.clear()
+        _PATHS[key] = (walk.levels, walk.path())
+    levels, path = _PATHS[key]
     n, target = len(model.gates), int(round(ratio * len(model.gates)))
-    # collapsed: every gate that has a level on its shallowest in-context one (ties: the nearest)
-    chosen = {}
-    for i, row in enumerate(walk.levels):
-        if row:
-            chosen[i] = min(range(len(row)), key=lambda k: (walk.depth({**chosen, i: k}),
-                                                            float(np.linalg.norm(walk.delta(i, k)))))
-    depth, loss = walk.depth(chosen), walk.loss(chosen)
-    while len(chosen) > target:
-        best = None
-        for i in chosen:
-            trial = {j: v for j, v in chosen.items() if j != i}
-            d, lo = walk.depth(trial), walk.loss(trial)
-            key = (loss - lo) / (max(d - depth, 0) + 1e-3)  # loss bought back per depth given back
-            if best is None or key > best[0]:
-                best = (key, trial, d, lo)
-        _, chosen, depth, loss = best
-    targets = [walk.levels[i][chosen[i]] if i in chosen else None for i in range(n)]
+    chosen = next(c for c in path if len(c) <= target)
+    targets = [levels[i][chosen[i]] if i in chosen else None for i in range(n)]
     return targets, np.array([i in chosen for i in range(n)], dtype=bool)

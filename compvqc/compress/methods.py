@@ -27,6 +27,7 @@ from typing import Callable
 
 import numpy as np
 
+from compvqc.compile.objective import OBJECTIVES, costs_for
 from compvqc.compile.tcd import TCD_SEEDS
 from compvqc.compress.admm import ADMMConfig, check_count, check_number
 from compvqc.compress.levels import CompressionError, nearest_level, periods
@@ -99,6 +100,9 @@ class CompressConfig:
     batch_size: int = 32
     seed: int = 0
     context: bool = True  # in-context depth savings (False: isolated LUT depths)
+    objective: str = "depth"
+    """What compression minimizes (``compile.objective``): ``depth`` (TCD), ``2q``, ``duration``
+    or ``esp``. ReCL, the ADMM mask score and the joint walk all read its in-context estimate."""
     tcd_seeds: tuple[int, ...] = TCD_SEEDS
 
     def __post_init__(self):
@@ -118,6 +122,10 @@ class CompressConfig:
         check_number("retrain_lr", self.retrain_lr, 0.0, 1e3, low_open=True)
         check_count("batch_size", self.batch_size, 1, MAX_BATCH)
         check_count("seed", self.seed, 0, MAX_SEED)
+        if self.objective not in OBJECTIVES:
+            raise CompressionError(f"unknown objective {self.objective!r} (known: {', '.join(OBJECTIVES)})")
+        if not self.context and self.objective != "depth":
+            raise CompressionError("isolated costs (context=False) are LUT depths: use the depth objective")
         if not self.tcd_seeds or not all(isinstance(s, int) and 0 <= s < 2**32 for s in self.tcd_seeds):
             raise CompressionError("tcd_seeds must be a non-empty list of seeds in 0..2^32-1")
         # One source of truth for the ratio: the ADMM settings follow this config's ratio.
@@ -144,8 +152,9 @@ class CompressConfig:
             if not isinstance(d["tcd_seeds"], list):
                 raise CompressionError("tcd_seeds must be a list")
             d["tcd_seeds"] = tuple(d["tcd_seeds"])
-        if "method" in d and not isinstance(d["method"], str):
-            raise CompressionError("method must be a name")
+        for name in ("method", "objective"):
+            if name in d and not isinstance(d[name], str):
+                raise CompressionError(f"{name} must be a name")
         if not isinstance(d.get("context", True), bool):
             raise CompressionError("context must be true or false")
         try:
@@ -207,7 +216,7 @@ def _joint(model, theta, data, lut, config):
     from compvqc.compress.joint import select_jointly
 
     return select_jointly(model, theta, data, lut, get_method(config.method).lut_kinds, config.ratio,
-                          seed=config.seed)
+                          seed=config.seed, costs=costs_for(config.objective, lut))
 
 
 def _approximate(model, theta, data, backend, config) -> dict:

@@ -34,15 +34,18 @@ def accuracy(model, theta, x, y) -> float:
     return readout_accuracy(model.logits(theta, x), y)
 
 
-def recl(model, theta, lut, levels, x_val, y_val, *, context: bool = True, true_tcd_backend=None) -> list[Choice]:
+def recl(model, theta, lut, levels, x_val, y_val, *, context: bool = True, true_tcd_backend=None,
+         costs=None) -> list[Choice]:
+    """``costs`` (``compile.objective``): the objective whose speedup scores a level (depth by default)."""
     theta = np.asarray(theta, dtype=np.float64)
-    est = Estimator(model, lut)
+    est = Estimator(model, lut, costs)
     base_states = est.states(theta)
-    base_tcd = est.tcd(base_states)
+    base_tcd = est.cost(base_states)
     if true_tcd_backend is not None:
         from compvqc.compile.tcd import true_tcd
 
         base_tcd = true_tcd(model, theta, true_tcd_backend).depth
+    floor = 1 if est.costs.objective in ("depth", "2q") else 1e-3 * base_tcd  # what a speedup may divide by
     choices = []
     for i, (g, cands) in enumerate(zip(model.gates, levels)):
         best = Choice(i, None, -np.inf, np.nan, np.nan)
@@ -56,12 +59,11 @@ def recl(model, theta, lut, levels, x_val, y_val, *, context: bool = True, true_
 
                 t = true_tcd(model, trial, true_tcd_backend).depth
             elif context:
-                states = list(base_states)
-                states[i] = est.gate_state(i, e.angles)
-                t = est.tcd(states)
+                t = est.moved(base_states, i, e.angles)
             else:
-                t = base_tcd - lut[g.name].depth(canonicalize_angles(g.name, theta[idx])) + e.depth
-            m = acc * base_tcd / max(t, 1)
+                t = base_tcd - est.costs.value(g.name, canonicalize_angles(g.name, theta[idx])) \
+                    + est.costs.value(g.name, e.angles)
+            m = acc * base_tcd / max(t, floor)
             if m > best.metric:
                 best = Choice(i, e, m, acc, t)
         choices.append(best)

@@ -19,7 +19,9 @@ from typing import Callable
 import numpy as np
 
 from compvqc.compile.estimate import Estimator
-from compvqc.compile.tcd import true_tcd
+from compvqc.compile.cost import best_compilation
+from compvqc.compile.objective import costs_for
+from compvqc.compile.tcd import tcd_circuit
 from compvqc.compress.admm import ADMM, Finalized, finalize
 from compvqc.compress.levels import candidate_levels
 from compvqc.compress.methods import CompressConfig, get_method
@@ -124,7 +126,7 @@ def levels(model, theta, data, lut, config: CompressConfig) -> tuple[list, np.nd
     method = get_method(config.method)
     if method.select is None:
         choices = recl(model, theta, lut, candidate_levels(model, lut, method.lut_kinds), data.val.x, data.val.y,
-                       context=config.context)
+                       context=config.context, costs=costs_for(config.objective, lut))
         return [c.level for c in choices], None
     return method.select(model, theta, data, lut, config)
 
@@ -144,7 +146,8 @@ def compress_parameters(model, theta, data, lut, config: CompressConfig, *, rest
     targets, mask = levels(model, theta, data, lut, config)
     clock["recl" if mask is None else "select"] = time.perf_counter() - t
     admm = get_method(config.method).admm
-    job = Job(model, data, config, targets, Estimator(model, lut) if config.context else None,
+    job = Job(model, data, config, targets,
+              Estimator(model, lut, costs_for(config.objective, lut)) if config.context else None,
               persist or (lambda record, targets: None), progress, warm_mask, mask if admm else None)
     rec = restored or (RunRecord("admm", theta, np.zeros(len(targets), bool)) if admm
                        else RunRecord("retrain", theta, mask, opt_state=Adam(lr=config.retrain_lr).init(theta)))
@@ -172,19 +175,26 @@ def evaluate_splits(model, theta, data) -> dict:
             "test_accuracy": accuracy(model, theta, data.test.x, data.test.y)}
 
 
+def compiled(model, theta, backend, seeds) -> dict:
+    """The true TCD of θ and the cost measures of that compilation (``compile.cost``)."""
+    best = best_compilation(tcd_circuit(model, theta), model.n_qubits, backend, seeds)
+    return {k: best[k] for k in ("tcd", "two_qubit_gates", "duration", "success_probability")}
+
+
 def compress(model, theta, data, backend, lut, config: CompressConfig, *, restored: RunRecord | None = None,
              persist=None, warm_mask=None, progress=None, vanilla_metrics=None, tcd: bool = True) -> CompressionResult:
     """Compress θ of ``model`` for ``backend`` with ``lut``: every stage, then measure the
-    vanilla and the compressed model (accuracy per split, true TCD). ``vanilla_metrics`` may
-    give the vanilla model's accuracies (and TCD) when the caller has them already; ``tcd=False``
-    leaves the compressed model's TCD to a caller that transpiles it anyway (the harness deploys
-    it once for its cost measures)."""
+    vanilla and the compressed model (accuracy per split, true TCD and the other cost
+    measures). ``vanilla_metrics`` may give the vanilla model's accuracies (and TCD) when the
+    caller has them already; ``tcd=False`` leaves the compressed model's TCD to a caller that
+    transpiles it anyway (the harness deploys it once for its cost measures)."""
     theta = np.asarray(theta, dtype=np.float64)
     clock: dict[str, float] = {}
+    costs_for(config.objective, lut, backend)  # measured (or read from the cache) with this backend
     t = time.perf_counter()
     vanilla = dict(vanilla_metrics or evaluate_splits(model, theta, data))
     if "tcd" not in vanilla:
-        vanilla["tcd"] = true_tcd(model, theta, backend, config.tcd_seeds).depth
+        vanilla.update(compiled(model, theta, backend, config.tcd_seeds))
     clock["vanilla_tcd"] = time.perf_counter() - t
     method = get_method(config.method)
     if not method.retrains:  # vanilla, or a method that measures its own result (qiskit-approx)
@@ -198,7 +208,7 @@ def compress(model, theta, data, backend, lut, config: CompressConfig, *, restor
     t = time.perf_counter()
     comp = evaluate_splits(model, rec.theta, data)
     if tcd:
-        comp["tcd"] = true_tcd(model, rec.theta, backend, config.tcd_seeds).depth
+        comp.update(compiled(model, rec.theta, backend, config.tcd_seeds))
     clock["final_tcd"] = time.perf_counter() - t
     return CompressionResult(method.name, rec.theta, final, targets, rec, {"vanilla": vanilla, "compressed": comp},
                              clock)

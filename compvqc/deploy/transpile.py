@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from compvqc.compile.backends import backend_name, resolve_backend
-from compvqc.compile.tcd import OPTIMIZATION_LEVEL, TCD_SEEDS, transpile_over_seeds
-from compvqc.compile.cost import measured, scheduled_duration, success_probability, two_qubit_gates
+from compvqc.compile.cost import best_compilation
+from compvqc.compile.tcd import OPTIMIZATION_LEVEL, TCD_SEEDS
 from compvqc.errors import DeployError
 
 
@@ -86,28 +86,17 @@ def deploy(model, theta, backend, seeds=TCD_SEEDS) -> Deployment:
     if model.n_qubits > target.num_qubits:
         raise DeployError(f"the model needs {model.n_qubits} qubits, {backend_name(backend)} has {target.num_qubits}")
     logical = to_qiskit(model, np.asarray(theta, dtype=np.float64))
-    candidates = transpile_over_seeds(logical.circuit, backend, seeds)
-    depths = {s: int(c.depth()) for s, c in candidates.items()}
-    tcd = min(depths.values())
-    best = None
-    for s in seeds:  # among the seeds reaching the TCD, the most reliable; ties → the first seed
-        if depths[s] != tcd:
-            continue
-        read_out = measured(candidates[s], model.n_qubits)
-        esp = success_probability(read_out, target)
-        if best is None or esp > best[1]:
-            best = (s, esp, read_out)
-    seed, esp, with_readout = best
-    circuit = candidates[seed]
+    best = best_compilation(logical.circuit, model.n_qubits, backend, seeds)
+    circuit = best["circuit"]
     layout = circuit.layout
     initial = tuple(int(q) for q in layout.initial_index_layout(filter_ancillas=True)) if layout else tuple(
         range(model.n_qubits))
     final = tuple(int(q) for q in layout.final_index_layout(filter_ancillas=True)) if layout else initial
     return Deployment(
-        backend=backend_name(backend), circuit=circuit, measured=with_readout, inputs=logical.inputs,
-        n_qubits=model.n_qubits, seed_transpiler=seed, physical_qubits=initial, measured_qubits=final, tcd=tcd,
-        depths=depths, two_qubit_gates=two_qubit_gates(circuit), duration=scheduled_duration(with_readout, target),
-        success_probability=esp,
+        backend=backend_name(backend), circuit=circuit, measured=best["measured"], inputs=logical.inputs,
+        n_qubits=model.n_qubits, seed_transpiler=best["seed"], physical_qubits=initial, measured_qubits=final,
+        tcd=best["tcd"], depths=best["depths"], two_qubit_gates=best["two_qubit_gates"], duration=best["duration"],
+        success_probability=best["success_probability"],
     )
 
 

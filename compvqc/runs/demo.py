@@ -34,7 +34,7 @@ def run_demo(*, epochs: int = 15, backend: str = "fake_manila", ratios=(0.25, 0.
                                             progress=quiet)
         how = f"ratio {ratio}"
     else:  # the papers' protocol: the ratio the validation split prefers on the device
-        compressed, _ = select_ratio(trained.checkpoint(), backend, ratios, shots=DEMO_SHOTS, seed=0,
+        compressed, _ = select_ratio(trained.checkpoint(), backend, ratios, shots=DEMO_SHOTS, seed=0, noise=True,
                                      progress=quiet)
         ratio = compressed.metrics["compression"]["selection"]["ratio"]
         how = f"ratio {ratio}, chosen on validation among {', '.join(repr(r) for r in ratios)}"

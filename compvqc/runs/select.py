@@ -1,14 +1,16 @@
-"""Choosing the compression ratio on validation data, on the device: a non-inferiority rule.
+"""Choosing the compression ratio on validation data: a non-inferiority rule.
 
 The model is compressed for the backend at every candidate ratio; the vanilla model and each
-candidate are scored sample by sample on the *validation* split on that backend — shot-based
-under the backend's noise model by default (what the deployed model will meet), or noise-free —
-and the rule is:
+candidate are scored sample by sample on the *validation* split — noise-free by default (exact,
+as the harness's ``--budget`` judges), or shot-based under the backend's noise model with
+``noise=True`` (what the deployed model will meet) — and the rule is:
 
 1. a candidate is *within the budget* when the one-sided 95% upper confidence bound of its
    accuracy drop against the vanilla model — paired per validation sample, a t-bound on the
    mean of (vanilla correct − candidate correct) — is at most ``budget`` points;
-2. of those, the shallowest (lowest true TCD) is kept; ties go to the larger ratio;
+2. of those, the cheapest is kept — the lowest true TCD, or the lowest cost of the chosen
+   objective (``CompressConfig.objective``: two-qubit gates, duration, or the highest ESP); ties
+   go to the larger ratio;
 3. if none is, the one with the smallest upper bound is kept, and the selection says so.
 
 Taking the highest validation accuracy instead can keep a far deeper candidate for a difference
@@ -28,11 +30,12 @@ from typing import Callable
 import numpy as np
 
 from compvqc.checkpoint import Checkpoint, CheckpointManager
+from compvqc.compile.objective import deployed_cost
 from compvqc.compress.methods import DEFAULT_BUDGET, CompressConfig, CompressionError, get_method
 from compvqc.model.readout import accuracy, hits
 from compvqc.runs.compress import compress_checkpoint, dataset_for
 
-RULE = ("non-inferiority: the shallowest candidate whose validation accuracy drop against the vanilla model "
+RULE = ("non-inferiority: the cheapest candidate (by the objective) whose validation accuracy drop against the vanilla model "
         "(one-sided 95% paired upper bound) is within the budget; ties: the larger ratio")
 LEVEL = 0.95
 SEARCH = tuple(round(0.05 * k, 2) for k in range(1, 20))
@@ -50,10 +53,17 @@ class Candidate:
     drop: float  # mean accuracy drop against the vanilla model, in points (same runs)
     drop_upper: float  # its one-sided 95% upper bound, paired per sample
     checkpoint: Checkpoint | None = None
+    cost: float | None = None
+    """The objective of the compressed model's compilation (``compile.objective.deployed_cost``,
+    lower is better); None: its TCD."""
+
+    def __post_init__(self):
+        if self.cost is None:
+            object.__setattr__(self, "cost", float(self.tcd))
 
     def to_dict(self) -> dict:
         return {"ratio": self.ratio, "backend_val_accuracy": self.backend_val_accuracy,
-                "exact_val_accuracy": self.exact_val_accuracy, "tcd": self.tcd, "drop": self.drop,
+                "exact_val_accuracy": self.exact_val_accuracy, "tcd": self.tcd, "cost": self.cost, "drop": self.drop,
                 "drop_upper": self.drop_upper}
 
 
@@ -74,8 +84,8 @@ def best(candidates: list[Candidate], budget: float = DEFAULT_BUDGET) -> tuple[C
         raise CompressionError("no candidate ratios to choose from")
     within = [c for c in candidates if c.drop_upper <= budget]
     if within:
-        return min(within, key=lambda c: (c.tcd, -c.ratio)), True
-    return min(candidates, key=lambda c: (c.drop_upper, c.tcd, -c.ratio)), False
+        return min(within, key=lambda c: (c.cost, -c.ratio)), True
+    return min(candidates, key=lambda c: (c.drop_upper, c.cost, -c.ratio)), False
 
 
 def check_ratios(ratios, config: CompressConfig | None = None) -> list[float]:
@@ -95,7 +105,7 @@ def check_ratios(ratios, config: CompressConfig | None = None) -> list[float]:
 
 
 def select_ratio(src: Checkpoint, backend, ratios=None, config: CompressConfig | None = None, *, shots: int = 1024,
-                 seed: int = 0, noise: bool = True, budget: float = DEFAULT_BUDGET, data_dir=None,
+                 seed: int = 0, noise: bool = False, budget: float = DEFAULT_BUDGET, data_dir=None,
                  no_rebuild: bool = False, warm_start_masks: bool = False,
                  manager_for: Callable[[float], CheckpointManager | None] | None = None, resume: bool = False,
                  progress=None) -> tuple[Checkpoint, list[Candidate]]:
@@ -140,7 +150,9 @@ def select_ratio(src: Checkpoint, backend, ratios=None, config: CompressConfig |
                 manager.close()
         on_backend, backend_accuracy, exact = scored(comp.model, comp.theta)
         drop, upper = drop_bound(vanilla, on_backend)
-        return Candidate(r, backend_accuracy, exact, int(result.metrics["compressed"]["tcd"]), drop, upper, comp)
+        measured = result.metrics["compressed"]
+        return Candidate(r, backend_accuracy, exact, int(measured["tcd"]), drop, upper, comp,
+                         deployed_cost(config.objective, measured))
 
     candidates = search(candidate, budget) if searched else [candidate(r) for r in ratios]
     chosen, within = best(candidates, budget)
