@@ -197,9 +197,12 @@ def test_routing_costs_nothing_exactly_when_the_pairs_embed_in_the_coupling_map(
 
     from compvqc.compile import get_lut
 
+    from compvqc.compile.objective import costs_for
+
     model, _ = mnist2
     lut = get_lut(backend, gates=sorted({g.name for g in model.gates}), model=model)
-    est = Estimator(model, lut)
+    est = Estimator(model, lut, costs_for("2q", lut))
+    assert Estimator(model, lut).routing(set(range(len(est.pairs)))) == 0  # depth leaves routing out
     active = {k for k in range(len(est.pairs)) if keep >> k & 1}
     logical = nx.Graph([est.pairs[k] for k in active])
     qubits, edges = lut.region()
@@ -207,4 +210,4 @@ def test_routing_costs_nothing_exactly_when_the_pairs_embed_in_the_coupling_map(
     device.add_nodes_from(qubits)
     embeds = GraphMatcher(device, logical).subgraph_is_monomorphic()
     assert (est.routing(active) == 0) == embeds
-    assert est.routing(active) % 3 == 0  # whole SWAPs of a depth-1 CX
+    assert est.routing(active) % 3 == 0  # whole SWAPs of three CX each
