@@ -331,7 +331,9 @@ def test_cli_compress_chooses_among_ratios(trained, tmp_path, capsys):
                 ["--ratios", "0.5", "--budget", "-1"], ["--budget", "0.5", "--ratio", "0.2"],
                 ["--method", "vanilla", "--budget", "0.5"],
                 ["--method", "vanilla", "--ratios", "0.25", "0.5"], ["--ratio", "0.5", "--no-noise"],
-                ["--ratio", "0.5", "--shots", "100"]):
+                ["--ratio", "0.5", "--shots", "100"], ["--ratios", "0.5", "--shots", "100"],
+                ["--ratios", "0.5", "--noisy", "--no-noise"], ["--ratio", "0.5", "--noisy"],
+                ["--ratio", "0.5", "--objective", "esp", "--isolated"]):
         target = tmp_path / "bad.ckpt"
         assert main(["compress", str(trained), "--backend", "fake_manila", *bad, "-o", str(target)]) in (1, 2)
         err = capsys.readouterr().err
@@ -460,7 +462,7 @@ def test_a_budget_search_keeps_the_deepest_ratio_within_the_budget(inside, budge
     assert {c.ratio for c in tried} <= set(SEARCH)
     chosen, within = best(tried, budget)
     tenths = [r for r in SEARCH[1::2] if r in inside]
-    assert within == bool(tenths)
+    assert within == bool(tenths or SEARCH[0] in inside)  # the finest ratio is tried when no tenth is within
     if tenths:
         top = max(tenths)
         assert chosen.ratio == (round(top + 0.05, 2) if round(top + 0.05, 2) in inside else top)

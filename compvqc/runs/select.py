@@ -171,7 +171,8 @@ def search(candidate: Callable[[float], Candidate], budget: float, grid=SEARCH) 
     of ``grid`` from the top down until one is within, then the finer ones just above it. Top
     down, not bisection: a drop is not monotone in the ratio (on MNIST-2 a seed may fail the
     budget at 0.5 and keep it at 0.6–0.7, where whole qubit pairs come out), and the rule wants
-    the deepest. At most 10 compressions, 2–4 when a deep ratio qualifies."""
+    the deepest. When no tenth is within, the ratios below the lowest are tried too. At most 10
+    compressions, 2–4 when a deep ratio qualifies."""
     tried: dict[float, Candidate] = {}
     coarse = grid[1::2]
     for r in reversed(coarse):
@@ -179,4 +180,6 @@ def search(candidate: Callable[[float], Candidate], budget: float, grid=SEARCH) 
         if tried[r].drop_upper <= budget:
             tried.update((q, candidate(q)) for q in grid if r < q < r + (coarse[1] - coarse[0]) - 1e-9)
             break
+    else:  # no tenth is within: the finer ratios below the lowest one are the last chance
+        tried.update((q, candidate(q)) for q in grid if q < coarse[0])
     return [tried[r] for r in sorted(tried)]
