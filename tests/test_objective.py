@@ -89,14 +89,17 @@ def _random_compression(model, theta, lut, rng, p):
 @settings(max_examples=15, deadline=None)
 @given(seed=st.integers(0, 2**31), p=st.floats(0, 1), objective=st.sampled_from(["2q", "esp"]))
 def test_additive_objectives_sum_the_dag(mnist2, manila, manila_lut, seed, p, objective):
-    """For 2q and −log ESP the sweep is the sum of the DAG's node weights (plus routing and
-    readout), where depth takes its longest path."""
+    """For 2q and −log ESP the sweep is the sum of the DAG's node weights (plus readout and the
+    placement term), where depth takes its longest path."""
     model, theta = mnist2
     th = _random_compression(model, theta, manila_lut, np.random.default_rng(seed), p)
     est = Estimator(model, manila_lut, costs_for(objective, manila_lut, manila))
     g = est.dag(th)
-    active = {est.pair_index[tuple(sorted(n[1]))] for n in g if n[0] != "block"}
-    total = sum(w for _, w in g.nodes(data="weight")) + est.routing(active) + model.n_qubits * est.costs.readout
+    counts = np.zeros(len(est.pairs))
+    for node, cx in g.nodes(data="cx"):
+        if node[0] != "block":
+            counts[est.pair_index[tuple(sorted(node[1]))]] += cx
+    total = sum(w for _, w in g.nodes(data="weight")) + est.placement(counts) + model.n_qubits * est.costs.readout
     assert est.estimate(th) == pytest.approx(total)
     assert nx.is_directed_acyclic_graph(g)
 

@@ -17,15 +17,17 @@ estimate models that:
   arbitrary single-qubit unitary on the backend). Input encoders are unbound Parameters that the
   transpiler cannot fold into U, so each stays a separate term (its rotation's generic depth)
   and splits the run into independently merged bound segments;
-* routing, for the additive objectives (two-qubit gates, −log ESP): when the logical pairs that
-  keep a two-qubit gate do not embed in the coupling map (a triangle on a line or a tree), the
-  transpiler inserts SWAPs. Under the best placement of the qubits on the LUT's region, each
-  pair costs one SWAP (3 CX) per hop beyond the first, added once per pair (the transpiler
-  moves qubits as it goes). So removing one entangler of a triangle on fake_lagos saves its
-  SWAPs as well (MNIST-2, ratio 0.5: ESP 0.33 without the term, 0.52 with it). Depth and
-  duration leave it out: whether a SWAP lands on the critical path is up to the router, and
-  adding it to depth moved the table2 and hard fronts only within their noise
-  (``benchmarks/RESULTS.md``).
+* placement, for the additive objectives (two-qubit gates, −log ESP): the per-gate costs are
+  means over the LUT's region, but the transpiler puts the model on particular qubits, and when
+  the logical pairs that keep a two-qubit gate do not embed in the coupling map (a triangle on a
+  line or a tree) it inserts SWAPs. Over every placement of the model's qubits on the region,
+  the estimate adds what the best one costs beyond the means: its readouts, its CX edges (per
+  CX on each pair), and one SWAP (3 CX) per hop beyond the first for each pair that keeps a
+  two-qubit gate (counted once per pair: the transpiler moves qubits as it goes). So removing
+  one entangler of a triangle on fake_lagos saves its SWAPs, and freeing the circuit of CX lets
+  it move to the best readouts — effects of gates taken together. Depth and duration leave it
+  out: whether a SWAP lands on the critical path is up to the router, and adding it to depth
+  moved the table2 and hard fronts only within their noise (``benchmarks/RESULTS.md``).
 
 Other objectives than depth (``compile.objective``: two-qubit gates, duration, −log ESP) use the
 same sweep with their own costs per piece; the additive ones sum where depth takes the max.
@@ -51,7 +53,7 @@ from compvqc.compile.objective import Costs, depth_costs
 from compvqc.model.gates import GATE_TYPES, canonicalize_angles, matrix
 
 _I2 = np.eye(2, dtype=np.complex128)
-MAX_PLACEMENTS = 40_320  # 8! — beyond, the routing term is left out (the region is the model's layout)
+MAX_PLACEMENTS = 40_320  # 8! — beyond, the placement term is left out (the region is then the model's layout)
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class _Element:
     wires: tuple[int, ...]
     gate: int | None  # index into model.gates for trainable gates, else None
     cost: int  # fixed cost of non-trainable elements (encoders, amplitude-tree CX)
+    cx: int = 0  # two-qubit gates of a non-trainable element (1 for the amplitude-tree CX)
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ class GateState:
     local: np.ndarray | None  # 2x2 unitary on ``wire`` when the gate acts on one wire
     wire: int | None
     vanishes: bool  # compiles to nothing (a pruning level)
+    cx: float = 0  # two-qubit gates it compiles to (for the placement term; 0 under depth)
 
 
 @dataclass(frozen=True)
@@ -113,46 +117,59 @@ class Estimator:
                 cost = self.costs.fixed.get(inst.operation.name, self.block_max)
                 elements.append(_Element(wires, None, min(cost, self.block_max)))
             else:  # a fixed two-qubit gate of the amplitude encoder (CX)
-                elements.append(_Element(wires, None, self.costs.cx))
+                elements.append(_Element(wires, None, self.costs.cx, 1))
         self.elements = tuple(elements)
         for g in model.gates:
             lut[g.name]  # fail early, with a clear message, on a gate type the LUT lacks
-        self._routing_table(lut)
+        self._placements(lut)
 
-    # --- routing ----------------------------------------------------------------------------
-    def _routing_table(self, lut: LUT) -> None:
-        """Swap distances of every logical pair under every placement of the model's qubits on
-        the LUT's region (when there are at most ``MAX_PLACEMENTS``)."""
+    # --- placement -------------------------------------------------------------------------
+    def _placements(self, lut: LUT) -> None:
+        """Per placement of the model's qubits on the LUT's region (when there are at most
+        ``MAX_PLACEMENTS``): each logical pair's SWAP distance, what one CX on its edge costs
+        beyond the region's mean, and what the placed readouts cost beyond theirs."""
         self.pairs = sorted({tuple(sorted(el.wires)) for el in self.elements if len(el.wires) == 2})
         self.pair_index = {p: k for k, p in enumerate(self.pairs)}
         self.swap_distance = None
-        self._routing: dict = {}
         qubits, edges = lut.region()
-        n = self.model.n_qubits
-        if not self.pairs or len(qubits) < n or math.perm(len(qubits), n) > MAX_PLACEMENTS:
+        n, c = self.model.n_qubits, self.costs
+        if c.path or not self.pairs or len(qubits) < n or math.perm(len(qubits), n) > MAX_PLACEMENTS:
             return
         g = nx.Graph()
         g.add_nodes_from(qubits)
         g.add_edges_from(edges)
         hops = dict(nx.all_pairs_shortest_path_length(g))
         far = len(qubits)  # a pair split across disconnected parts: worse than any path
-        placements = np.array(list(itertools.permutations(qubits, n)), dtype=np.int64)
+        placed = list(itertools.permutations(qubits, n))
+
+        def edge_excess(a, b):
+            both = [c.edge[e] for e in ((a, b), (b, a)) if e in c.edge]
+            return float(np.mean(both)) - c.cx if both else 0.0
+
         self.swap_distance = np.array([[max(hops[q[a]].get(q[b], far) - 1, 0) for a, b in self.pairs]
-                                       for q in placements], dtype=np.float64)
+                                       for q in placed], dtype=np.float64)
+        self.edge_excess = np.array([[edge_excess(q[a], q[b]) for a, b in self.pairs] for q in placed])
+        self.readout_excess = np.array([sum(c.qubit.get(x, c.readout) for x in q) - n * c.readout for q in placed])
+
+    def placement(self, counts) -> float:
+        """For the additive objectives, what the best placement of the qubits adds to the
+        region-mean estimate, given the two-qubit gates per logical pair (``counts``, one entry per
+        ``pairs``): its readouts and CX edges against the region's means, plus routing — one SWAP
+        (3 CX) per hop beyond the first between a pair's qubits, counted once per pair that keeps a
+        two-qubit gate (the transpiler moves qubits as it goes), so zero exactly when those pairs'
+        graph embeds in the coupling map."""
+        if self.swap_distance is None:
+            return 0
+        counts = np.asarray(counts, dtype=np.float64)
+        swaps = self.swap_distance @ (counts > 0)
+        total = self.readout_excess + self.edge_excess @ counts + 3 * self.costs.cx * swaps
+        return float(total.min())
 
     def routing(self, active) -> float:
-        """Estimated cost of the SWAPs routing needs when the logical pairs ``active`` (indices
-        into ``pairs``) each hold a two-qubit gate: under the best placement of the qubits, one
-        SWAP (3 CX) per hop beyond the first between a pair's qubits — zero exactly when the
-        pairs' graph embeds in the coupling map. The transpiler moves qubits as it goes, so a
-        pair is counted once, not once per gate."""
-        if self.swap_distance is None or not active or self.costs.path:
-            return 0
-        key = frozenset(active)
-        if key not in self._routing:
-            hops = int(round(float(self.swap_distance[:, sorted(key)].sum(axis=1).min())))
-            self._routing[key] = 3 * self.costs.cx * hops if hops else 0
-        return self._routing[key]
+        """:meth:`placement` with one two-qubit gate on each pair of ``active`` (pair indices)."""
+        counts = np.zeros(len(self.pairs))
+        counts[sorted(active)] = 1
+        return self.placement(counts) if len(active) else 0
 
     # --- per-gate state ---------------------------------------------------------------------
     def gate_state(self, i: int, angles) -> GateState:
@@ -160,13 +177,14 @@ class Estimator:
         angles = canonicalize_angles(g.name, angles)
         vanishes = self.lut[g.name].depth(angles) == 0
         cost = self.costs.value(g.name, angles)
+        cx = self.costs.two_qubit_gates(g.name, angles)
         u = matrix(g.name, np.array(angles))
         if not GATE_TYPES[g.name].controlled:
             return GateState(cost, u, g.wires[0], vanishes and is_identity(u))
         if is_identity(u):  # controlled phase: diag(1, e^{iα}) on the control wire
             local = np.diag([1.0, u[0, 0]]).astype(np.complex128)
             return GateState(cost, local, g.wires[0], vanishes and is_identity(local))
-        return GateState(cost, None, None, vanishes)
+        return GateState(cost, None, None, vanishes, cx)
 
     def states(self, theta) -> list[GateState]:
         theta = np.asarray(theta, dtype=np.float64)
@@ -188,13 +206,13 @@ class Estimator:
         closed = [0] * n  # cost of the run's finished terms (encoders, closed bound segments)
         seg_total = [0] * n  # Σ costs of the open bound segment
         seg_u = [_I2] * n  # its product unitary
-        active: set[int] = set()  # the logical pairs that keep a two-qubit gate
+        counts = [0] * len(self.pairs)  # two-qubit gates per logical pair
 
         def flush(w: int):
             return time[w] + closed[w] + self._segment_cost(seg_total[w], seg_u[w])
 
-        def join(wires, cost) -> None:  # a two-qubit node: it starts when both wires are free
-            active.add(self.pair_index[tuple(sorted(wires))])
+        def join(wires, cost, cx) -> None:  # a two-qubit node: it starts when both wires are free
+            counts[self.pair_index[tuple(sorted(wires))]] += cx
             if path:
                 end = max(flush(w) for w in wires) + cost
             else:  # one shared total: what each wire ran since, plus the node
@@ -211,7 +229,7 @@ class Estimator:
                     closed[w] += self._segment_cost(seg_total[w], seg_u[w]) + el.cost
                     seg_total[w], seg_u[w] = 0, _I2
                     continue
-                join(el.wires, el.cost)
+                join(el.wires, el.cost, el.cx)
                 continue
             s = states[el.gate]
             if s.vanishes:
@@ -221,11 +239,11 @@ class Estimator:
                 seg_total[w] += s.cost
                 seg_u[w] = s.local @ seg_u[w]
                 continue
-            join(el.wires, s.cost)
+            join(el.wires, s.cost, s.cx)
         if path:  # where a SWAP lands, on the critical path or beside it, is up to the router
             return max(flush(w) for w in range(n)) + self.costs.readout
         return time[0] + sum(closed[w] + self._segment_cost(seg_total[w], seg_u[w]) for w in range(n)) \
-            + n * self.costs.readout + self.routing(active)
+            + n * self.costs.readout + self.placement(counts)
 
     def moved(self, states, i: int, angles):
         """The estimate with gate i alone moved to ``angles`` (the rest as in ``states``)."""
@@ -279,10 +297,10 @@ class Estimator:
                 g.add_edge(last[w], node)
             return node
 
-        def two_qubit(wires, weight, label):
+        def two_qubit(wires, weight, label, cx):
             preds = [close(w) for w in wires]
             node = (label, wires, next(counter))
-            g.add_node(node, weight=weight)
+            g.add_node(node, weight=weight, cx=cx)
             for p in preds:
                 if p is not None:
                     g.add_edge(p, node)
@@ -294,7 +312,7 @@ class Estimator:
                 if len(el.wires) == 1:
                     run[el.wires[0]].append(("fixed", el.cost, None))
                 else:
-                    two_qubit(el.wires, el.cost, "cx")
+                    two_qubit(el.wires, el.cost, "cx", el.cx)
                 continue
             s = states[el.gate]
             if s.vanishes:
@@ -302,7 +320,7 @@ class Estimator:
             if s.local is not None:
                 run[s.wire].append(("bound", s.cost, s.local))
             else:
-                two_qubit(el.wires, s.cost, self.model.gates[el.gate].name)
+                two_qubit(el.wires, s.cost, self.model.gates[el.gate].name, s.cx)
         for w in range(n):
             close(w)
         return g
@@ -312,10 +330,8 @@ def dag_longest_path(model, theta, lut: LUT) -> int:
     """The estimate computed with networkx on :func:`gate_dag` (slower; same number).
 
     networkx weighs edges, the DAG its nodes: each node's weight goes onto its in-edges, and a
-    virtual source adds an edge into every node. The routing term is added to both."""
-    est = Estimator(model, lut)
-    g = est.dag(theta)
-    active = {est.pair_index[tuple(sorted(node[1]))] for node in g if node[0] != "block"}
+    virtual source adds an edge into every node."""
+    g = gate_dag(model, theta, lut)
     h = nx.DiGraph()
     h.add_nodes_from(g.nodes)
     h.add_node("source")
@@ -323,7 +339,7 @@ def dag_longest_path(model, theta, lut: LUT) -> int:
         h.add_edge("source", node, weight=data["weight"])
     for a, b in g.edges:
         h.add_edge(a, b, weight=g.nodes[b]["weight"])
-    return (int(nx.dag_longest_path_length(h, weight="weight")) if len(h) > 1 else 0) + est.routing(active)
+    return int(nx.dag_longest_path_length(h, weight="weight")) if len(h) > 1 else 0
 
 
 def gate_dag(model, theta, lut: LUT) -> nx.DiGraph:

@@ -11,7 +11,10 @@ in-context estimate (``compile.estimate``) needs, per gate type and LUT level, w
 costs in the chosen measure. For depth that is the LUT. For the others it is measured the way
 the LUT is built — each level, and random "generic" angles, compiled alone on every site of the
 LUT's region with the same transpiler settings — and averaged over the sites (the estimate
-ranks choices; the report always measures a fresh transpile of the whole circuit). The table
+ranks choices; the report always measures a fresh transpile of the whole circuit). Per physical
+qubit and edge the table also keeps the readout's and one CX's cost: the estimate places the
+model's qubits where they cost least, as qiskit's noise-aware layout does (fake_lagos' readout
+errors run from 1.7% to 46%, so *where* a circuit lands decides most of its ESP). The table
 is cached beside the LUTs as JSON, keyed by the LUT's sha256 and the Target's digest.
 """
 
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -51,6 +54,10 @@ class Costs:
     diagonal: float  # a diagonal single-qubit unitary (an RZ)
     cx: float  # a fixed CX (amplitude encoders)
     readout: float  # per measured qubit (−log fidelity, or the measurement's duration)
+    two_qubit: dict = field(default_factory=dict)  # gate type → {angles: two-qubit gates it compiles to}
+    two_qubit_generic: dict = field(default_factory=dict)  # gate type → two-qubit gates at a random angle
+    edge: dict = field(default_factory=dict)  # directed edge → cost of one CX there
+    qubit: dict = field(default_factory=dict)  # physical qubit → cost of its readout
 
     @property
     def path(self) -> bool:
@@ -58,6 +65,10 @@ class Costs:
 
     def value(self, name: str, angles) -> float:
         return self.levels.get(name, {}).get(tuple(float(a) for a in angles), self.generic[name])
+
+    def two_qubit_gates(self, name: str, angles) -> float:
+        """Two-qubit gates the gate compiles to (0 where the table does not say: depth)."""
+        return self.two_qubit.get(name, {}).get(tuple(float(a) for a in angles), self.two_qubit_generic.get(name, 0))
 
 
 def depth_costs(lut: LUT) -> Costs:
@@ -78,9 +89,13 @@ def costs_for(objective: str, lut: LUT, backend=None) -> Costs:
     key = {"2q": 0, "duration": 1, "esp": 2}[objective]
     pick = lambda m: float(m[key])  # noqa: E731
     generic = {n: pick(m) for n, m in measures["generic"].items()}
+    count = lambda m: float(m[0])  # noqa: E731 - two-qubit gates, whatever the objective
     return Costs(objective, {n: {a: pick(m) for a, m in row.items()} for n, row in measures["levels"].items()},
                  generic, generic, pick(measures["block"]),
-                 pick(measures["diagonal"]), pick(measures["cx"]), pick(measures["readout"]))
+                 pick(measures["diagonal"]), pick(measures["cx"]), pick(measures["readout"]),
+                 {n: {a: count(m) for a, m in row.items()} for n, row in measures["levels"].items()},
+                 {n: count(m) for n, m in measures["generic"].items()},
+                 {e: pick(m) for e, m in measures["edge"].items()}, {q: pick(m) for q, m in measures["qubit"].items()})
 
 
 def _measures(lut: LUT, backend) -> dict:
@@ -109,12 +124,15 @@ _MEMO: dict = {}
 
 
 def _encode(m: dict) -> dict:
-    return {**m, "levels": {n: [[list(a), v] for a, v in row.items()] for n, row in m["levels"].items()}}
+    return {**m, "levels": {n: [[list(a), v] for a, v in row.items()] for n, row in m["levels"].items()},
+            "edge": [[list(e), v] for e, v in m["edge"].items()], "qubit": [[q, v] for q, v in m["qubit"].items()]}
 
 
 def _decode(d: dict) -> dict:
     return {**d, "levels": {n: {tuple(float(x) for x in a): tuple(v) for a, v in row}
-                            for n, row in d["levels"].items()}}
+                            for n, row in d["levels"].items()},
+            "edge": {tuple(int(q) for q in e): tuple(v) for e, v in d["edge"]},
+            "qubit": {int(q): tuple(v) for q, v in d["qubit"]}}
 
 
 def _measure(lut: LUT, backend) -> dict:
@@ -155,13 +173,18 @@ def _measure(lut: LUT, backend) -> dict:
     diagonal = on_sites([gate_circuit("rz", (_RZ_ANGLE,))], ones)[0]
     cx = QuantumCircuit(2)
     cx.cx(0, 1)
-    cx_cost = on_sites([cx], edges)[0] if edges else np.zeros(3)
-    read = [target["measure"].get((q,)) for q in qubits] if "measure" in target.operation_names else []
-    readout = (0.0, float(np.mean([getattr(p, "duration", None) or 0.0 for p in read])) if read else 0.0,
-               float(np.mean([-math.log1p(-min(getattr(p, "error", None) or 0.0, 1 - 1e-12)) for p in read]))
-               if read else 0.0)
+    per_edge = {e: tuple(on_sites([cx], [e])[0]) for e in edges}
+    cx_cost = np.mean(list(per_edge.values()), axis=0) if edges else np.zeros(3)
+
+    def read(q):
+        p = target["measure"].get((q,)) if "measure" in target.operation_names else None
+        error = min(getattr(p, "error", None) or 0.0, 1 - 1e-12)
+        return (0.0, float(getattr(p, "duration", None) or 0.0), -math.log1p(-error))
+
+    per_qubit = {q: read(q) for q in qubits}
     return {"levels": levels, "generic": generic, "block": tuple(block.mean(axis=0)), "diagonal": tuple(diagonal),
-            "cx": tuple(cx_cost), "readout": readout}
+            "cx": tuple(cx_cost), "readout": tuple(np.mean(list(per_qubit.values()), axis=0)),
+            "edge": per_edge, "qubit": per_qubit}
 
 
 def deployed_cost(objective: str, measures: dict) -> float:

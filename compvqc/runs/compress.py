@@ -84,10 +84,14 @@ def _check_resumable(saved: Checkpoint, directory, config: CompressConfig, prove
 
 def compress_checkpoint(src: Checkpoint, backend, config: CompressConfig, *, data_dir=None, lut=None,
                         manager: CheckpointManager | None = None, resume: bool = False, warm_start_masks: bool = False,
-                        no_rebuild: bool = False, progress=None) -> tuple[Checkpoint, CompressionResult]:
+                        no_rebuild: bool = False, progress=None,
+                        vanilla_metrics: dict | None = None, data=None) -> tuple[Checkpoint, CompressionResult]:
+    """``vanilla_metrics`` (the vanilla model's measured accuracies and costs on this backend) and
+    ``data`` (its dataset, ``dataset_for``) when the caller has them: a ratio search compresses
+    one model many times."""
     backend = resolve_backend(backend)
     model = src.model
-    data = dataset_for(src, data_dir)
+    data = dataset_for(src, data_dir) if data is None else data
     if lut is None:
         lut = get_lut(backend, gates=sorted({g.name for g in model.gates}), model=model, no_rebuild=no_rebuild,
                       progress=progress)
@@ -110,7 +114,8 @@ def compress_checkpoint(src: Checkpoint, backend, config: CompressConfig, *, dat
             manager.save(run_checkpoint(template, rec, targets, lr), step=step)
 
     result = compress(model, template.theta, data, backend, lut, config, restored=restored, persist=persist,
-                      warm_mask=src.masked if warm_start_masks else None, progress=progress)
+                      warm_mask=src.masked if warm_start_masks else None, progress=progress,
+                      vanilla_metrics=vanilla_metrics)
     done = result.record or RunRecord("done", result.theta, np.zeros(len(model.gates), bool))
     metrics = {**src.metrics, "compression": {**result.metrics, "backend": provenance.get("backend"),
                                               "method": config.method, "seconds": result.seconds}}

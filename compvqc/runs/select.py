@@ -139,15 +139,19 @@ def select_ratio(src: Checkpoint, backend, ratios=None, config: CompressConfig |
 
     vanilla, vanilla_accuracy, _ = scored(src.model, src.theta_original)
 
+    measured_vanilla: dict = {}  # the vanilla model's accuracies and costs, measured by the first candidate
+
     def candidate(r: float) -> Candidate:
         manager = manager_for(r) if manager_for else None
         try:
             comp, result = compress_checkpoint(src, backend, replace(config, ratio=r), data_dir=data_dir,
                                                manager=manager, resume=resume, warm_start_masks=warm_start_masks,
-                                               no_rebuild=no_rebuild, progress=progress)
+                                               no_rebuild=no_rebuild, progress=progress,
+                                               vanilla_metrics=measured_vanilla or None, data=data)
         finally:
             if manager is not None:
                 manager.close()
+        measured_vanilla.update(result.metrics["vanilla"])
         on_backend, backend_accuracy, exact = scored(comp.model, comp.theta)
         drop, upper = drop_bound(vanilla, on_backend)
         measured = result.metrics["compressed"]
