@@ -20,13 +20,11 @@ from compvqc.compile.tcd import true_tcd
 from compvqc.compress.levels import CompressionError
 from compvqc.compress.methods import CompressConfig
 from compvqc.errors import CompileError
-from compvqc.model import build_model
+from tests import test_compile_tcd
 
 
-@pytest.fixture(scope="module")
-def mnist2():
-    model = build_model("4x4_ryzxy", "random50", 2, arch_seed=0)
-    return model, model.init_params(np.random.default_rng(0))
+mnist2 = test_compile_tcd.mnist2  # the 50-gate MNIST-2 model and a θ (a fixture)
+_random_compression = test_compile_tcd._random_compression
 
 
 @pytest.fixture
@@ -75,15 +73,6 @@ def test_depth_costs_are_the_lut(manila_lut):
         assert c.value(name, (0.123,) * len(table.entries[0].angles)) == table.generic.mode
     with pytest.raises(CompileError, match="unknown objective"):
         costs_for("speed", manila_lut)
-
-
-def _random_compression(model, theta, lut, rng, p):
-    th = theta.copy()
-    for g in model.gates:
-        if rng.uniform() < p:
-            levels = lut[g.name].levels()
-            th[list(g.params)] = levels[int(rng.integers(len(levels)))].angles
-    return th
 
 
 @settings(max_examples=15, deadline=None)
