@@ -2,6 +2,7 @@
 
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -482,3 +483,26 @@ def test_cli_compress_with_a_budget_alone_searches(trained, tmp_path, capsys):
     if within:
         assert d["ratio"] == min(within, key=lambda c: (c["tcd"], -c["ratio"]))["ratio"]
     assert load_checkpoint(out).metrics["compression"]["selection"] == sel
+
+
+def test_a_checkpoint_finds_its_data_where_it_was_trained(data_dir, tmp_path, monkeypatch, capsys):
+    """The README's `compvqc compress mnist2.ckpt --backend fake_manila` works without --data-dir:
+    the IDX folder recorded in the checkpoint is used when neither --data-dir nor COMPVQC_DATA
+    names one; a recorded folder that is gone is one clear line."""
+    monkeypatch.delenv("COMPVQC_DATA", raising=False)
+    ckpt = tmp_path / "mnist2.ckpt"
+    assert main(["train", "--dataset", "mnist2", "--arch", "random22", "--epochs", "1", "--max-train", "200",
+                 "--data-dir", str(data_dir), "-o", str(ckpt)]) == 0
+    capsys.readouterr()
+    out = tmp_path / "c.ckpt"
+    assert main(["compress", str(ckpt), "--backend", "fake_manila", "--ratio", "0.3", "--iters", "1",
+                 "--retrain-epochs", "0", "-o", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["compressed"]["tcd"] > 0
+    ck = load_checkpoint(ckpt)
+    moved = tmp_path / "moved.ckpt"
+    from compvqc.checkpoint import save_checkpoint
+
+    save_checkpoint(moved, replace(ck, dataset={**ck.dataset, "data_dir": str(tmp_path / "gone")}))
+    assert main(["compress", str(moved), "--backend", "fake_manila", "--ratio", "0.3", "-o", str(tmp_path / "d.ckpt")]) == 1
+    err = capsys.readouterr().err
+    assert "--data-dir" in err and err.strip().count("\n") == 0

@@ -85,11 +85,9 @@ def compress_config(sweep: Sweep, point: Point) -> CompressConfig:
 
 @functools.lru_cache(maxsize=8)
 def _dataset(reference_json: str, data_dir):
-    from compvqc.data import load_dataset
+    from compvqc.data import load_reference
 
-    ref = json.loads(reference_json)
-    kw = {k: ref[k] for k in ("preprocess", "val_fraction", "split_seed", "n_samples", "max_train") if k in ref}
-    return load_dataset(ref["name"], data_dir=data_dir, **kw)
+    return load_reference(json.loads(reference_json), data_dir)
 
 
 def _costs(model, theta, backend, seeds, sweep: Sweep, data, seed: int) -> dict:

@@ -129,6 +129,21 @@ def check_reference(ref: dict) -> None:
             raise DatasetError(f"dataset reference: {key} = {ref[key]!r} is out of range")
 
 
+REBUILD_KEYS = ("preprocess", "val_fraction", "split_seed", "n_samples", "max_train")
+
+
+def load_reference(ref: dict, data_dir=None) -> "Dataset":
+    """The dataset a stored reference (``Dataset.reference``) names, rebuilt split for split.
+    The IDX folder is ``data_dir``, else ``$COMPVQC_DATA``, else the folder the reference
+    recorded (when it is still there): a checkpoint compresses on the machine it was trained on
+    without ``--data-dir``."""
+    check_reference(ref)
+    recorded = ref.get("data_dir")
+    if not data_dir and not os.environ.get("COMPVQC_DATA") and recorded and Path(recorded).is_dir():
+        data_dir = recorded
+    return load_dataset(ref["name"], data_dir=data_dir, **{k: ref[k] for k in REBUILD_KEYS if k in ref})
+
+
 def _int_in(v, low: int, high: int) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and low <= v <= high
 

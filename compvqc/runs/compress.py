@@ -19,7 +19,7 @@ from compvqc.compile.cache import get_lut
 from compvqc.compress.methods import CompressConfig
 from compvqc.compress.stages import STAGES, CompressionResult, RunRecord, compress
 from compvqc.train.optim import Adam
-from compvqc.data import load_dataset
+from compvqc.data import load_reference
 from compvqc.errors import CompVQCError
 
 
@@ -27,11 +27,11 @@ RETRAIN_STEPS = 10_000  # retraining checkpoints are numbered after the ADMM ite
 
 
 def dataset_for(ckpt: Checkpoint, data_dir=None):
+    """The checkpoint's dataset, rebuilt from its recorded reference (``data.load_reference``)."""
     ref = ckpt.dataset or {}
     if "name" not in ref:
         raise CompVQCError("the checkpoint names no dataset; compression needs its validation split")
-    kw = {k: ref[k] for k in ("preprocess", "val_fraction", "split_seed", "n_samples", "max_train") if k in ref}
-    return load_dataset(ref["name"], data_dir=data_dir, **kw)
+    return load_reference(ref, data_dir)
 
 
 def record_of(ck: Checkpoint) -> RunRecord:
