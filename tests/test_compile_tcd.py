@@ -210,4 +210,6 @@ def test_routing_costs_nothing_exactly_when_the_pairs_embed_in_the_coupling_map(
     device.add_nodes_from(qubits)
     embeds = GraphMatcher(device, logical).subgraph_is_monomorphic()
     assert (est.routing(active) == 0) == embeds
+    duration = Estimator(model, lut, costs_for("duration", lut))
+    assert (duration.routing(active) == 0) == embeds
     assert est.routing(active) % 3 == 0  # whole SWAPs of three CX each

@@ -17,17 +17,17 @@ estimate models that:
   arbitrary single-qubit unitary on the backend). Input encoders are unbound Parameters that the
   transpiler cannot fold into U, so each stays a separate term (its rotation's generic depth)
   and splits the run into independently merged bound segments;
-* placement, for the additive objectives (two-qubit gates, −log ESP): the per-gate costs are
-  means over the LUT's region, but the transpiler puts the model on particular qubits, and when
-  the logical pairs that keep a two-qubit gate do not embed in the coupling map (a triangle on a
-  line or a tree) it inserts SWAPs. Over every placement of the model's qubits on the region,
-  the estimate adds what the best one costs beyond the means: its readouts, its CX edges (per
+* placement (2q, −log ESP and duration, not depth): the per-gate costs are means over the LUT's
+  region, but the transpiler puts the model on particular qubits, and when the logical pairs that
+  keep a two-qubit gate do not embed in the coupling map (a triangle on a line or a tree) it
+  inserts SWAPs. Over every placement of the model's qubits on the region, the estimate adds what
+  the best one costs beyond the means: for the additive objectives its readouts, its CX edges (per
   CX on each pair), and one SWAP (3 CX) per hop beyond the first for each pair that keeps a
-  two-qubit gate (counted once per pair: the transpiler moves qubits as it goes). So removing
-  one entangler of a triangle on fake_lagos saves its SWAPs, and freeing the circuit of CX lets
-  it move to the best readouts — effects of gates taken together. Depth and duration leave it
-  out: whether a SWAP lands on the critical path is up to the router, and adding it to depth
-  moved the table2 and hard fronts only within their noise (``benchmarks/RESULTS.md``).
+  two-qubit gate (counted once per pair: the transpiler moves qubits as it goes); for duration
+  the SWAPs alone. So removing one entangler of a triangle on fake_lagos saves its SWAPs, and
+  freeing the circuit of CX lets it move to the best readouts — effects of gates taken together.
+  Depth leaves it out: adding it moved the table2 and hard fronts only within their noise, and
+  the recorded fronts stay reproducible (``benchmarks/RESULTS.md``).
 
 Other objectives than depth (``compile.objective``: two-qubit gates, duration, −log ESP) use the
 same sweep with their own costs per piece; the additive ones sum where depth takes the max.
@@ -126,14 +126,14 @@ class Estimator:
     # --- placement -------------------------------------------------------------------------
     def _placements(self, lut: LUT) -> None:
         """Per placement of the model's qubits on the LUT's region (when there are at most
-        ``MAX_PLACEMENTS``): each logical pair's SWAP distance, what one CX on its edge costs
+        ``MAX_PLACEMENTS``; not for depth): each logical pair's SWAP distance, what one CX on its edge costs
         beyond the region's mean, and what the placed readouts cost beyond theirs."""
         self.pairs = sorted({tuple(sorted(el.wires)) for el in self.elements if len(el.wires) == 2})
         self.pair_index = {p: k for k, p in enumerate(self.pairs)}
         self.swap_distance = None
         qubits, edges = lut.region()
         n, c = self.model.n_qubits, self.costs
-        if c.path or not self.pairs or len(qubits) < n or math.perm(len(qubits), n) > MAX_PLACEMENTS:
+        if c.objective == "depth" or not self.pairs or len(qubits) < n or math.perm(len(qubits), n) > MAX_PLACEMENTS:
             return
         g = nx.Graph()
         g.add_nodes_from(qubits)
@@ -152,16 +152,18 @@ class Estimator:
         self.readout_excess = np.array([sum(c.qubit.get(x, c.readout) for x in q) - n * c.readout for q in placed])
 
     def placement(self, counts) -> float:
-        """For the additive objectives, what the best placement of the qubits adds to the
-        region-mean estimate, given the two-qubit gates per logical pair (``counts``, one entry per
-        ``pairs``): its readouts and CX edges against the region's means, plus routing — one SWAP
+        """What the best placement of the qubits adds to the region-mean estimate, given the
+        two-qubit gates per logical pair (``counts``, one entry per ``pairs``): for the additive
+        objectives its readouts and CX edges against the region's means, plus routing — one SWAP
         (3 CX) per hop beyond the first between a pair's qubits, counted once per pair that keeps a
         two-qubit gate (the transpiler moves qubits as it goes), so zero exactly when those pairs'
-        graph embeds in the coupling map."""
+        graph embeds in the coupling map; for duration the routing alone (0 under depth)."""
         if self.swap_distance is None:
             return 0
         counts = np.asarray(counts, dtype=np.float64)
         swaps = self.swap_distance @ (counts > 0)
+        if self.costs.path:  # duration: the SWAPs only (readouts and edges add along a path, not a sum)
+            return float(3 * self.costs.cx * swaps.min())
         total = self.readout_excess + self.edge_excess @ counts + 3 * self.costs.cx * swaps
         return float(total.min())
 
@@ -240,8 +242,8 @@ class Estimator:
                 seg_u[w] = s.local @ seg_u[w]
                 continue
             join(el.wires, s.cost, s.cx)
-        if path:  # where a SWAP lands, on the critical path or beside it, is up to the router
-            return max(flush(w) for w in range(n)) + self.costs.readout
+        if path:
+            return max(flush(w) for w in range(n)) + self.costs.readout + self.placement(counts)
         return time[0] + sum(closed[w] + self._segment_cost(seg_total[w], seg_u[w]) for w in range(n)) \
             + n * self.costs.readout + self.placement(counts)
 
