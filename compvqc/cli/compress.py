@@ -84,7 +84,8 @@ def cmd_compress(args) -> int:
     search = args.budget is not None and not args.ratios and args.ratio is None
     if search and method.knob != "ratio":
         raise UsageError(f"compvqc compress: {args.method} has no ratio to search (--budget alone)")
-    if (args.noisy or args.no_noise or args.shots is not None or args.budget is not None) and not (args.ratios or search):
+    judged = args.noisy or args.no_noise or args.shots is not None or args.budget is not None
+    if judged and not (args.ratios or search):
         raise UsageError("compvqc compress: --noisy, --shots and --budget go with --ratios or --budget alone, "
                          "not --ratio")
     if args.noisy and args.no_noise:

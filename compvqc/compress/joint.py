@@ -5,9 +5,9 @@ gate unchanged, so it favours cheap levels of single gates — often a quantizat
 controlled gate (CRX(2π), depth 1 alone) that keeps the entanglers dominating the compiled depth
 — and its mask then follows a fixed ratio. Here a *set* S of gates on levels is scored as a whole:
 
-* **saving**: the in-context estimate of the objective (TCD by default, ``compile.objective``) with S on its levels (``compile.estimate``), so
-  removing every controlled gate of a qubit pair shows the CX it removes and the single-qubit
-  runs that then merge;
+* **saving**: the in-context estimate (``compile.estimate``) of the objective (the TCD by
+  default, ``compile.objective``) with S on its levels, so removing every controlled gate of a
+  qubit pair shows the CX it removes and the single-qubit runs that then merge;
 * **cost**: the increase of the training loss when S is fixed on its levels and every other
   parameter re-optimized, to second order (Optimal Brain Surgeon, Hassibi & Stork 1993):
   ΔL(S) = ½ δ_Sᵀ [(H⁻¹)_SS]⁻¹ δ_S, with δ the shortest move of each angle onto its level and H

@@ -35,8 +35,8 @@ from compvqc.compress.methods import DEFAULT_BUDGET, CompressConfig, Compression
 from compvqc.model.readout import accuracy, hits
 from compvqc.runs.compress import compress_checkpoint, dataset_for
 
-RULE = ("non-inferiority: the cheapest candidate (by the objective) whose validation accuracy drop against the vanilla model "
-        "(one-sided 95% paired upper bound) is within the budget; ties: the larger ratio")
+RULE = ("non-inferiority: the cheapest candidate (by the objective) whose validation accuracy drop against "
+        "the vanilla model (one-sided 95% paired upper bound) is within the budget; ties: the larger ratio")
 LEVEL = 0.95
 SEARCH = tuple(round(0.05 * k, 2) for k in range(1, 20))
 """The ratios a budget search (``ratios=None``, :func:`search`) may try: 0.05 … 0.95."""
