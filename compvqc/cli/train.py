@@ -66,8 +66,9 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     from compvqc.train.gradients import GRADIENTS
     from compvqc.train.optim import OPTIMIZERS
 
-    p.add_argument("--dataset", required=True, choices=sorted(DATASETS), metavar="NAME",
-                   help=f"one of: {', '.join(DATASETS)}")
+    p.add_argument("--dataset", required=True, metavar="NAME",
+                   help=f"one of: {', '.join(DATASETS)}; or your own .npz (x, y or x_train, y_train, x_test, "
+                        "y_test) or .csv (features, then the label) file")
     d = {k: f.default for k, f in TrainConfig.__dataclass_fields__.items()}  # the library's defaults
     p.add_argument("--arch", default=d["arch"],
                    help=f"random<N> | blocks<L> | u3cu3_<L> | reupload<L> (default {d['arch']})")
@@ -106,6 +107,12 @@ def cmd_train(args) -> int:
     from compvqc.fsutil import check_output
     from compvqc.runs.train import train_on_dataset, train_summary
 
+    from compvqc.data import DATASETS
+    from compvqc.data.user import is_user_file
+
+    if args.dataset not in DATASETS and not is_user_file(args.dataset):
+        raise UsageError(f"compvqc train: unknown dataset {args.dataset!r} (known: {', '.join(DATASETS)}, "
+                         "or a .npz or .csv file)")
     output = check_output(args.output, force=args.force)
     config = _config_from_args(args)
     manager_args(args)

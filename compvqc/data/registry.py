@@ -6,7 +6,8 @@ test split (digits2, syn4, syn16) carve test first. ReCL, mask scores, ratio cho
 stopping look only at validation; test is for reporting.
 
 Nothing is downloaded: MNIST / Fashion-MNIST come from IDX files in ``data_dir`` (or the
-``COMPVQC_DATA`` environment variable), digits2 from scikit-learn's bundled copy.
+``COMPVQC_DATA`` environment variable), digits2 from scikit-learn's bundled copy. A path to a
+``.npz`` or ``.csv`` file in place of a name is the user's own data (``data.user``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 from compvqc.data.idx import MAGIC_IMAGES, MAGIC_LABELS, read_idx
 from compvqc.data.preprocess import MODES, pool, scale_features
 from compvqc.data.synthetic import make_synthetic
+from compvqc.data.user import is_user_file, labelled_splits
 from compvqc.limits import MAX_SAMPLES
 from compvqc.errors import DatasetError
 
@@ -112,7 +114,10 @@ def check_reference(ref: dict) -> None:
     known name, and every setting of the right type and within its bounds (one DatasetError)."""
     if not isinstance(ref, dict):
         raise DatasetError("a dataset reference must be a JSON object")
-    if ref.get("name") not in DATASETS:
+    if ref.get("name") == "file":
+        if not all(isinstance(ref.get(k), str) for k in ("path", "sha256")):
+            raise DatasetError("a data-file reference needs the file's path and sha256")
+    elif ref.get("name") not in DATASETS:
         raise DatasetError(f"unknown dataset {ref.get('name')!r} (known: {', '.join(DATASETS)})")
     checks = {
         "preprocess": lambda v: v in MODES,
@@ -132,12 +137,31 @@ def check_reference(ref: dict) -> None:
 REBUILD_KEYS = ("preprocess", "val_fraction", "split_seed", "n_samples", "max_train")
 
 
+def _user_dataset(path, val_fraction, split_seed, max_train) -> "Dataset":
+    """A user's .npz or .csv file as a Dataset (``data.user``)."""
+    if not 0.0 < val_fraction < 1.0:
+        raise DatasetError("val_fraction must be in (0, 1)")
+    d = labelled_splits(path, val_fraction=val_fraction, split_seed=split_seed, carve=_carve)
+    train, reference = d["train"], d["reference"]
+    if max_train is not None:
+        if max_train < 1:
+            raise DatasetError("max_train must be at least 1")
+        train = Split(train.x[:max_train], train.y[:max_train])
+        reference["max_train"] = max_train
+    return Dataset(str(path), train, d["val"], Split(*d["test"]), len(d["classes"]), d["encoder"], reference)
+
+
 def load_reference(ref: dict, data_dir=None) -> "Dataset":
     """The dataset a stored reference (``Dataset.reference``) names, rebuilt split for split.
     The IDX folder is ``data_dir``, else ``$COMPVQC_DATA``, else the folder the reference
     recorded (when it is still there): a checkpoint compresses on the machine it was trained on
     without ``--data-dir``."""
     check_reference(ref)
+    if ref["name"] == "file":
+        data = _user_dataset(ref["path"], ref.get("val_fraction", 0.1), ref.get("split_seed", 0), ref.get("max_train"))
+        if data.reference["sha256"] != ref["sha256"]:
+            raise DatasetError(f"{ref['path']} changed since the model was trained on it (sha256 differs)")
+        return data
     recorded = ref.get("data_dir")
     if not data_dir and not os.environ.get("COMPVQC_DATA") and recorded and Path(recorded).is_dir():
         data_dir = recorded
@@ -155,8 +179,10 @@ def load_dataset(name: str, *, data_dir=None, preprocess: str = "scale", val_fra
     ``n_samples`` sizes the synthetic sets; ``max_train`` keeps the first N training samples
     (after the validation carve) for quick runs.
     """
+    if is_user_file(name):
+        return _user_dataset(name, val_fraction, split_seed, max_train)
     if name not in DATASETS:
-        raise DatasetError(f"unknown dataset {name!r} (known: {', '.join(DATASETS)})")
+        raise DatasetError(f"unknown dataset {name!r} (known: {', '.join(DATASETS)}, or a .npz or .csv file)")
     if preprocess not in MODES:
         raise DatasetError(f"unknown preprocessing {preprocess!r} (use {' or '.join(MODES)})")
     if not 0.0 < val_fraction < 1.0:

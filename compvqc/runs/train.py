@@ -16,7 +16,7 @@ import numpy as np
 from compvqc.data import Dataset, load_dataset
 from compvqc.model import VQC, build_model
 from compvqc.checkpoint import Checkpoint, CheckpointError, CheckpointManager
-from compvqc.errors import Interrupted, Terminated
+from compvqc.errors import Interrupted, Terminated, TrainingError
 from compvqc.train.config import TrainConfig
 from compvqc.train.gradients import get_gradient
 from compvqc.train.loop import TrainResult, evaluate, fit
@@ -120,6 +120,9 @@ def train_on_dataset(config: TrainConfig, *, data_dir=None, progress=None, callb
         n_samples=config.n_samples,
         max_train=config.max_train,
     )
+    if not (config.encoder or data.default_encoder):
+        raise TrainingError(f"{config.dataset} has {data.n_features} features: name an encoder for them "
+                            f"(e.g. amplitude for 2^n features)")
     model = build_model(
         config.encoder or data.default_encoder,
         config.arch,

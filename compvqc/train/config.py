@@ -34,11 +34,18 @@ class TrainConfig:
 
     def __post_init__(self):
         """Every setting checked before any data is loaded: one ``TrainingError`` naming it."""
+        from pathlib import Path
+
         from compvqc.data import DATASETS
+        from compvqc.data.user import is_user_file
         from compvqc.model.architectures import check_arch
 
-        if self.dataset not in DATASETS:
-            raise TrainingError(f"unknown dataset {self.dataset!r} (known: {', '.join(DATASETS)})")
+        if is_user_file(self.dataset):
+            if not Path(self.dataset).is_file():
+                raise TrainingError(f"no data file {self.dataset}")
+        elif self.dataset not in DATASETS:
+            raise TrainingError(f"unknown dataset {self.dataset!r} (known: {', '.join(DATASETS)}, "
+                                f"or a .npz or .csv file)")
         check_arch(self.arch, self.gate_set)
         _int("epochs", self.epochs, 0, MAX_EPOCHS)
         _int("batch_size", self.batch_size, 1, MAX_BATCH)
