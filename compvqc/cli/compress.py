@@ -170,7 +170,6 @@ def cmd_compress(args) -> int:
              f"{payload['quantized']} quantized" if speedup else "  speedup -"]
     if selection is not None:
         payload["selection"] = selection
-    if selection is not None:
         where = "noise-free" if not selection["noise"] else f"on {name}'s noise model, {selection['shots']} shots"
         within = "" if selection["within_budget"] else " (none within the budget: the smallest bound)"
         how = "searched for" if selection.get("searched") else "chosen"

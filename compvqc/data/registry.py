@@ -137,35 +137,20 @@ def check_reference(ref: dict) -> None:
 REBUILD_KEYS = ("preprocess", "val_fraction", "split_seed", "n_samples", "max_train")
 
 
-def _user_dataset(path, val_fraction, split_seed, max_train) -> "Dataset":
-    """A user's .npz or .csv file as a Dataset (``data.user``)."""
-    if not 0.0 < val_fraction < 1.0:
-        raise DatasetError("val_fraction must be in (0, 1)")
-    d = labelled_splits(path, val_fraction=val_fraction, split_seed=split_seed, carve=_carve)
-    train, reference = d["train"], d["reference"]
-    if max_train is not None:
-        if max_train < 1:
-            raise DatasetError("max_train must be at least 1")
-        train = Split(train.x[:max_train], train.y[:max_train])
-        reference["max_train"] = max_train
-    return Dataset(str(path), train, d["val"], Split(*d["test"]), len(d["classes"]), d["encoder"], reference)
-
-
 def load_reference(ref: dict, data_dir=None) -> "Dataset":
     """The dataset a stored reference (``Dataset.reference``) names, rebuilt split for split.
     The IDX folder is ``data_dir``, else ``$COMPVQC_DATA``, else the folder the reference
     recorded (when it is still there): a checkpoint compresses on the machine it was trained on
     without ``--data-dir``."""
     check_reference(ref)
-    if ref["name"] == "file":
-        data = _user_dataset(ref["path"], ref.get("val_fraction", 0.1), ref.get("split_seed", 0), ref.get("max_train"))
-        if data.reference["sha256"] != ref["sha256"]:
-            raise DatasetError(f"{ref['path']} changed since the model was trained on it (sha256 differs)")
-        return data
     recorded = ref.get("data_dir")
     if not data_dir and not os.environ.get("COMPVQC_DATA") and recorded and Path(recorded).is_dir():
         data_dir = recorded
-    return load_dataset(ref["name"], data_dir=data_dir, **{k: ref[k] for k in REBUILD_KEYS if k in ref})
+    name = ref["path"] if ref["name"] == "file" else ref["name"]
+    data = load_dataset(name, data_dir=data_dir, **{k: ref[k] for k in REBUILD_KEYS if k in ref})
+    if ref["name"] == "file" and data.reference["sha256"] != ref["sha256"]:
+        raise DatasetError(f"{ref['path']} changed since the model was trained on it (sha256 differs)")
+    return data
 
 
 def _int_in(v, low: int, high: int) -> bool:
@@ -179,19 +164,22 @@ def load_dataset(name: str, *, data_dir=None, preprocess: str = "scale", val_fra
     ``n_samples`` sizes the synthetic sets; ``max_train`` keeps the first N training samples
     (after the validation carve) for quick runs.
     """
-    if is_user_file(name):
-        return _user_dataset(name, val_fraction, split_seed, max_train)
-    if name not in DATASETS:
+    user = is_user_file(name)
+    if not user and name not in DATASETS:
         raise DatasetError(f"unknown dataset {name!r} (known: {', '.join(DATASETS)}, or a .npz or .csv file)")
     if preprocess not in MODES:
         raise DatasetError(f"unknown preprocessing {preprocess!r} (use {' or '.join(MODES)})")
     if not 0.0 < val_fraction < 1.0:
         raise DatasetError("val_fraction must be in (0, 1)")
-    source, classes, encoder = DATASETS[name]
+    source, classes, encoder = DATASETS.get(name, ("file", (), None))
     rng = np.random.default_rng(split_seed)
     reference = {"name": name, "source": source, "classes": list(classes), "preprocess": preprocess,
                  "val_fraction": val_fraction, "split_seed": split_seed}
-    if source == "synthetic":
+    if user:  # the user's features are used as given: the reference records no preprocessing
+        d = labelled_splits(name, val_fraction=val_fraction, split_seed=split_seed, carve=_carve)
+        train, val, test, reference = d["train"], d["val"], Split(*d["test"]), d["reference"]
+        classes, encoder = d["classes"], d["encoder"]
+    elif source == "synthetic":
         n_features = 4 if name == "syn4" else 16
         x, y = make_synthetic(n_features, n_samples, split_seed)
         reference["n_samples"] = n_samples
