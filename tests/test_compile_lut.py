@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from qiskit import QuantumCircuit, transpile
-from qiskit.circuit.library import CRXGate, CRYGate, CRZGate, CU3Gate, RXGate, RYGate, RZGate, U3Gate
+from qiskit.circuit.library import (CPhaseGate, CRXGate, CRYGate, CRZGate, CU3Gate, PhaseGate, RXGate, RXXGate,
+                                    RYGate, RYYGate, RZGate, RZZGate, U3Gate)
 from qiskit.quantum_info import Operator
 
 from compvqc.compile import (
@@ -35,7 +36,13 @@ from tests.conftest import FULL
 
 PI = math.pi
 GATES = {"rx": RXGate, "ry": RYGate, "rz": RZGate, "crx": CRXGate, "cry": CRYGate, "crz": CRZGate,
-         "u3": U3Gate, "cu3": CU3Gate}
+         "u3": U3Gate, "cu3": CU3Gate, "p": PhaseGate, "cp": CPhaseGate, "rzz": RZZGate, "rxx": RXXGate,
+         "ryy": RYYGate}
+FIRST_EIGHT = ("rx", "ry", "rz", "crx", "cry", "crz", "u3", "cu3")
+FIRST_EIGHT_DIGESTS = {  # the shipped tables of the first eight types (and the blocks) before P, CP, RZZ, RXX, RYY
+    "fake_fractional": "7a2708a34a20b0f9", "fake_jakarta": "11dba616560c308e", "fake_lagos": "6143da9665c33663",
+    "fake_manila": "a425efafcacbb6af", "fake_perth": "cf6599d39b7533a3", "fake_sherbrooke": "8654c0fe4fb7edc8",
+    "fake_torino": "14c3d3fe4b195dfb"}
 
 
 @pytest.fixture(autouse=True)
@@ -305,5 +312,27 @@ def test_prebuilt_luts_are_fresh_and_regions_recorded():
         region = lut.provenance["region"]
         expected = 4 if backend.target.num_qubits > 7 else backend.target.num_qubits
         assert len(region["qubits"]) == expected
-        assert set(lut.gates) == {"rx", "ry", "rz", "crx", "cry", "crz", "u3", "cu3"}
+        assert set(lut.gates) == set(GATES)
         assert isinstance(LUT.from_dict(lut.to_dict()), LUT)
+
+
+@pytest.mark.parametrize("name", PREBUILT)
+def test_adding_gate_types_left_the_shipped_tables_unchanged(name):
+    d = json.loads(prebuilt_path(name).read_text())
+    blob = json.dumps({"gates": {g: d["gates"][g] for g in FIRST_EIGHT}, "blocks": d["blocks"]}, sort_keys=True)
+    assert hashlib.sha256(blob.encode()).hexdigest()[:16] == FIRST_EIGHT_DIGESTS[name]
+
+
+@pytest.mark.parametrize("name", ["fake_manila", "fake_torino", "fake_sherbrooke"])  # cx, cz and ecr devices
+def test_new_gate_types_match_direct_transpiles(name):
+    backend = resolve_backend(name)
+    lut = load_lut_file(prebuilt_path(name))
+    rng = np.random.default_rng(5)
+    for gate in ("p", "cp", "rzz", "rxx", "ryy"):
+        table = lut[gate]
+        for e in _sample(table, rng, 4):
+            depths = [direct_depth(backend, gate, e.angles, site) for site in table.sites]
+            assert depths == list(e.site_depths), (gate, e.angles)
+    rzz = lut["rzz"]  # RZZ(π) is Z⊗Z up to phase: two virtual RZ, so a quantization level
+    assert rzz.lookup((PI,)).kind == "quant" and rzz.lookup((0.0,)).kind == "prune"
+    assert lut["p"].lookup((0.0,)).kind == "prune" and len(lut["p"].entries) == 16  # [0, 2π) on π/8

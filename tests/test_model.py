@@ -67,7 +67,12 @@ def test_json_round_trip():
     lambda d: d["ops"].append({"op": "gate", "name": "rq", "wires": [0], "params": [99]}),
     lambda d: d["ops"].append({"op": "gate", "name": "rx", "wires": [9], "params": [50]}),
     lambda d: d["ops"].append({"op": "gate", "name": "crx", "wires": [1, 1], "params": [50]}),
-    lambda d: d["ops"].append({"op": "gate", "name": "rx", "wires": [0], "params": [0]}),
+    lambda d: d["ops"].append({"op": "gate", "name": "rx", "wires": [0], "params": [51]}),  # 50 unused
+    lambda d: d["ops"].append({"op": "gate", "name": "rx", "wires": [0], "params": [0], "scales": [0.0]}),
+    lambda d: d["ops"].append({"op": "encode", "name": "crx", "wire": 0, "feature": 0}),
+    lambda d: d["ops"].append({"op": "encode", "name": "ry", "wire": 0, "terms": [[1.0, [16]]]}),
+    lambda d: d["ops"].append({"op": "fixed", "name": "h", "wires": [0], "angles": [0.5]}),
+    lambda d: d["ops"].append({"op": "fixed", "name": "cz", "wires": [0]}),
     lambda d: d.update(version=99),
     lambda d: d.update(n_qubits=-1),
     lambda d: d["readout"].update(groups=[[0], [0]]),

@@ -1,9 +1,10 @@
 import math
+import re
 
 import numpy as np
 import pytest
 from qiskit import QuantumCircuit
-from qiskit.circuit import Parameter, ParameterVector
+from qiskit.circuit import Gate as Gate_, Parameter, ParameterVector
 
 from compvqc.errors import ConversionError
 from compvqc.model import VQC, Encode, Gate, Readout, build_model, default_readout
@@ -31,7 +32,7 @@ def test_qasm3_round_trip_every_gate_type_and_many_inputs(rng):
     p = 0
     for name in ALL_GATES * 2:
         gt = GATE_TYPES[name]
-        wires = (0, 2) if gt.controlled else (1,)
+        wires = (0, 2) if gt.n_wires == 2 else (1,)
         ops.append(Gate(name, wires, tuple(range(p, p + gt.n_params))))
         p += gt.n_params
     model = VQC(n, 12, tuple(ops), default_readout(n, 3))
@@ -55,17 +56,22 @@ def test_from_qiskit_maps_by_listed_order():
     assert model.ops[2] == Gate("rx", (1,), (0,))
 
 
-@pytest.mark.parametrize("build", [
-    lambda qc, w: qc.h(0),
-    lambda qc, w: qc.rx(0.3, 0),
-    lambda qc, w: qc.rx(2 * w, 0),
+@pytest.mark.parametrize("build, message", [
+    (lambda qc, w, x: qc.reset(0), "instruction 0 (reset on qubits [0]): not a gate"),
+    (lambda qc, w, x: qc.rx(w.sin(), 0), "not an affine function of weight w"),
+    (lambda qc, w, x: qc.rx(w * x, 0), "mixes inputs and weights"),
+    (lambda qc, w, x: qc.ry(x.sin() + w, 1), "mixes inputs and weights"),
+    (lambda qc, w, x: (qc.rx(w, 0), qc.ry(x.sin(), 1)), "not a polynomial"),
+    (lambda qc, w, x: (qc.rx(w, 0), qc.append(Gate_("foo", 1, []), [1])), "instruction 1 (foo on qubits [1]): unsupported"),
+    (lambda qc, w, x: (qc.rx(w, 0), qc.rz(Parameter("q"), 1)), "q are neither inputs nor weights"),
 ])
-def test_from_qiskit_rejects_unsupported(build):
-    w = Parameter("w")
+def test_from_qiskit_rejects_unsupported_in_one_line(build, message):
+    w, x = Parameter("w"), Parameter("x")
     qc = QuantumCircuit(2)
-    build(qc, w)
-    with pytest.raises(ConversionError):
-        from_qiskit(qc, [], [w], default_readout(2, 2))
+    build(qc, w, x)
+    with pytest.raises(ConversionError, match=re.escape(message)) as e:
+        from_qiskit(qc, [x], [w], default_readout(2, 2))
+    assert "\n" not in str(e.value)
 
 
 def test_from_qasm3_rejects_garbage():

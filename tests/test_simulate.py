@@ -5,13 +5,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from compvqc.model import VQC, AmplitudeEncode, Encode, Gate, Readout, build_model, default_readout
-from compvqc.model.gates import GATE_TYPES
+from compvqc.model import VQC, AmplitudeEncode, Encode, Fixed, Gate, Readout, build_model, default_readout
+from compvqc.model.gates import ENCODER_GATES, FIXED_GATES, GATE_TYPES, fixed_wires
 from tests.references import finite_difference, reference_probs
 
 
 @st.composite
 def random_vqcs(draw):
+    """Every kind of operation: trainable gates of every type (new, shared or affine weights),
+    fixed gates (named, or a trainable type at numeric angles), encoders of a bare feature or a
+    polynomial of the inputs, and each readout kind."""
     n = draw(st.integers(1, 6))
     n_features = draw(st.integers(1, 8))
     amplitude = draw(st.booleans()) and n >= 1
@@ -20,18 +23,46 @@ def random_vqcs(draw):
         n_features = draw(st.integers(2, 2**n)) if n > 1 else 2
         ops.append(AmplitudeEncode(n_features))
     names = [g for g, t in GATE_TYPES.items() if t.n_wires <= n]
+    fixed = [g for g in FIXED_GATES if fixed_wires(g) <= n] + names
+    feature = st.integers(0, n_features - 1)
+    coef = st.floats(-3, 3, allow_nan=False)
     n_params = 0
     for _ in range(draw(st.integers(1, 14))):
-        if not amplitude and draw(st.integers(0, 3)) == 0:  # encoders anywhere: re-uploading
-            ops.append(Encode(draw(st.sampled_from(["rx", "ry", "rz"])), draw(st.integers(0, n - 1)),
-                              draw(st.integers(0, n_features - 1))))
+        kind = draw(st.integers(0, 7))
+        if not amplitude and kind == 0:  # encoders anywhere: re-uploading
+            name, wire = draw(st.sampled_from(ENCODER_GATES)), draw(st.integers(0, n - 1))
+            if draw(st.booleans()):
+                ops.append(Encode(name, wire, draw(feature)))
+            else:  # e.g. 2(π − x_0)(π − x_1) expanded, or 2·x_0
+                nonzero = coef.filter(lambda c: abs(c) > 1e-3)
+                terms = draw(st.lists(st.tuples(nonzero, st.lists(feature, min_size=1, max_size=3).map(tuple)),
+                                      min_size=1, max_size=3, unique_by=lambda t: tuple(sorted(t[1]))))
+                ops.append(Encode(name, wire, None, (*terms, (draw(coef), ()))))
+            continue
+        if kind == 1:
+            name = draw(st.sampled_from(fixed))
+            angles = tuple(draw(st.lists(coef, min_size=GATE_TYPES[name].n_params,
+                                         max_size=GATE_TYPES[name].n_params))) if name in GATE_TYPES else ()
+            ops.append(Fixed(name, tuple(draw(st.permutations(range(n)))[: fixed_wires(name)]), angles))
             continue
         name = draw(st.sampled_from(names))
         gt = GATE_TYPES[name]
         wires = tuple(draw(st.permutations(range(n)))[: gt.n_wires])
+        if kind == 2 and n_params >= gt.n_params:  # shared weights, scaled and shifted
+            params = tuple(draw(st.lists(st.integers(0, n_params - 1), min_size=gt.n_params, max_size=gt.n_params)))
+            scales = tuple(draw(st.lists(st.sampled_from([-2.0, -1.0, 0.5, 1.0, 2.0]), min_size=gt.n_params,
+                                         max_size=gt.n_params)))
+            offsets = tuple(draw(st.lists(coef, min_size=gt.n_params, max_size=gt.n_params)))
+            ops.append(Gate(name, wires, params, scales, offsets))
+            continue
         ops.append(Gate(name, wires, tuple(range(n_params, n_params + gt.n_params))))
         n_params += gt.n_params
-    readout = Readout("basis", ((0,), (1,))) if n == 1 else default_readout(n, 2)
+    if draw(st.booleans()) and n > 1:
+        label = st.text("IZ", min_size=n, max_size=n)
+        readout = Readout("pauli", (), tuple(tuple(draw(st.lists(st.tuples(coef, label), min_size=1, max_size=3)))
+                                             for _ in range(2)))
+    else:
+        readout = Readout("basis", ((0,), (1,))) if n == 1 else default_readout(n, 2)
     seed = draw(st.integers(0, 2**32 - 1))
     return VQC(n, n_features, tuple(ops), readout), np.random.default_rng(seed)
 

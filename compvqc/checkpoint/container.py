@@ -59,7 +59,7 @@ from compvqc.checkpoint import wire
 from compvqc.checkpoint.content import ARRAYS, DOCUMENTS, FORMAT, VERSION, Checkpoint, CheckpointError
 from compvqc.errors import CompVQCError
 from compvqc.model.circuit import VQC
-from compvqc.model.ops import AmplitudeEncode, Encode
+from compvqc.model.ops import AmplitudeEncode, Encode, Fixed
 
 DOMAIN = "ai.compvqc"
 ONNX_OPSET = 21
@@ -208,17 +208,50 @@ def _split_profile(profile: dict, arrays: dict) -> dict:
     return rest
 
 
+def _kind(op) -> str:
+    if isinstance(op, AmplitudeEncode):
+        return "AmplitudeEncode"
+    if isinstance(op, Encode):
+        return f"Encode{'' if op.feature is not None else 'Poly'}{op.name.upper()}"
+    return f"Fixed{op.name.upper()}" if isinstance(op, Fixed) else op.name.upper()
+
+
 def _runs(ops):
     """Consecutive operations of the same kind and gate type, as (op_type, [ops])."""
     runs: list[tuple[str, list]] = []
     for op in ops:
-        kind = "AmplitudeEncode" if isinstance(op, AmplitudeEncode) else (
-            f"Encode{op.name.upper()}" if isinstance(op, Encode) else op.name.upper())
+        kind = _kind(op)
         if runs and runs[-1][0] == kind and kind != "AmplitudeEncode":
             runs[-1][1].append(op)
         else:
             runs.append((kind, [op]))
     return runs
+
+
+def _float_text(values) -> str:
+    """Float64 attributes as text (ONNX's float attributes are float32): exact reprs, space-separated."""
+    return " ".join(repr(float(v)) for v in values)
+
+
+def _node(kind: str, ops: list, state: str, out: str):
+    if kind.startswith("EncodePoly"):
+        terms = [t for o in ops for t in o.terms]
+        return helper.make_node(kind, [state, "x"], [out], domain=DOMAIN, count=len(ops), wires=[o.wire for o in ops],
+                                term_counts=[len(o.terms) for o in ops], term_sizes=[len(fs) for _, fs in terms],
+                                features=[f for _, fs in terms for f in fs], coefs=_float_text(c for c, _ in terms))
+    if kind.startswith("Encode"):
+        return helper.make_node(kind, [state, "x"], [out], domain=DOMAIN, count=len(ops),
+                                wires=[o.wire for o in ops], features=[o.feature for o in ops])
+    if kind.startswith("Fixed"):
+        extra = {"angles": _float_text(a for o in ops for a in o.angles)} if ops[0].angles else {}
+        return helper.make_node(kind, [state], [out], domain=DOMAIN, count=len(ops),
+                                wires=[w for o in ops for w in o.wires], **extra)
+    extra = {}
+    if not all(o.plain for o in ops):  # every gate's, so the lists line up with ``params``
+        extra = {"scales": _float_text(v for o in ops for v in (o.scales or (1.0,) * len(o.params))),
+                 "offsets": _float_text(v for o in ops for v in (o.offsets or (0.0,) * len(o.params)))}
+    return helper.make_node(kind, [state, "theta"], [out], domain=DOMAIN, count=len(ops),
+                            wires=[w for o in ops for w in o.wires], params=[i for o in ops for i in o.params], **extra)
 
 
 @functools.lru_cache(maxsize=16)
@@ -235,24 +268,33 @@ def _circuit_nodes(model: VQC):
         if kind == "AmplitudeEncode":
             nodes.append(helper.make_node(kind, ["x"], [out], domain=DOMAIN, n_qubits=model.n_qubits,
                                           n_features=ops[0].n_features))
-        elif kind.startswith("Encode"):
-            nodes.append(helper.make_node(kind, [state, "x"], [out], domain=DOMAIN, count=len(ops),
-                                          wires=[o.wire for o in ops], features=[o.feature for o in ops]))
         else:
-            nodes.append(helper.make_node(kind, [state, "theta"], [out], domain=DOMAIN, count=len(ops),
-                                          wires=[w for o in ops for w in o.wires],
-                                          params=[i for o in ops for i in o.params]))
+            nodes.append(_node(kind, ops, state, out))
         state = out
     r = model.readout
-    nodes.append(helper.make_node("Readout", [state], ["logits"], domain=DOMAIN, kind=r.kind,
-                                  group_sizes=[len(g) for g in r.groups], indices=[i for g in r.groups for i in g]))
+    shape = {} if r.kind == "pauli" else {"group_sizes": [len(g) for g in r.groups],
+                                           "indices": [i for g in r.groups for i in g]}
+    nodes.append(helper.make_node("Readout", [state], ["logits"], domain=DOMAIN, kind=r.kind, **shape))
     return tuple(nodes)
+
+
+def _floats(attrs: dict, key: str, count: int, kind: str) -> list[float]:
+    text = attrs.get(key, b"")
+    if len(text) > 32 * count + 1:
+        raise CheckpointError(f"node {kind} attribute {key} is too long")
+    try:
+        values = [float(v) for v in text.decode("ascii").split()]
+    except (UnicodeDecodeError, ValueError):
+        raise CheckpointError(f"node {kind} attribute {key} is not a list of numbers") from None
+    if len(values) != count:
+        raise CheckpointError(f"node {kind} attributes do not match its count")
+    return values
 
 
 def _ops_from_graph(graph: onnx.GraphProto) -> list:
     """Rebuild the operation list from the circuit nodes, checking every length before a list
     is made (at most ``MAX_OPS`` operations in all)."""
-    from compvqc.model.gates import GATE_TYPES
+    from compvqc.model.gates import FIXED_GATES, GATE_TYPES, fixed_wires
     from compvqc.model.ops import Gate
 
     if len(graph.node) > MAX_OPS + 2:
@@ -272,11 +314,36 @@ def _ops_from_graph(graph: onnx.GraphProto) -> list:
         if not 0 < count <= MAX_OPS - len(ops):
             raise CheckpointError(f"node {kind} has an invalid count (at most {MAX_OPS} operations in all)")
         wires = attrs["wires"]
+        if kind.startswith("EncodePoly"):
+            counts, sizes, features = attrs["term_counts"], attrs["term_sizes"], attrs["features"]
+            if len(wires) != count or len(counts) != count or sum(counts) != len(sizes) or sum(sizes) != len(features):
+                raise CheckpointError(f"node {kind} attributes do not match its count")
+            coefs = _floats(attrs, "coefs", len(sizes), kind)
+            t = f = 0
+            for w, c in zip(wires, counts):
+                terms = []
+                for _ in range(c):
+                    terms.append((coefs[t], tuple(int(v) for v in features[f:f + sizes[t]])))
+                    f += sizes[t]
+                    t += 1
+                ops.append(Encode(kind[10:].lower(), int(w), None, tuple(terms)))
+            continue
         if kind.startswith("Encode"):
             features = attrs["features"]
             if len(wires) != count or len(features) != count:
                 raise CheckpointError(f"node {kind} attributes do not match its count")
             ops.extend(Encode(kind[6:].lower(), int(w), int(f)) for w, f in zip(wires, features))
+            continue
+        if kind.startswith("Fixed"):
+            name = kind[5:].lower()
+            if name not in FIXED_GATES and name not in GATE_TYPES:
+                raise CheckpointError(f"unknown circuit node {kind!r}")
+            n_w, n_a = fixed_wires(name), GATE_TYPES[name].n_params if name in GATE_TYPES else 0
+            if len(wires) != count * n_w:
+                raise CheckpointError(f"node {kind} attributes do not match its count")
+            angles = _floats(attrs, "angles", count * n_a, kind)
+            ops.extend(Fixed(name, tuple(int(w) for w in wires[i * n_w:(i + 1) * n_w]),
+                             tuple(angles[i * n_a:(i + 1) * n_a])) for i in range(count))
             continue
         gt = GATE_TYPES.get(kind.lower())
         if gt is None:
@@ -284,10 +351,13 @@ def _ops_from_graph(graph: onnx.GraphProto) -> list:
         params = attrs["params"]
         if len(wires) != count * gt.n_wires or len(params) != count * gt.n_params:
             raise CheckpointError(f"node {kind} attributes do not match its count")
-        wires, params = list(wires), list(params)
+        wires, params, k = list(wires), list(params), gt.n_params
+        scales = _floats(attrs, "scales", len(params), kind) if "scales" in attrs else [1.0] * len(params)
+        offsets = _floats(attrs, "offsets", len(params), kind) if "offsets" in attrs else [0.0] * len(params)
         for i in range(count):
             ops.append(Gate(gt.name, tuple(int(w) for w in wires[i * gt.n_wires:(i + 1) * gt.n_wires]),
-                            tuple(int(p) for p in params[i * gt.n_params:(i + 1) * gt.n_params])))
+                            tuple(int(p) for p in params[i * k:(i + 1) * k]), tuple(scales[i * k:(i + 1) * k]),
+                            tuple(offsets[i * k:(i + 1) * k])))
     return ops
 
 

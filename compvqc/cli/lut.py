@@ -32,7 +32,7 @@ def register(sub) -> None:
                         description="Build a LUT by transpiling each gate type over its angle grid.")
     b.add_argument("--backend", help="backend name (e.g. fake_manila); see --all")
     b.add_argument("--all", action="store_true", help="build every backend that ships a prebuilt LUT")
-    b.add_argument("--gates", default=None, help="comma-separated gate types (default: all eight)")
+    b.add_argument("--gates", default=None, help="comma-separated gate types (default: every trainable type)")
     b.add_argument("--qubits", default=None, help="region of physical qubits, e.g. 0,1,2,3 (must be connected)")
     b.add_argument("--model", default=None, help="on large backends: pick the region where qiskit lays out this model")
     b.add_argument("--grid", type=int, default=8, help="single-angle grid: multiples of π/N in [0, 4π) (N a power of two ≥ 8)")

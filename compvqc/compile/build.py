@@ -28,7 +28,7 @@ from compvqc.compile.tcd import OPTIMIZATION_LEVEL
 from compvqc.limits import MAX_WORKERS
 from compvqc.model.gates import GATE_TYPES, canonicalize_angles
 
-ALL_GATES = ("rx", "ry", "rz", "crx", "cry", "crz", "u3", "cu3")
+ALL_GATES = ("rx", "ry", "rz", "crx", "cry", "crz", "u3", "cu3", "p", "cp", "rzz", "rxx", "ryy")
 SEED_TRANSPILER = 0
 
 
@@ -84,7 +84,7 @@ def _unitary(name: str, angles) -> np.ndarray:
 
 
 def _sites(name: str, region: Region) -> tuple[tuple[int, ...], ...]:
-    if GATE_TYPES[name].controlled:
+    if GATE_TYPES[name].n_wires == 2:
         if not region.pairs:
             raise CompileError(f"{name} needs a two-qubit edge, region {list(region.qubits)} has none")
         return region.directed_edges

@@ -83,7 +83,7 @@ def get_lut(backend, *, gates=None, qubits=None, model=None, no_rebuild: bool = 
             progress: bool | None = None, workers: int | None = None) -> LUT:
     """A valid LUT for ``backend`` (object or name), from cache or prebuilt, else built.
 
-    ``gates`` the LUT must cover (default: any; a build without ``gates`` makes all eight). The region is
+    ``gates`` the LUT must cover (default: any; a build without ``gates`` makes every type). The region is
     ``qubits`` if given, else :func:`compvqc.compile.region.default_region` (``model`` picks it
     on large devices). A stale file is rebuilt with a warning, or refused if ``no_rebuild``.
     """

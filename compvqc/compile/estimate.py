@@ -50,20 +50,23 @@ import numpy as np
 
 from compvqc.compile.lut import LEVEL_KINDS, LUT, is_identity
 from compvqc.compile.objective import Costs, depth_costs
-from compvqc.model.gates import GATE_TYPES, canonicalize_angles, matrix
+from compvqc.model.gates import GATE_TYPES, canonicalize_angles, fixed_wires, full_matrix, matrix
+from compvqc.model.ops import Encode, Fixed, Gate
 
 _I2 = np.eye(2, dtype=np.complex128)
+FIXED_CX = {"cx": 1, "cy": 1, "cz": 1, "ecr": 1, "ch": 1, "swap": 3}  # CX-equivalents of fixed 2q gates
 MAX_PLACEMENTS = 40_320  # 8! — beyond, the placement term is left out (the region is then the model's layout)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _Element:
     """One instruction of the model's qiskit circuit, reduced to what the estimate needs."""
 
     wires: tuple[int, ...]
     gate: int | None  # index into model.gates for trainable gates, else None
-    cost: int  # fixed cost of non-trainable elements (encoders, amplitude-tree CX)
+    cost: float  # fixed cost of non-trainable elements (encoders, fixed gates, amplitude-tree CX)
     cx: int = 0  # two-qubit gates of a non-trainable element (1 for the amplitude-tree CX)
+    local: np.ndarray | None = None  # a fixed single-qubit gate: its unitary (it merges into its run)
 
 
 @dataclass(frozen=True)
@@ -96,32 +99,56 @@ class Estimator:
     two-qubit count, the duration or −log ESP of the compiled circuit."""
 
     def __init__(self, model, lut: LUT, costs: Costs | None = None):
+        from compvqc.model.circuit import VQC
         from compvqc.model.qiskit_io import to_qiskit
 
         self.model = model
         self.lut = lut
         self.costs = costs or depth_costs(lut)
         self.block_max = self.costs.block
-        param_gate = {p: i for i, g in enumerate(model.gates) for p in g.params}
-        qv = to_qiskit(model)  # weights unbound: every weight is an element of ParameterVector w
-        qubit = {q: k for k, q in enumerate(qv.circuit.qubits)}
         elements = []
-        for inst in qv.circuit.data:
-            wires = tuple(qubit[q] for q in inst.qubits)
-            params = [p for expr in inst.operation.params for p in getattr(expr, "parameters", ())]
-            weights = {param_gate[p.index] for p in params if p.vector == qv.weights}
-            if weights:
-                (i,) = weights
-                elements.append(_Element(wires, i, 0))
-            elif len(wires) == 1:  # an input encoder: an unbound rotation
-                cost = self.costs.fixed.get(inst.operation.name, self.block_max)
-                elements.append(_Element(wires, None, min(cost, self.block_max)))
-            else:  # a fixed two-qubit gate of the amplitude encoder (CX)
-                elements.append(_Element(wires, None, self.costs.cx, 1))
+        gates = iter(range(len(model.gates)))
+        for op in model.ops:
+            if isinstance(op, Gate):
+                elements.append(_Element(op.wires, next(gates), 0))
+            elif isinstance(op, Encode):  # an input encoder: an unbound rotation, never merged
+                elements.append(_Element((op.wire,), None, min(self.costs.fixed.get(op.name, self.block_max),
+                                                                self.block_max)))
+            elif isinstance(op, Fixed):
+                elements.append(self._fixed(op))
+            else:  # amplitude encoding: its tree of input rotations and CX
+                qv = to_qiskit(VQC(model.n_qubits, model.n_features, (op,), model.readout))
+                qubit = {q: k for k, q in enumerate(qv.circuit.qubits)}
+                for inst in qv.circuit.data:
+                    wires = tuple(qubit[q] for q in inst.qubits)
+                    elements.append(_Element(wires, None, self.costs.cx, 1) if len(wires) == 2 else
+                                    _Element(wires, None, min(self.costs.fixed.get("ry", self.block_max),
+                                                              self.block_max)))
         self.elements = tuple(elements)
         for g in model.gates:
             lut[g.name]  # fail early, with a clear message, on a gate type the LUT lacks
         self._placements(lut)
+
+    def _fixed(self, op: Fixed) -> _Element:
+        """A fixed gate: a single-qubit one joins its wire's merged run with its unitary (a trainable
+        type at its angle costs what the LUT says, else a phase costs an RZ and anything else a
+        generic single-qubit block); a two-qubit one weighs its CX count (``FIXED_CX``) times a CX,
+        or the LUT's cost of its type at that angle."""
+        c, name = self.costs, op.name
+        typed = name in GATE_TYPES and name in self.lut.gates
+        if fixed_wires(name) == 1:
+            u = full_matrix(name, op.angles)
+            if is_identity(u):
+                return _Element(op.wires, None, 0, 0, u)
+            diagonal = abs(u[0, 1]) < 1e-12 and abs(u[1, 0]) < 1e-12
+            cost = c.value(name, canonicalize_angles(name, op.angles)) if typed else (
+                c.diagonal if diagonal else self.block_max)
+            return _Element(op.wires, None, cost, 0, u)
+        if typed:
+            angles = canonicalize_angles(name, op.angles)
+            return _Element(op.wires, None, c.value(name, angles), int(round(c.two_qubit_gates(name, angles))))
+        k = FIXED_CX.get(name, 2)
+        return _Element(op.wires, None, k * c.cx, k)
 
     # --- placement -------------------------------------------------------------------------
     def _placements(self, lut: LUT) -> None:
@@ -181,8 +208,11 @@ class Estimator:
         cost = self.costs.value(g.name, angles)
         cx = self.costs.two_qubit_gates(g.name, angles)
         u = matrix(g.name, np.array(angles))
-        if not GATE_TYPES[g.name].controlled:
+        gt = GATE_TYPES[g.name]
+        if gt.n_wires == 1:
             return GateState(cost, u, g.wires[0], vanishes and is_identity(u))
+        if not gt.controlled:  # RZZ/RXX/RYY: a two-qubit node unless it is the identity
+            return GateState(cost, None, None, vanishes and is_identity(u), cx)
         if is_identity(u):  # controlled phase: diag(1, e^{iα}) on the control wire
             local = np.diag([1.0, u[0, 0]]).astype(np.complex128)
             return GateState(cost, local, g.wires[0], vanishes and is_identity(local))
@@ -226,6 +256,11 @@ class Estimator:
 
         for el in self.elements:
             if el.gate is None:
+                if el.local is not None:  # a fixed single-qubit gate merges like a bound one
+                    (w,) = el.wires
+                    seg_total[w] += el.cost
+                    seg_u[w] = el.local @ seg_u[w]
+                    continue
                 if len(el.wires) == 1:
                     (w,) = el.wires
                     closed[w] += self._segment_cost(seg_total[w], seg_u[w]) + el.cost
@@ -311,7 +346,9 @@ class Estimator:
 
         for el in self.elements:
             if el.gate is None:
-                if len(el.wires) == 1:
+                if el.local is not None:
+                    run[el.wires[0]].append(("bound", el.cost, el.local))
+                elif len(el.wires) == 1:
                     run[el.wires[0]].append(("fixed", el.cost, None))
                 else:
                     two_qubit(el.wires, el.cost, "cx", el.cx)

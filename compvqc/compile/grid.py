@@ -3,7 +3,7 @@
 Rotation angles (RX RY RZ CRX CRY CRZ, and U3/CU3's θ) live on [0, 4π): RX(θ + 2π) = −RX(θ)
 is only a global phase, but CRX(θ + 2π) ≠ CRX(θ), and the transpiler is not symmetric in the
 angle anyway (CRY π/2 → 7 but 5π/2 → 9 on fake_manila), so the whole period is measured, never
-folded. U3/CU3's φ and λ are 2π-periodic.
+folded. U3/CU3's φ and λ, and P/CP's angle, are 2π-periodic: their grid covers [0, 2π).
 
 The grid is dyadic: ``k·π/steps`` with ``steps`` a power of two. Because multiplying by a power
 of two is exact in binary floating point, ``k·π/steps`` is bit-identical to the coarser grid's
@@ -33,7 +33,7 @@ class GridSpec:
     """Which angles a LUT measures."""
 
     rotation_steps: int = 8
-    """Single-angle gates: every multiple of π/rotation_steps in [0, 4π) (power of two ≥ 8)."""
+    """Single-angle gates: every multiple of π/rotation_steps in their period (power of two ≥ 8)."""
     u3_steps: int = 2
     """U3/CU3: θ on multiples of π/u3_steps in [0, 4π), φ and λ on multiples in [0, 2π)."""
     generic_samples: int = 64
@@ -57,7 +57,7 @@ class GridSpec:
         gt = gate_type(name)
         if gt.n_params == 1:
             s = self.rotation_steps
-            return [(k * math.pi / s,) for k in range(4 * s)]
+            return [(k * math.pi / s,) for k in range(round(gt.periods[0] / math.pi) * s)]
         s = self.u3_steps
         thetas = [k * math.pi / s for k in range(4 * s)]
         phis = [k * math.pi / s for k in range(2 * s)]

@@ -164,7 +164,7 @@ def _measure(lut: LUT, backend) -> dict:
         gt = GATE_TYPES[name]
         entries = table.levels(LEVEL_KINDS)
         randoms = [rng.uniform(0, 4 * np.pi, gt.n_params) for _ in range(GENERIC_SAMPLES)]
-        sites = edges if gt.controlled else tuple((q,) for q in qubits)
+        sites = edges if gt.n_wires == 2 else tuple((q,) for q in qubits)
         m = on_sites([gate_circuit(name, e.angles) for e in entries] + [gate_circuit(name, a) for a in randoms], sites)
         levels[name] = {e.angles: tuple(m[k]) for k, e in enumerate(entries)}
         generic[name] = tuple(m[len(entries):].mean(axis=0))

@@ -83,6 +83,21 @@ def get_method(name: str) -> Method:
         raise CompressionError(f"unknown method {name!r} (known: {', '.join(METHODS)})") from None
 
 
+def check_compressible(model, method_name: str) -> None:
+    """Methods that put gates on levels set each gate's own weight; a weight shared by several
+    gates, or scaled or shifted on its way into a gate, is refused before any work starts."""
+    if not get_method(method_name).retrains or model.plain_weights:
+        return
+    uses: dict[int, list[int]] = {}
+    for i, g in enumerate(model.gates):
+        for p in g.params:
+            uses.setdefault(p, []).append(i)
+    shared = [i for i, g in enumerate(model.gates) if not g.plain or any(len(uses[p]) > 1 for p in g.params)]
+    raise CompressionError(f"gates {', '.join(map(str, shared[:6]))}{' …' if len(shared) > 6 else ''} share, scale or "
+                           f"shift their weights, which {method_name} cannot put on a level yet: give each gate "
+                           "its own weight (or use method vanilla or qiskit-approx)")
+
+
 DEFAULT_BUDGET = 1.0
 """Points of validation accuracy a choice may give up against the vanilla model, by default: what
 ``compress --ratios`` and the benchmark harness's operating points mean by ``--budget``."""

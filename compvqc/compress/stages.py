@@ -24,7 +24,7 @@ from compvqc.compile.objective import costs_for
 from compvqc.compile.tcd import tcd_circuit
 from compvqc.compress.admm import ADMM, Finalized, finalize
 from compvqc.compress.levels import candidate_levels
-from compvqc.compress.methods import CompressConfig, get_method
+from compvqc.compress.methods import CompressConfig, check_compressible, get_method
 from compvqc.compress.recl import accuracy, recl
 from compvqc.compress.state import ADMMState
 from compvqc.train.loop import fit
@@ -188,6 +188,7 @@ def compress(model, theta, data, backend, lut, config: CompressConfig, *, restor
     measures). ``vanilla_metrics`` may give the vanilla model's accuracies (and TCD) when the
     caller has them already; ``tcd=False`` leaves the compressed model's TCD to a caller that
     transpiles it anyway (the harness deploys it once for its cost measures)."""
+    check_compressible(model, config.method)
     theta = np.asarray(theta, dtype=np.float64)
     clock: dict[str, float] = {}
     costs_for(config.objective, lut, backend)  # measured (or read from the cache) with this backend

@@ -9,6 +9,7 @@ JSON. Simulation methods on the class are conveniences that call :mod:`compvqc.s
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -17,8 +18,8 @@ import numpy as np
 from compvqc.errors import ModelError
 from compvqc.model import architectures as arch_mod
 from compvqc.model.encoders import encoder_ops
-from compvqc.model.gates import GATE_TYPES, ROTATIONS
-from compvqc.model.ops import AmplitudeEncode, Encode, Gate, Op
+from compvqc.model.gates import ENCODER_GATES, FIXED_GATES, GATE_TYPES, fixed_wires
+from compvqc.model.ops import AmplitudeEncode, Encode, Fixed, Gate, Op
 from compvqc.model.readout import Readout, default_readout, predictions
 
 FORMAT = "compvqc-vqc"
@@ -57,7 +58,12 @@ class VQC:
 
     @cached_property
     def n_params(self) -> int:
-        return sum(len(g.params) for g in self.gates)
+        return len({p for g in self.gates for p in g.params})
+
+    @cached_property
+    def plain_weights(self) -> bool:
+        """Every gate angle is its own θ entry (no shared, scaled or offset weights)."""
+        return all(g.plain for g in self.gates) and sum(len(g.params) for g in self.gates) == self.n_params
 
     @property
     def n_classes(self) -> int:
@@ -68,24 +74,47 @@ class VQC:
             raise ModelError(f"n_qubits must be an integer in 1..{MAX_QUBITS}, got {self.n_qubits!r}")
         if not isinstance(self.n_features, int) or self.n_features < 0:
             raise ModelError(f"n_features must be a non-negative integer, got {self.n_features!r}")
-        used: list[int] = []
+        used: set[int] = set()
         for k, op in enumerate(self.ops):
             if isinstance(op, Gate):
                 gt = GATE_TYPES.get(op.name)
                 if gt is None:
                     raise ModelError(f"op {k}: unknown gate type {op.name!r}")
-                if len(op.wires) != gt.n_wires or len(set(op.wires)) != gt.n_wires:
-                    raise ModelError(f"op {k}: {op.name} needs {gt.n_wires} distinct wire(s), got {op.wires}")
+                self._check_wires(k, op.name, op.wires, gt.n_wires)
                 if len(op.params) != gt.n_params:
                     raise ModelError(f"op {k}: {op.name} needs {gt.n_params} parameter index(es)")
-                self._check_wires(k, op.wires)
-                used.extend(op.params)
+                for name, values in (("scales", op.scales), ("offsets", op.offsets)):
+                    if values and (len(values) != gt.n_params or not all(math.isfinite(v) for v in values)):
+                        raise ModelError(f"op {k}: {op.name} {name} must be {gt.n_params} finite number(s)")
+                if any(v == 0 for v in op.scales):
+                    raise ModelError(f"op {k}: a weight scale of 0 makes the gate fixed: use a fixed gate")
+                if not all(isinstance(p, int) and p >= 0 for p in op.params):
+                    raise ModelError(f"op {k}: parameter indices must be non-negative integers")
+                used.update(op.params)
             elif isinstance(op, Encode):
-                if op.name not in ROTATIONS:
-                    raise ModelError(f"op {k}: encoders use rx/ry/rz, got {op.name!r}")
-                self._check_wires(k, (op.wire,))
-                if not isinstance(op.feature, int) or not 0 <= op.feature < self.n_features:
-                    raise ModelError(f"op {k}: feature {op.feature!r} out of range 0..{self.n_features - 1}")
+                if op.name not in ENCODER_GATES:
+                    raise ModelError(f"op {k}: encoders use {'/'.join(ENCODER_GATES)}, got {op.name!r}")
+                self._check_wires(k, op.name, (op.wire,), 1)
+                if (op.feature is None) == (not op.terms):
+                    raise ModelError(f"op {k}: an encoder takes either a feature or polynomial terms")
+                if not any(fs and coef != 0.0 for coef, fs in op.polynomial):
+                    raise ModelError(f"op {k}: an encoder's angle must depend on an input")
+                for coef, fs in op.polynomial:
+                    if not math.isfinite(coef):
+                        raise ModelError(f"op {k}: encoder coefficient {coef!r} is not finite")
+                    for f in fs:
+                        if not isinstance(f, int) or not 0 <= f < self.n_features:
+                            raise ModelError(f"op {k}: feature {f!r} out of range 0..{self.n_features - 1}")
+            elif isinstance(op, Fixed):
+                if op.name in FIXED_GATES:
+                    if op.angles:
+                        raise ModelError(f"op {k}: {op.name} takes no angle")
+                elif op.name in GATE_TYPES:
+                    if len(op.angles) != GATE_TYPES[op.name].n_params or not all(math.isfinite(a) for a in op.angles):
+                        raise ModelError(f"op {k}: fixed {op.name} needs {GATE_TYPES[op.name].n_params} finite angle(s)")
+                else:
+                    raise ModelError(f"op {k}: unknown fixed gate {op.name!r}")
+                self._check_wires(k, op.name, op.wires, fixed_wires(op.name))
             elif isinstance(op, AmplitudeEncode):
                 if k != 0:
                     raise ModelError("amplitude encoding prepares the initial state: it must be the first op")
@@ -93,13 +122,15 @@ class VQC:
                     raise ModelError("amplitude encoding: feature count does not fit the qubits")
             else:
                 raise ModelError(f"op {k}: not an operation: {op!r}")
-        if sorted(used) != list(range(len(used))):
-            raise ModelError("parameter indices must use 0..n_params-1, each exactly once")
+        if used != set(range(len(used))):
+            raise ModelError("parameter indices must use each of 0..n_params-1")
         if not isinstance(self.readout, Readout):
             raise ModelError("readout must be a Readout")
         self.readout.validate(self.n_qubits)
 
-    def _check_wires(self, k, wires):
+    def _check_wires(self, k, name, wires, count):
+        if len(wires) != count or len(set(wires)) != count:
+            raise ModelError(f"op {k}: {name} needs {count} distinct wire(s), got {wires}")
         for w in wires:
             if not isinstance(w, int) or not 0 <= w < self.n_qubits:
                 raise ModelError(f"op {k}: wire {w!r} out of range 0..{self.n_qubits - 1}")
@@ -154,9 +185,15 @@ class VQC:
 def _op_from_dict(o: dict) -> Op:
     kind = o["op"]
     if kind == "gate":
-        return Gate(str(o["name"]), tuple(int(w) for w in o["wires"]), tuple(int(p) for p in o["params"]))
+        return Gate(str(o["name"]), tuple(int(w) for w in o["wires"]), tuple(int(p) for p in o["params"]),
+                    tuple(float(v) for v in o.get("scales", ())), tuple(float(v) for v in o.get("offsets", ())))
     if kind == "encode":
+        if "terms" in o:
+            terms = tuple((float(c), tuple(int(f) for f in fs)) for c, fs in o["terms"])
+            return Encode(str(o["name"]), int(o["wire"]), None, terms)
         return Encode(str(o["name"]), int(o["wire"]), int(o["feature"]))
+    if kind == "fixed":
+        return Fixed(str(o["name"]), tuple(int(w) for w in o["wires"]), tuple(float(a) for a in o.get("angles", ())))
     if kind == "amplitude":
         return AmplitudeEncode(int(o["n_features"]))
     raise ModelError(f"unknown op kind {kind!r}")

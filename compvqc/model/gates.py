@@ -5,12 +5,17 @@ matrix (checked in the tests against ``qiskit.quantum_info.Operator``):
 
 * RX(θ) = exp(-iθX/2), RY(θ) = exp(-iθY/2), RZ(θ) = exp(-iθZ/2);
 * U3(θ, φ, λ) = [[cos θ/2, -e^{iλ} sin θ/2], [e^{iφ} sin θ/2, e^{i(φ+λ)} cos θ/2]];
+* P(θ) = diag(1, e^{iθ}); RZZ(θ) = exp(-iθ Z⊗Z/2), RXX and RYY likewise (the generators of
+  QAOA and hardware-efficient ansätze: two-qubit gates that are not controlled gates);
 * a controlled gate applies its target matrix when the control qubit (first wire) is 1.
+
+Fixed (non-trainable) gates — H, X, …, CX, CZ, ECR, SWAP, and any trainable type at a numeric
+angle — have their full matrices in :data:`FIXED_GATES` / :func:`full_matrix`.
 
 Why canonicalize: the transpiler sees the float, not the unitary. RX(π/2) compiles to depth 1
 but RX(π/2 + 4π) and RX(π/2 + 1e-9) do not, so every angle is mapped into its period — [0, 4π)
 for rotation angles (RX(θ + 2π) = -RX(θ) is a global phase only for the uncontrolled gate, and
-CRX(θ + 2π) ≠ CRX(θ)), [0, 2π) for U3/CU3's φ and λ — before any circuit is built. Angles in
+CRX(θ + 2π) ≠ CRX(θ)), [0, 2π) for U3/CU3's φ and λ and for P/CP — before any circuit is built. Angles in
 range are returned bit-identical, so a LUT level stays exactly the LUT's float.
 """
 
@@ -32,20 +37,17 @@ class GateType:
     """Static facts about one trainable gate type."""
 
     name: str
-    n_wires: int  # 1, or 2 for controlled gates (control first)
+    n_wires: int  # 1 or 2 (a controlled gate's control first)
     periods: tuple[float, ...]  # one period per angle
+    controlled: bool = False  # a 2x2 target matrix applied when the first wire is 1
 
     @property
     def n_params(self) -> int:
         return len(self.periods)
 
     @property
-    def controlled(self) -> bool:
-        return self.n_wires == 2
-
-    @property
     def base(self) -> str:
-        """The single-qubit gate this one controls ('crx' → 'rx')."""
+        """The single-qubit gate this one controls ('crx' → 'rx'); else the name itself."""
         return self.name[1:] if self.controlled else self.name
 
 
@@ -53,14 +55,20 @@ GATE_TYPES: dict[str, GateType] = {
     "rx": GateType("rx", 1, (FOUR_PI,)),
     "ry": GateType("ry", 1, (FOUR_PI,)),
     "rz": GateType("rz", 1, (FOUR_PI,)),
-    "crx": GateType("crx", 2, (FOUR_PI,)),
-    "cry": GateType("cry", 2, (FOUR_PI,)),
-    "crz": GateType("crz", 2, (FOUR_PI,)),
+    "crx": GateType("crx", 2, (FOUR_PI,), True),
+    "cry": GateType("cry", 2, (FOUR_PI,), True),
+    "crz": GateType("crz", 2, (FOUR_PI,), True),
     "u3": GateType("u3", 1, (FOUR_PI, TWO_PI, TWO_PI)),
-    "cu3": GateType("cu3", 2, (FOUR_PI, TWO_PI, TWO_PI)),
+    "cu3": GateType("cu3", 2, (FOUR_PI, TWO_PI, TWO_PI), True),
+    "p": GateType("p", 1, (TWO_PI,)),
+    "cp": GateType("cp", 2, (TWO_PI,), True),
+    "rzz": GateType("rzz", 2, (FOUR_PI,)),
+    "rxx": GateType("rxx", 2, (FOUR_PI,)),
+    "ryy": GateType("ryy", 2, (FOUR_PI,)),
 }
 
 ROTATIONS = ("rx", "ry", "rz")
+ENCODER_GATES = ("rx", "ry", "rz", "p")  # single-wire, one angle: what an input may drive
 
 
 def gate_type(name: str) -> GateType:
@@ -135,15 +143,84 @@ def _u3(theta, phi, lam) -> np.ndarray:
     return out
 
 
+def _phase(theta) -> np.ndarray:
+    theta = np.asarray(theta, dtype=np.float64)
+    out = np.zeros(theta.shape + (2, 2), dtype=np.complex128)
+    out[..., 0, 0], out[..., 1, 1] = 1.0, np.exp(1j * theta)
+    return out
+
+
 def matrix(name: str, angles) -> np.ndarray:
-    """Target matrix of gate ``name``; ``angles`` has shape (n_params,) or (..., n_params)."""
+    """Target matrix of gate ``name``; ``angles`` has shape (n_params,) or (..., n_params).
+
+    2x2 for single-qubit and controlled gates (the controlled block), 4x4 for RZZ/RXX/RYY."""
     gt = gate_type(name)
     a = np.asarray(angles, dtype=np.float64)
     if a.shape[-1:] != (gt.n_params,):
         raise ModelError(f"{name} takes {gt.n_params} angle(s), got shape {a.shape}")
     if gt.base == "u3":
         return _u3(a[..., 0], a[..., 1], a[..., 2])
+    if gt.base == "p":
+        return _phase(a[..., 0])
+    if gt.n_wires == 2 and not gt.controlled:  # exp(-iθ P⊗P/2) = cos(θ/2) I - i sin(θ/2) P⊗P
+        pp = np.kron(PAULI[name[1]], PAULI[name[2]])
+        half = a[..., 0, None, None] / 2
+        return np.cos(half) * np.eye(4) - 1j * np.sin(half) * pp
     return _rotation(gt.base[1], a[..., 0])
+
+
+def full_matrix(name: str, angles=()) -> np.ndarray:
+    """The whole unitary of a gate (trainable type at ``angles``, or a fixed gate), qiskit's
+    qubit order: wire 0 is the least significant bit, so CX(0→1) flips bit 1 when bit 0 is 1."""
+    if name in FIXED_GATES:
+        return FIXED_GATES[name]
+    gt = gate_type(name)
+    m = matrix(name, angles)
+    if not gt.controlled:
+        return m
+    out = np.eye(4, dtype=np.complex128)
+    out[np.ix_([1, 3], [1, 3])] = m  # control = wire 0 = bit 0
+    return out
+
+
+_S2 = 1 / np.sqrt(2)
+_I2 = np.eye(2, dtype=np.complex128)
+
+
+def _controlled(target: np.ndarray) -> np.ndarray:
+    out = np.eye(4, dtype=np.complex128)
+    out[np.ix_([1, 3], [1, 3])] = target
+    return out
+
+
+FIXED_1Q = {
+    "id": _I2,
+    "h": np.array([[_S2, _S2], [_S2, -_S2]], dtype=np.complex128),
+    "x": PAULI["x"], "y": PAULI["y"], "z": PAULI["z"],
+    "s": np.diag([1, 1j]).astype(np.complex128), "sdg": np.diag([1, -1j]).astype(np.complex128),
+    "t": np.diag([1, np.exp(0.25j * np.pi)]), "tdg": np.diag([1, np.exp(-0.25j * np.pi)]),
+    "sx": 0.5 * np.array([[1 + 1j, 1 - 1j], [1 - 1j, 1 + 1j]]),
+    "sxdg": 0.5 * np.array([[1 - 1j, 1 + 1j], [1 + 1j, 1 - 1j]]),
+}
+"""Fixed single-qubit gates (qiskit's matrices)."""
+
+FIXED_CONTROLLED = {"cx": "x", "cy": "y", "cz": "z", "ch": "h"}
+"""Fixed controlled gates: their target gate (control first)."""
+
+FIXED_GATES: dict[str, np.ndarray] = {
+    **FIXED_1Q,
+    **{name: _controlled(FIXED_1Q[t]) for name, t in FIXED_CONTROLLED.items()},
+    "swap": np.eye(4, dtype=np.complex128)[[0, 2, 1, 3]],
+    "ecr": _S2 * np.array([[0, 1, 0, 1j], [1, 0, -1j, 0], [0, 1j, 0, 1], [-1j, 0, 1, 0]]),
+}
+"""Every fixed gate by name: 2x2 or 4x4, qiskit's qubit order (:func:`full_matrix`)."""
+
+
+def fixed_wires(name: str) -> int:
+    """How many wires a fixed gate (or a trainable type at a numeric angle) acts on."""
+    if name in FIXED_GATES:
+        return 1 if FIXED_GATES[name].shape == (2, 2) else 2
+    return gate_type(name).n_wires
 
 
 def generators(name: str, angles) -> np.ndarray:
@@ -155,6 +232,10 @@ def generators(name: str, angles) -> np.ndarray:
     """
     gt = gate_type(name)
     a = np.asarray(angles, dtype=np.float64).reshape(1, gt.n_params)
+    if gt.base == "p":
+        return np.diag([0, 1j]).astype(np.complex128)[None]
+    if gt.n_wires == 2 and not gt.controlled:
+        return (-0.5j * np.kron(PAULI[name[1]], PAULI[name[2]]))[None]
     if gt.base != "u3":
         return (-0.5j * PAULI[gt.base[1]])[None]
     return u3_generators(a)[0]

@@ -14,24 +14,35 @@ name, never by position.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
 import numpy as np
 from qiskit import QuantumCircuit, qasm3
 from qiskit.circuit import Parameter, ParameterExpression, ParameterVector
-from qiskit.circuit.library import CRXGate, CRYGate, CRZGate, CU3Gate, RXGate, RYGate, RZGate, U3Gate
+from qiskit.circuit.library import (CHGate, CPhaseGate, CRXGate, CRYGate, CRZGate, CU3Gate, CXGate, CYGate, CZGate,
+                                    ECRGate, HGate, IGate, PhaseGate, RXGate, RXXGate, RYGate, RYYGate, RZGate,
+                                    RZZGate, SdgGate, SGate, SwapGate, SXdgGate, SXGate, TdgGate, TGate, U3Gate, XGate,
+                                    YGate, ZGate)
 from qiskit.quantum_info import Operator
 
 from compvqc.errors import ConversionError
 from compvqc.model.circuit import VQC
 from compvqc.model.encoders import amplitude_tree_angles
-from compvqc.model.gates import GATE_TYPES, canonicalize_angles
-from compvqc.model.ops import AmplitudeEncode, Encode, Gate
+from compvqc.model.gates import ENCODER_GATES, FIXED_GATES, GATE_TYPES, canonicalize_angles
+from compvqc.model.ops import AmplitudeEncode, Encode, Fixed, Gate
 from compvqc.model.readout import Readout
 
 QISKIT_GATES = {"rx": RXGate, "ry": RYGate, "rz": RZGate, "crx": CRXGate, "cry": CRYGate, "crz": CRZGate,
-                "u3": U3Gate, "cu3": CU3Gate}
+                "u3": U3Gate, "cu3": CU3Gate, "p": PhaseGate, "cp": CPhaseGate, "rzz": RZZGate, "rxx": RXXGate,
+                "ryy": RYYGate}
+FIXED_QISKIT = {"id": IGate, "h": HGate, "x": XGate, "y": YGate, "z": ZGate, "s": SGate, "sdg": SdgGate, "t": TGate,
+                "tdg": TdgGate, "sx": SXGate, "sxdg": SXdgGate, "cx": CXGate, "cy": CYGate, "cz": CZGate, "ch": CHGate,
+                "swap": SwapGate, "ecr": ECRGate}
+ALIASES = {"u": "u3", "cnot": "cx", "phase": "p", "cphase": "cp"}  # qiskit names read as ours (same matrices)
+MAX_DEGREE = 4  # an input expression of higher degree (or not a polynomial) is refused
+MAX_DEPTH = 8  # nested definitions expanded when a gate is not supported as it stands
 
 
 @dataclass(frozen=True)
@@ -68,16 +79,40 @@ def to_qiskit(model: VQC, theta=None, *, measure: bool = False) -> QiskitVQC:
         if isinstance(op, AmplitudeEncode):
             _ry_tree(qc, inputs, n)
         elif isinstance(op, Encode):
-            qc.append(QISKIT_GATES[op.name](inputs[op.feature]), [op.wire])
+            qc.append(QISKIT_GATES[op.name](_input_angle(op, inputs)), [op.wire])
+        elif isinstance(op, Fixed):
+            gate = (FIXED_QISKIT[op.name]() if op.name in FIXED_QISKIT
+                    else QISKIT_GATES[op.name](*canonicalize_angles(op.name, op.angles)))
+            qc.append(gate, list(op.wires))
         else:
             if weights is not None:
-                angles = [weights[p] for p in op.params]
+                scales = op.scales or (1.0,) * len(op.params)
+                offsets = op.offsets or (0.0,) * len(op.params)
+                angles = [_affine(weights[p], a, b) for p, a, b in zip(op.params, scales, offsets)]
             else:
                 angles = canonicalize_angles(op.name, op.angles(theta))
             qc.append(QISKIT_GATES[op.name](*angles), list(op.wires))
     if measure:
         qc.measure_all()
     return QiskitVQC(qc, inputs, weights)
+
+
+def _affine(w, scale: float, offset: float):
+    out = w if scale == 1.0 else scale * w
+    return out if offset == 0.0 else out + offset
+
+
+def _input_angle(op: Encode, inputs: ParameterVector):
+    """The encoder's angle as a qiskit expression: x[f] itself, or Σ coef · Π x[f]."""
+    if op.feature is not None:
+        return inputs[op.feature]
+    total = None
+    for coef, fs in op.terms:
+        term = coef
+        for f in fs:
+            term = term * inputs[f]
+        total = term if total is None else total + term
+    return total
 
 
 def _ry_tree(qc: QuantumCircuit, angles: ParameterVector, n: int) -> None:
@@ -105,14 +140,17 @@ def _ry_tree(qc: QuantumCircuit, angles: ParameterVector, n: int) -> None:
             qc.cx(controls[changed.bit_length() - 1], target)
 
 
-def from_qiskit(circuit: QuantumCircuit, inputs, weights, readout: Readout, *,
-                meta: dict | None = None) -> tuple[VQC, np.ndarray | None]:
-    """A VQC from a qiskit circuit of supported gates, as qiskit-machine-learning's QNNs take it.
+def from_qiskit(circuit: QuantumCircuit, inputs, weights, readout: Readout, *, meta: dict | None = None,
+                _formals: dict | None = None) -> tuple[VQC, np.ndarray | None]:
+    """A VQC from a qiskit circuit, as qiskit-machine-learning's QNNs take it.
 
     ``inputs`` and ``weights`` list the circuit's input and trainable Parameters in the order
-    the feature vector and θ use. Every gate angle must be exactly one input parameter (RX, RY,
-    RZ encoders) or exactly one weight parameter; each weight is used once. Bound numeric gates
-    are not supported (return a ConversionError naming the instruction). Returns (model, None).
+    the feature vector and θ use. Supported: the trainable types (``GATE_TYPES``) with each angle
+    an affine function of one weight (shared, negated or doubled weights included); RX/RY/RZ/P
+    driven by a polynomial of the inputs (degree ≤ ``MAX_DEGREE``); fixed gates (``FIXED_GATES``)
+    and any trainable type at numeric angles; qiskit's ``u`` as U3. Anything else is replaced by
+    its definition (the circuit library's blueprint classes, RZZ driven by inputs, …) until it is
+    supported, or refused with one line naming the instruction. Returns (model, None).
     """
     in_index = {p: i for i, p in enumerate(inputs)}
     w_index = {p: i for i, p in enumerate(weights)}
@@ -120,51 +158,165 @@ def from_qiskit(circuit: QuantumCircuit, inputs, weights, readout: Readout, *,
         raise ConversionError("input and weight parameter lists must not repeat parameters")
     if set(in_index) & set(w_index):
         raise ConversionError("a parameter cannot be both an input and a weight")
+    unlisted = sorted(p.name for p in circuit.parameters if p not in in_index and p not in w_index)
+    if unlisted:
+        raise ConversionError(f"circuit parameter(s) {', '.join(unlisted[:5])} are neither inputs nor weights")
     qubit = {q: i for i, q in enumerate(circuit.qubits)}
-    ops = []
+    ops: list = []
     for k, inst in enumerate(circuit.data):
-        op = inst.operation
-        name = op.name
-        if name in ("barrier", "measure"):
-            continue
-        if name not in GATE_TYPES:
-            raise ConversionError(f"instruction {k}: unsupported gate {name!r} (supported: {' '.join(GATE_TYPES)})")
-        _check_definition(k, op)
         wires = tuple(qubit[q] for q in inst.qubits)
-        params = [_bare_parameter(k, name, p) for p in op.params]
-        if all(p in w_index for p in params):
-            ops.append(Gate(name, wires, tuple(w_index[p] for p in params)))
-        elif len(params) == 1 and params[0] in in_index and name in ("rx", "ry", "rz"):
-            ops.append(Encode(name, wires[0], in_index[params[0]]))
-        else:
-            raise ConversionError(f"instruction {k} ({name}): each angle must be one listed weight, "
-                                  "or one listed input on rx/ry/rz")
+        _convert(ops, inst.operation, wires, k, (in_index, w_index, _formals or {}), 0)
+    used = {p for op in ops if isinstance(op, Gate) for p in op.params}
+    unused = [p.name for p, i in w_index.items() if i not in used]
+    if unused:
+        raise ConversionError(f"weight(s) {', '.join(unused[:5])} drive no gate of the circuit")
     return VQC(circuit.num_qubits, len(in_index), tuple(ops), readout, dict(meta or {})), None
 
 
-def _bare_parameter(k: int, name: str, p):
-    if isinstance(p, Parameter):
-        return p
-    if isinstance(p, ParameterExpression) and len(p.parameters) == 1:
-        (q,) = p.parameters
-        if p == q:  # e.g. an expression that simplifies to the parameter itself
-            return q
-    raise ConversionError(f"instruction {k} ({name}): angle {p} is not a bare parameter")
-
-
-def _check_definition(k: int, op) -> None:
-    """Gates re-imported from OpenQASM may be custom gates named like ours: check the matrix."""
-    cls = QISKIT_GATES[op.name]
-    if type(op) is cls:
+def _convert(ops: list, op, wires, k: int, context: tuple, depth: int) -> None:
+    """Append ``op`` on ``wires`` (instruction ``k`` of the circuit) as compvqc operations;
+    ``context`` is (input index, weight index, declared formal names of QASM gates)."""
+    in_index, w_index, formals = context
+    name = ALIASES.get(op.name, op.name)
+    where = f"instruction {k} ({op.name} on qubits {list(wires)})"
+    if name in ("barrier", "measure"):
         return
-    values = [0.3 + 0.7 * i for i in range(len(op.params))]
+    if getattr(op, "condition", None) is not None or name in ("reset", "delay", "initialize"):
+        raise ConversionError(f"{where}: not a gate; remove it before importing")
+    angles = [_angle(where, p, in_index, w_index) for p in getattr(op, "params", ())]
+    kinds = {a[0] for a in angles}
+    known = name in GATE_TYPES or (name in FIXED_GATES and not angles)
+    if known and getattr(op, "_standard_gate", None) is None:  # qiskit's own gates are what they say
+        _check_definition(where, op, name)
+    if known and kinds <= {"number"}:
+        ops.append(Fixed(name, wires, tuple(a[1] for a in angles)))
+        return
+    if name in GATE_TYPES and kinds == {"weight"}:
+        ops.append(Gate(name, wires, tuple(a[1] for a in angles), tuple(a[2] for a in angles),
+                        tuple(a[3] for a in angles)))
+        return
+    if name in ENCODER_GATES and kinds == {"input"}:
+        feature, terms = _encoder_angle(angles[0][1])
+        constant = feature is None and not any(fs for _, fs in terms)  # e.g. 0·x: no input left
+        ops.append(Fixed(name, wires, (sum(c for c, _ in terms),)) if constant else Encode(name, wires[0], feature, terms))
+        return
+    definition = getattr(op, "definition", None)
+    if definition is None or depth >= MAX_DEPTH:
+        if name in GATE_TYPES or name in FIXED_GATES:
+            what = "mixes inputs, weights and numbers" if len(kinds) > 1 else "takes inputs only on rx/ry/rz/p"
+            raise ConversionError(f"{where}: {what}; give each angle one kind, or decompose the gate")
+        raise ConversionError(f"{where}: unsupported gate (supported: {' '.join(GATE_TYPES)}; fixed: "
+                              f"{' '.join(FIXED_GATES)}); decompose it into these first")
+    if op.name in formals:
+        definition = _unscramble(where, definition, formals[op.name], list(op.params))
+    inner = {q: wires[i] for i, q in enumerate(definition.qubits)}
+    for inst in definition.data:
+        _convert(ops, inst.operation, tuple(inner[q] for q in inst.qubits), k, context, depth + 1)
+
+
+def _unscramble(where: str, definition: QuantumCircuit, declared: list, actual: list) -> QuantumCircuit:
+    """Undo qiskit's importer binding a declared gate's formals in name order (see from_qasm3):
+    where formal B was written, the definition holds ``actual[rank of B among sorted formals]``."""
+    ranked = sorted(declared)
+    if ranked == declared or len(declared) != len(actual) or not _importer_sorts_formals():
+        return definition
+    if not all(isinstance(a, Parameter) for a in actual) or len(set(actual)) != len(actual):
+        raise ConversionError(f"{where}: qiskit's importer binds this gate's parameters out of order; "
+                              "export the circuit decomposed (qc.decompose()) and import that")
+    temps = [Parameter(f"_compvqc_{i}") for i in range(len(actual))]  # two passes: a simultaneous swap
+    present = set(definition.parameters)
+    step = definition.assign_parameters({a: t for a, t in zip(actual, temps) if a in present})
+    present = set(step.parameters)
+    return step.assign_parameters({temps[r]: actual[declared.index(b)] for r, b in enumerate(ranked) if temps[r] in present})
+
+
+@functools.cache
+def _importer_sorts_formals() -> bool:
+    """Whether this qiskit's QASM 3 importer has the formal-order bug (probed once)."""
+    probe = qasm3.loads('OPENQASM 3.0;\ninclude "stdgates.inc";\ninput float[64] a;\ninput float[64] b;\n'
+                        "gate g(p_b, p_a) q { rx(p_b) q; }\nqubit[1] q;\ng(a, b) q[0];\n")
+    (param,) = probe.data[0].operation.definition.data[0].operation.params[0].parameters
+    return param.name == "b"
+
+
+def _angle(where: str, p, in_index: dict, w_index: dict) -> tuple:
+    """('number', value) | ('input', expression) | ('weight', index, scale, offset)."""
+    if not isinstance(p, ParameterExpression) or not p.parameters:
+        try:
+            value = complex(p.numeric() if isinstance(p, ParameterExpression) else p)
+        except (TypeError, ValueError):
+            raise ConversionError(f"{where}: angle {p!r} is not a number or a parameter expression") from None
+        if abs(value.imag) > 1e-12 or not np.isfinite(value.real):
+            raise ConversionError(f"{where}: angle {p} is not a finite real number")
+        return ("number", float(value.real))
+    params = p.parameters
+    if params <= set(in_index):
+        return ("input", (p, in_index))
+    if len(params) == 1 and params <= set(w_index):
+        (w,) = params
+        scale = p.gradient(w)
+        if isinstance(scale, ParameterExpression):
+            raise ConversionError(f"{where}: angle {p} is not an affine function of weight {w.name}")
+        offset = _number(p.bind({w: 0.0}))
+        return ("weight", w_index[w], float(np.real(scale)), offset)
+    if params <= set(w_index):
+        raise ConversionError(f"{where}: angle {p} combines several weights; give each angle its own")
+    raise ConversionError(f"{where}: angle {p} mixes inputs and weights; encode the input in a gate of its own")
+
+
+def _number(e) -> float:
+    return float(np.real(complex(e.numeric() if isinstance(e, ParameterExpression) else e)))
+
+
+def _encoder_angle(found) -> tuple:
+    """(feature, ()) for a bare input, else (None, terms): the expression's Taylor coefficients at
+    x = 0, which are exact for a polynomial (derivatives taken by qiskit's symbolic engine)."""
+    expr, in_index = found
+    if isinstance(expr, Parameter):
+        return in_index[expr], ()
+    terms: dict[tuple[int, ...], float] = {}
+
+    def walk(e, mono: tuple[int, ...], factorial: float):
+        if not isinstance(e, ParameterExpression) or not e.parameters:
+            value = _number(e)
+            if value != 0.0:
+                terms[mono] = terms.get(mono, 0.0) + value / factorial
+            return
+        if len(mono) >= MAX_DEGREE:
+            raise ConversionError(f"input angle {expr} is not a polynomial of degree ≤ {MAX_DEGREE} of the inputs")
+        value = _number(e.bind({q: 0.0 for q in e.parameters}))
+        if value != 0.0:
+            terms[mono] = terms.get(mono, 0.0) + value / factorial
+        last = mono[-1] if mono else -1
+        for q in sorted(e.parameters, key=lambda q: in_index[q]):
+            f = in_index[q]
+            if f >= last:  # each multiset of features once: non-decreasing order
+                power = mono.count(f) + 1 if f == last else 1
+                walk(e.gradient(q), mono + (f,), factorial * power)
+
+    walk(expr, (), 1.0)
+    if len(terms) == 1 and len(fs := next(iter(terms))) == 1 and terms[fs] == 1.0:
+        return fs[0], ()
+    return None, tuple((c, fs) for fs, c in sorted(terms.items(), key=lambda t: (len(t[0]), t[0])))
+
+
+def _check_definition(where: str, op, name: str) -> None:
+    """Gates re-imported from OpenQASM may be custom gates named like ours: check the matrix."""
+    from compvqc.model.gates import full_matrix
+
     try:
-        binding = {p: v for p, v in zip(op.params, values)}
-        same = Operator(op.definition.assign_parameters(binding)).equiv(Operator(cls(*values)))
+        symbols = sorted({q for p in op.params if isinstance(p, ParameterExpression) for q in p.parameters},
+                         key=lambda q: q.name)
+        binding = {q: 0.3 + 0.7 * i for i, q in enumerate(symbols)}
+        values = [_number(p.bind({q: binding[q] for q in p.parameters}) if isinstance(p, ParameterExpression)
+                          else p) for p in op.params]
+        definition = op.definition
+        bound = definition.assign_parameters({q: binding[q] for q in definition.parameters})
+        same = Operator(bound).equiv(Operator(full_matrix(name, values)))
     except Exception as e:  # noqa: BLE001 - any failure to build its matrix is a conversion error
-        raise ConversionError(f"instruction {k}: cannot check the definition of {op.name!r}: {e}") from None
+        raise ConversionError(f"{where}: cannot check the definition of {op.name!r}: {e}") from None
     if not same:
-        raise ConversionError(f"instruction {k}: gate {op.name!r} does not act as qiskit's {cls.__name__}")
+        raise ConversionError(f"{where}: gate {op.name!r} does not act as qiskit's {name}")
 
 
 def to_qasm3(model: VQC, theta=None) -> str:
@@ -172,24 +324,45 @@ def to_qasm3(model: VQC, theta=None) -> str:
     return qasm3.dumps(to_qiskit(model, theta).circuit)
 
 
-_NAME = re.compile(r"^_(x|w)_(\d+)_$")
+def from_qasm3(text: str, readout: Readout, *, inputs="x", weights="w", meta: dict | None = None) -> VQC:
+    """A VQC from OpenQASM 3 text; parameters are matched by name, never by position.
 
-
-def from_qasm3(text: str, readout: Readout, *, meta: dict | None = None) -> VQC:
-    """Read back ``to_qasm3`` output (weights unbound): parameters are matched by name."""
+    ``inputs`` and ``weights`` each name a parameter vector — ``"θ"`` matches qiskit's export of
+    ``θ[3]`` as ``_θ_3_`` (and ``θ[3]`` itself) — or list the parameter names in order. The
+    defaults read compvqc's own ``to_qasm3`` output (``_x_i_``, ``_w_j_``).
+    """
     try:
         circuit = qasm3.loads(text)
     except Exception as e:  # noqa: BLE001 - the importer raises many types; report one line
-        raise ConversionError(f"cannot parse OpenQASM 3: {e}") from None
-    found: dict[str, dict[int, Parameter]] = {"x": {}, "w": {}}
-    for p in circuit.parameters:
-        m = _NAME.match(p.name)
-        if not m:
-            raise ConversionError(f"unexpected parameter {p.name!r} (expected _x_<i>_ or _w_<j>_)")
-        found[m.group(1)][int(m.group(2))] = p
-    ordered = {}
-    for kind, d in found.items():
-        if sorted(d) != list(range(len(d))):
-            raise ConversionError(f"parameters _{kind}_i_ are not numbered 0..{len(d) - 1}")
-        ordered[kind] = [d[i] for i in range(len(d))]
-    return from_qiskit(circuit, ordered["x"], ordered["w"], readout, meta=meta)[0]
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        hint = ("; the text declares gates, whose bodies qiskit's importer types strictly: export the circuit "
+                "decomposed (qasm3.dumps(qc.decompose()))") if _GATE_DECL.search(text) else ""
+        raise ConversionError(f"cannot parse OpenQASM 3: {first}{hint}") from None
+    by_name = {p.name: p for p in circuit.parameters}
+    ordered = {role: _named(role, spec, by_name) for role, spec in (("inputs", inputs), ("weights", weights))}
+    unknown = sorted(set(by_name) - {p.name for ps in ordered.values() for p in ps})
+    if unknown:
+        raise ConversionError(f"parameter(s) {', '.join(unknown[:5])} match neither inputs={inputs!r} "
+                              f"nor weights={weights!r}")
+    formals = {m.group(1): [f.strip() for f in m.group(2).split(",") if f.strip()] for m in _GATE_DECL.finditer(text)}
+    return from_qiskit(circuit, ordered["inputs"], ordered["weights"], readout, meta=meta, _formals=formals)[0]
+
+
+_GATE_DECL = re.compile(r"^\s*gate\s+([A-Za-z_][\w]*)\s*\(([^)]*)\)", re.MULTILINE)
+
+
+def _named(role: str, spec, by_name: dict) -> list:
+    if not isinstance(spec, str):
+        missing = [n for n in spec if n not in by_name]
+        if missing:
+            raise ConversionError(f"{role}: no parameter named {missing[0]!r} in the circuit")
+        return [by_name[n] for n in spec]
+    pattern = re.compile(rf"^(?:_{re.escape(spec)}_(\d+)_|{re.escape(spec)}\[(\d+)\])$")
+    found = {}
+    for name, p in by_name.items():
+        m = pattern.match(name)
+        if m:
+            found[int(m.group(1) or m.group(2))] = p
+    if sorted(found) != list(range(len(found))):
+        raise ConversionError(f"{role}: parameters of {spec!r} are not numbered 0..{len(found) - 1}")
+    return [found[i] for i in range(len(found))]

@@ -16,7 +16,7 @@ from compvqc.checkpoint import Checkpoint, CheckpointError, CheckpointManager
 from compvqc.compile.profile import hardware_profile
 from compvqc.compile.backends import resolve_backend
 from compvqc.compile.cache import get_lut
-from compvqc.compress.methods import CompressConfig
+from compvqc.compress.methods import CompressConfig, check_compressible
 from compvqc.compress.stages import STAGES, CompressionResult, RunRecord, compress
 from compvqc.train.optim import Adam
 from compvqc.data import load_reference
@@ -91,6 +91,7 @@ def compress_checkpoint(src: Checkpoint, backend, config: CompressConfig, *, dat
     one model many times."""
     backend = resolve_backend(backend)
     model = src.model
+    check_compressible(model, config.method)
     data = dataset_for(src, data_dir) if data is None else data
     if lut is None:
         lut = get_lut(backend, gates=sorted({g.name for g in model.gates}), model=model, no_rebuild=no_rebuild,

@@ -54,9 +54,10 @@ from compvqc.errors import ModelError
 from compvqc.limits import MAX_QUBITS  # wider descriptions exist (export, TCD); simulation stops here
 from compvqc.model import gates as gate_facts
 from compvqc.model.encoders import amplitude_state
-from compvqc.model.ops import AmplitudeEncode, Gate
+from compvqc.model.ops import AmplitudeEncode
 from compvqc.model.readout import softmax_cross_entropy
 from compvqc.simulate.kernels import apply, apply_entries, correlate
+from compvqc.simulate.lower import lower
 
 DENSE_MAX_DIM = 16
 """Largest 2^n for the dense prefix-product gradient: K·8^n flops against the sweep's K·4^n,
@@ -86,6 +87,8 @@ def _blas_threads():
 def _rotate(axis: str, half: np.ndarray, a0: np.ndarray, a1: np.ndarray):
     """(a0, a1) ← R_axis(2·half) (a0, a1) on the two rows of a wire, in closed form."""
     # complex cos/sin: complex-by-complex products skip numpy's mixed-type casting loop
+    if axis == "p":  # diag(1, e^{i angle})
+        return a0, np.exp(2j * half) * a1
     c, s = np.cos(half).astype(np.complex128), np.sin(half).astype(np.complex128)
     if axis == "ry":
         return c * a0 - s * a1, s * a0 + c * a1
@@ -99,28 +102,31 @@ def _rotate(axis: str, half: np.ndarray, a0: np.ndarray, a1: np.ndarray):
 
 @dataclass
 class _Encoding:
-    """A run of encoders: single-qubit rotations R_a(x_f), so a product of one 2x2 per wire.
+    """A run of encoders: single-qubit gates R_a(angle(x)), so a product of one 2x2 per wire.
 
     ``steps[i]`` holds the i-th encoder of every wire that has one, grouped by axis:
-    [(axis, wires, features), ...]; the wires of one group are distinct, so a group updates
-    all its wires with one set of elementwise numpy calls.
+    [(axis, wires, columns), ...]; the wires of one group are distinct, so a group updates
+    all its wires with one set of elementwise numpy calls. A column is a feature when every
+    encoder's angle is a bare feature, else the encoder's own column of :meth:`angles`.
     """
 
     ops: tuple
     n: int
     steps: list = field(default_factory=list)
     wires: tuple = ()  # wires with at least one encoder
+    plain: bool = True
 
     def __post_init__(self):
+        self.plain = all(op.feature is not None for op in self.ops)
         per_wire: dict[int, list] = {}
-        for op in self.ops:
-            per_wire.setdefault(op.wire, []).append(op)
+        for k, op in enumerate(self.ops):
+            per_wire.setdefault(op.wire, []).append((op.name, op.feature if self.plain else k))
         self.wires = tuple(sorted(per_wire))
         for i in range(max(len(v) for v in per_wire.values())):
             groups: dict[str, list] = {}
             for w, ops in sorted(per_wire.items()):
                 if len(ops) > i:
-                    groups.setdefault(ops[i].name, []).append((w, ops[i].feature))
+                    groups.setdefault(ops[i][0], []).append((w, ops[i][1]))
             step = []
             for axis, pairs in groups.items():
                 wires = [w for w, _ in pairs]
@@ -128,8 +134,13 @@ class _Encoding:
                 step.append((axis, sel, np.array([f for _, f in pairs])))
             self.steps.append(step)
 
+    def angles(self, x: np.ndarray) -> np.ndarray:
+        """What the step columns index: the inputs themselves, or each encoder's angle (B, k)."""
+        return x if self.plain else np.stack([op.values(x) for op in self.ops], axis=1)
+
     def _compose(self, x: np.ndarray, row0: np.ndarray, row1: np.ndarray):
         """Left-multiply per-wire rows (n, k, B) by every encoder of the run, in order."""
+        x = self.angles(x)
         for step in self.steps:
             for axis, sel, feats in step:
                 half = 0.5 * x[:, feats].T[:, None, :]
@@ -168,54 +179,96 @@ class _Encoding:
 
 @dataclass
 class _Block:
-    """A run of trainable gates, with index arrays so matrices build in a few numpy calls."""
+    """A run of input-independent primitives (``lower``), with index arrays so matrices build
+    in a few numpy calls. A *slot* is one angle of a trainable primitive: θ index, scale, offset."""
 
-    gates: tuple
+    prims: tuple
     n: int
-    wires: list = field(default_factory=list)  # (target, control) per gate
-    param_gate: np.ndarray = None  # for each θ index used here, in gate order: its gate
+    wires: list = field(default_factory=list)  # (target, control) per primitive
+    param_gate: np.ndarray = None  # for each slot, in primitive order: its primitive
     param_index: np.ndarray = None  # ... and its position in θ
-    _rot: tuple = None  # rotation-type gates: (gate indices, θ indices, Pauli axes (k, 2, 2))
-    _u3: tuple = None  # U3/CU3: (gate indices, θ indices (k, 3), first row in param order)
+    unique: bool = True  # no θ index twice in the block (a plain += accumulates)
+    _affine: tuple | None = None  # (scales, offsets) per slot, unless all are 1 and 0
+    _rot: tuple = None  # rotations: (primitive indices, slot indices, Pauli axes (k, 2, 2))
+    _phase: tuple = None  # phases: (primitive indices, slot indices)
+    _u3: tuple = None  # U3/CU3: (primitive indices, slot indices (k, 3))
+    _const: tuple = None  # constants: (primitive indices, matrices (k, 2, 2))
     _base_generators: np.ndarray = None
     _dense: tuple = None
 
     def __post_init__(self):
-        self.wires = [(g.wires[-1], g.wires[0] if len(g.wires) == 2 else None) for g in self.gates]
-        self.param_gate = np.array([k for k, g in enumerate(self.gates) for _ in g.params], dtype=np.intp)
-        self.param_index = np.array([p for g in self.gates for p in g.params], dtype=np.intp)
-        start = np.cumsum([0] + [len(g.params) for g in self.gates])
-        rot = [k for k, g in enumerate(self.gates) if g.type.base != "u3"]
-        u3 = [k for k, g in enumerate(self.gates) if g.type.base == "u3"]
-        paulis = np.array([gate_facts.PAULI[self.gates[k].type.base[1]] for k in rot]).reshape(-1, 2, 2)
-        self._rot = (np.array(rot, dtype=np.intp), np.array([self.gates[k].params[0] for k in rot], dtype=np.intp), paulis)
-        self._u3 = (np.array(u3, dtype=np.intp), np.array([self.gates[k].params for k in u3], dtype=np.intp).reshape(-1, 3),
-                    start[u3] if u3 else np.zeros(0, dtype=np.intp))
-        self._base_generators = np.zeros((len(self.param_index), 2, 2), dtype=np.complex128)
-        self._base_generators[start[rot]] = -0.5j * paulis  # rotations: H = -i P / 2, constant
+        prims = self.prims
+        self.wires = [(p.target, p.control) for p in prims]
+        self.param_gate = np.array([k for k, p in enumerate(prims) for _ in p.slots], dtype=np.intp)
+        self.param_index = np.array([s[0] for p in prims for s in p.slots], dtype=np.intp)
+        self.unique = len(set(self.param_index.tolist())) == len(self.param_index)
+        scales = np.array([s[1] for p in prims for s in p.slots])
+        offsets = np.array([s[2] for p in prims for s in p.slots])
+        if np.any(scales != 1.0) or np.any(offsets != 0.0):
+            self._affine = (scales, offsets)
+        start = np.cumsum([0] + [len(p.slots) for p in prims])
+
+        def of(kinds):
+            return [k for k, p in enumerate(prims) if p.kind in kinds]
+
+        rot, phase, u3, const = of(("rx", "ry", "rz")), of(("p",)), of(("u3",)), of(("const",))
+        paulis = np.array([gate_facts.PAULI[prims[k].kind[1]] for k in rot]).reshape(-1, 2, 2)
+        self._rot = (np.array(rot, dtype=np.intp), start[rot].astype(np.intp), paulis)
+        self._phase = (np.array(phase, dtype=np.intp), start[phase].astype(np.intp))
+        self._u3 = (np.array(u3, dtype=np.intp), (start[u3][:, None] + np.arange(3)).astype(np.intp))
+        self._const = (np.array(const, dtype=np.intp), np.array([prims[k].matrix for k in const]).reshape(-1, 2, 2))
+        gens = np.zeros((len(self.param_index), 2, 2), dtype=np.complex128)
+        gens[start[rot]] = -0.5j * paulis  # rotations: H = -i P / 2, constant
+        gens[start[phase]] = np.diag([0, 1j])  # P(α) = diag(1, e^{iα}): H = diag(0, i)
+        if self._affine is not None:
+            gens *= scales[:, None, None]  # chain rule: ∂/∂θ = scale · ∂/∂angle
+        self._base_generators = gens
+
+    def slot_angles(self, theta: np.ndarray) -> np.ndarray:
+        a = theta[self.param_index]
+        if self._affine is not None:
+            a = a * self._affine[0] + self._affine[1]
+        return a
 
     def matrices(self, theta: np.ndarray) -> np.ndarray:
-        """Target matrices (K, 2, 2): R_P(θ) = cos(θ/2) I - i sin(θ/2) P, U3 from ``gates``."""
-        out = np.empty((len(self.gates), 2, 2), dtype=np.complex128)
-        idx, params, paulis = self._rot
+        """Target matrices (K, 2, 2): R_P(θ) = cos(θ/2) I - i sin(θ/2) P, phases, U3, constants."""
+        out = np.empty((len(self.prims), 2, 2), dtype=np.complex128)
+        a = self.slot_angles(theta)
+        idx, slots, paulis = self._rot
         if len(idx):
-            half = 0.5 * theta[params][:, None, None]
+            half = 0.5 * a[slots][:, None, None]
             out[idx] = np.cos(half) * _EYE - 1j * np.sin(half) * paulis
-        idx, params, _ = self._u3
+        idx, slots = self._phase
         if len(idx):
-            out[idx] = gate_facts.matrix("u3", theta[params])
+            out[idx] = gate_facts.matrix("p", a[slots][:, None])
+        idx, slots = self._u3
+        if len(idx):
+            out[idx] = gate_facts.matrix("u3", a[slots])
+        idx, mats = self._const
+        if len(idx):
+            out[idx] = mats
         return out
 
     def generators(self, theta: np.ndarray) -> np.ndarray:
-        """H for every θ index of the block, in ``param_index`` order, shape (P, 2, 2)."""
-        idx, params, rows = self._u3
+        """H for every slot of the block, in ``param_index`` order, shape (P, 2, 2), each times
+        its slot's scale (so contracting it gives ∂L/∂θ directly)."""
+        idx, slots = self._u3
         if not len(idx):
             return self._base_generators
         out = self._base_generators.copy()
-        gens = gate_facts.u3_generators(theta[params])  # (k, 3, 2, 2)
+        gens = gate_facts.u3_generators(self.slot_angles(theta)[slots])  # (k, 3, 2, 2)
+        if self._affine is not None:
+            gens = gens * self._affine[0][slots][:, :, None, None]
         for j in range(3):
-            out[rows + j] = gens[:, j]
+            out[slots[:, j]] = gens[:, j]
         return out
+
+    def accumulate(self, grad: np.ndarray, values: np.ndarray) -> None:
+        """grad[θ index of each slot] += value (summed over slots that share a weight)."""
+        if self.unique:
+            grad[self.param_index] += values
+        else:
+            np.add.at(grad, self.param_index, values)
 
     def dense(self):
         """Index arrays for the dense path (2^n = d).
@@ -229,8 +282,8 @@ class _Block:
             d = 1 << self.n
             s = np.arange(d)
             row, col = s[:, None], s[None, :]
-            maps = np.zeros((len(self.gates), d, d), dtype=np.intp)
-            rows = np.full((len(self.gates), 2, d // 2), d, dtype=np.intp)
+            maps = np.zeros((len(self.prims), d, d), dtype=np.intp)
+            rows = np.full((len(self.prims), 2, d // 2), d, dtype=np.intp)
             for k, (t, c) in enumerate(self.wires):
                 same_rest = ((row ^ col) & ~(1 << t)) == 0
                 code = 2 + 2 * ((row >> t) & 1) + ((col >> t) & 1)
@@ -242,7 +295,7 @@ class _Block:
                     zeros = zeros[((zeros >> c) & 1) == 1]
                 rows[k, 0, : len(zeros)] = zeros
                 rows[k, 1, : len(zeros)] = zeros | (1 << t)
-            offsets = np.arange(len(self.gates))[:, None, None]
+            offsets = np.arange(len(self.prims))[:, None, None]
             self._dense = (maps + 6 * offsets, rows + (d + 1) * offsets)
         return self._dense
 
@@ -251,9 +304,10 @@ _EYE = np.eye(2, dtype=np.complex128)
 
 
 def _segments(ops) -> list:
-    """Maximal runs of trainable gates and of encoders (amplitude encoding is the initial state)."""
-    ops = [op for op in ops if not isinstance(op, AmplitudeEncode)]
-    return [list(run) for _, run in itertools.groupby(ops, key=lambda op: isinstance(op, Gate))]
+    """Maximal runs of input-independent primitives (trainable and fixed gates) and of encoders
+    (amplitude encoding is the initial state)."""
+    prims = [p for op in ops if not isinstance(op, AmplitudeEncode) for p in lower(op)]
+    return [list(run) for _, run in itertools.groupby(prims, key=lambda p: p.encode is None)]
 
 
 def _apply_gates(state: np.ndarray, block: _Block, mats: np.ndarray) -> np.ndarray:
@@ -286,8 +340,8 @@ class Simulator:
         self.dim = 1 << self.n
         self.weights = model.readout.weights(self.n)
         self.amplitude = bool(model.ops) and isinstance(model.ops[0], AmplitudeEncode)
-        self.segments = [_Block(tuple(run), self.n) if isinstance(run[0], Gate) else _Encoding(tuple(run), self.n)
-                         for run in _segments(model.ops)]
+        self.segments = [_Block(tuple(run), self.n) if run[0].encode is None
+                         else _Encoding(tuple(p.encode for p in run), self.n) for run in _segments(model.ops)]
 
     # --- inputs ---------------------------------------------------------------------------
     def _check(self, theta, x):
@@ -378,7 +432,7 @@ class Simulator:
 
     def _backward(self, theta, lam, tape) -> np.ndarray:
         grad = np.zeros(self.model.n_params)
-        trainable = [i for i, s in enumerate(self.segments) if isinstance(s, _Block)]
+        trainable = [i for i, s in enumerate(self.segments) if isinstance(s, _Block) and len(s.param_index)]
         if not trainable:
             return grad
         for i in range(len(self.segments) - 1, trainable[0] - 1, -1):  # trailing encoders too
@@ -386,10 +440,13 @@ class Simulator:
             if isinstance(seg, _Encoding):
                 lam = seg.apply(lam, rec, adjoint=True)
                 continue
+            if not len(seg.param_index):  # fixed gates only: carry the cotangent back through them
+                lam = rec.unitary.conj().T @ lam if rec.unitary is not None else _undo(seg, rec.mats, lam)
+                continue
             first = i == trainable[0]
             gens = seg.generators(theta)
             if rec.prefixes is not None:
-                grad[seg.param_index] += _dense_gradient(rec, lam, gens, seg)
+                seg.accumulate(grad, _dense_gradient(rec, lam, gens, seg))
                 if not first:
                     lam = rec.unitary.conj().T @ lam
                 continue
@@ -401,7 +458,7 @@ class Simulator:
             else:
                 phi, bra = rec.state_out, lam
             corr, bra = self._sweep(seg, rec.mats, phi, bra)
-            grad[seg.param_index] += 2.0 * np.einsum("pab,pab->p", gens, corr[seg.param_gate]).real
+            seg.accumulate(grad, 2.0 * np.einsum("pab,pab->p", gens, corr[seg.param_gate]).real)
             if rec.unitary is None:
                 lam = bra
         return grad
@@ -410,9 +467,9 @@ class Simulator:
         """Undo the block's gates on φ and the cotangent together (one stacked array, one kernel
         call per gate); returns the per-gate correlations (K, 2, 2) and the swept cotangent."""
         stacked = np.stack([phi, bra])  # (2, 2^n, N): ket and bra move together
-        corr = np.empty((len(seg.gates), 2, 2), dtype=np.complex128)
+        corr = np.empty((len(seg.prims), 2, 2), dtype=np.complex128)
         daggers = mats.conj().swapaxes(-1, -2)
-        for k in range(len(seg.gates) - 1, -1, -1):
+        for k in range(len(seg.prims) - 1, -1, -1):
             t, c = seg.wires[k]
             corr[k] = correlate(stacked[1], stacked[0], t, c)
             stacked = apply(stacked, daggers[k], t, c)
@@ -420,6 +477,14 @@ class Simulator:
 
 
 # --- small helpers ------------------------------------------------------------------------------
+def _undo(seg: _Block, mats: np.ndarray, lam: np.ndarray) -> np.ndarray:
+    """(G_K ⋯ G_1)† λ, gate by gate (a copy: λ is left unchanged)."""
+    lam = lam.copy()
+    for (t, c), m in zip(reversed(seg.wires), reversed(mats)):
+        lam = apply(lam, m.conj().T.copy(), t, c)
+    return lam
+
+
 def _abs2(state: np.ndarray) -> np.ndarray:
     return state.real**2 + state.imag**2
 
