@@ -3,6 +3,7 @@
 import json
 import math
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -506,3 +507,17 @@ def test_a_checkpoint_finds_its_data_where_it_was_trained(data_dir, tmp_path, mo
     assert main(["compress", str(moved), "--backend", "fake_manila", "--ratio", "0.3", "-o", str(tmp_path / "d.ckpt")]) == 1
     err = capsys.readouterr().err
     assert "--data-dir" in err and err.strip().count("\n") == 0
+
+
+def test_the_readme_compress_and_evaluate_commands_run_as_written(data_dir, tmp_path, monkeypatch, capsys):
+    """After `train ... -o mnist2.ckpt`, the README's two lines run exactly as written (no --data-dir)."""
+    monkeypatch.delenv("COMPVQC_DATA", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--dataset", "mnist2", "--arch", "random22", "--epochs", "1", "--max-train", "200",
+                 "--data-dir", str(data_dir), "-o", "mnist2.ckpt"]) == 0
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for line in ("compvqc compress mnist2.ckpt --backend fake_manila --ratio 0.5",
+                 "compvqc evaluate mnist2.fake_manila.compvqc.ckpt --backend fake_manila"):
+        assert line in readme
+        assert main(line.split()[1:]) == 0, capsys.readouterr().err
+    assert "accuracy" in capsys.readouterr().out

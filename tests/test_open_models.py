@@ -238,3 +238,39 @@ def test_a_checkpoint_compressed_with_the_eight_gate_luts_still_recompresses(tmp
     new = load_lut_file(prebuilt_path("fake_manila"))
     assert load_checkpoint(out).lut_provenance["sha256"] == new.sha256 != old
     assert "p" in new.gates and json.loads(run.stdout)["compressed"]["tcd"] > 0
+
+
+def test_from_qnn_with_duck_typed_estimator_and_sampler_qnns(rng):
+    """What an EstimatorQNN / SamplerQNN exposes is all from_qnn reads (qiskit-machine-learning is
+    never imported); the real classes are checked once in the peers' venv (benchmarks/RESULTS.md)."""
+    from types import SimpleNamespace
+
+    from compvqc.model.qnn import from_qnn
+
+    qc, inputs, weights = _library("zz+real_amplitudes")
+    trained = rng.uniform(-3, 3, len(weights))
+    x = rng.uniform(0, np.pi, (4, N))
+    bound = [qc.assign_parameters({**dict(zip(inputs, row)), **dict(zip(weights, trained))}) for row in x]
+    states = [Statevector(c) for c in bound]
+    obs = [SparsePauliOp("ZZII"), SparsePauliOp.from_list([("IIZZ", 0.5), ("ZIII", 2.0)])]
+    est = SimpleNamespace(circuit=qc, input_params=inputs, weight_params=weights, observables=obs)
+    model, theta = from_qnn(est, trained)
+    assert np.array_equal(theta, trained)
+    expect = np.array([[s.expectation_value(o).real for o in obs] for s in states])
+    assert np.allclose(model.logits(theta, x), expect, atol=1e-10)
+    one = from_qnn(SimpleNamespace(circuit=qc, input_params=inputs, weight_params=weights,
+                                   observables=SparsePauliOp("ZZZZ")), trained)[0]  # binary: sign of ⟨O⟩
+    z = np.array([s.expectation_value(SparsePauliOp("ZZZZ")).real for s in states])
+    assert np.allclose(one.logits(trained, x), np.stack([-z, z], 1), atol=1e-10)
+    parity = SimpleNamespace(circuit=qc, input_params=inputs, weight_params=weights,
+                             interpret=lambda s: bin(s).count("1") % 2, output_shape=(2,))
+    probs = np.array([s.probabilities() for s in states])
+    odd = np.array([bin(s).count("1") % 2 for s in range(2**N)]) == 1
+    assert np.allclose(from_qnn(parity, trained)[0].logits(trained, x),
+                       np.stack([probs[:, ~odd].sum(1), probs[:, odd].sum(1)], 1), atol=1e-10)
+    raw = SimpleNamespace(circuit=qc, input_params=inputs, weight_params=weights, interpret=None, output_shape=(16,))
+    assert np.allclose(from_qnn(raw, trained)[0].logits(trained, x), probs, atol=1e-10)
+    with pytest.raises(ConversionError, match="not a QNN"):
+        from_qnn(SimpleNamespace(circuit=qc), trained)
+    with pytest.raises(ConversionError, match="has 8 weights"):
+        from_qnn(est, trained[:3])

@@ -105,7 +105,7 @@ def test_fuzzed_data_files_are_a_dataset_error_or_a_dataset(tmp_path_factory, bl
 
 def test_cli_refuses_a_missing_file_and_an_unknown_encoder_count(tmp_path, capsys):
     assert main(["train", "--dataset", str(tmp_path / "none.npz"), "-o", str(tmp_path / "m.ckpt")]) == 1
-    assert "no data file" in capsys.readouterr().err
+    assert "none.npz: file not found" in capsys.readouterr().err
     x, y = _blobs(60)
     path = tmp_path / "three.npz"
     np.savez(path, x=x[:, :3], y=y)

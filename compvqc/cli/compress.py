@@ -55,6 +55,8 @@ def register(sub) -> None:
     p.add_argument("--isolated", action="store_true", help="score depth savings with isolated LUT depths, not in context")
     p.add_argument("--warm-start-masks", action="store_true", help="start ADMM from the checkpoint's masks")
     p.add_argument("--data-dir", default=None, help="folder with the dataset's IDX files (default $COMPVQC_DATA)")
+    p.add_argument("--data", default=None, metavar="FILE",
+                   help="where the model's own data file is now, if it moved (default: the recorded path)")
     p.add_argument("--no-rebuild", action="store_true", help="refuse to rebuild a stale or missing LUT")
     p.add_argument("--checkpoint-dir", default=None, help="run directory: save every ADMM iteration, resume with "
                    "--resume (with --ratios, one subdirectory ratio-R per ratio)")
@@ -127,7 +129,8 @@ def cmd_compress(args) -> int:
                 else None
 
         out, _ = select_ratio(src, backend, args.ratios or None, config, shots=shots, seed=args.seed,
-                              noise=args.noisy, budget=budget, data_dir=args.data_dir, no_rebuild=args.no_rebuild,
+                              noise=args.noisy, budget=budget, data_dir=args.data_dir, data_file=args.data,
+                              no_rebuild=args.no_rebuild,
                               warm_start_masks=args.warm_start_masks, manager_for=manager_for, resume=args.resume,
                               progress=progress)
         selection = out.metrics["compression"]["selection"]
@@ -135,7 +138,7 @@ def cmd_compress(args) -> int:
     else:
         manager = CheckpointManager(args.checkpoint_dir, keep_last=3) if args.checkpoint_dir else None
         try:
-            out, _ = compress_checkpoint(src, backend, config, data_dir=args.data_dir, manager=manager,
+            out, _ = compress_checkpoint(src, backend, config, data_dir=args.data_dir, data_file=args.data, manager=manager,
                                          resume=args.resume, warm_start_masks=args.warm_start_masks,
                                          no_rebuild=args.no_rebuild, progress=progress)
         finally:
@@ -154,6 +157,7 @@ def cmd_compress(args) -> int:
         "speedup": speedup, "pruned": int(out.prune_mask.sum()), "quantized": int(out.quant_mask.sum()),
         "gates": len(out.model.gates), "admm": history,
         "seconds": {k: round(v, 3) for k, v in report.get("seconds", {}).items()}, "output": str(output),
+        "data_file": out.dataset.get("path"),
     }
 
     def row(label, r):
@@ -162,7 +166,8 @@ def cmd_compress(args) -> int:
         return f"  {label:<11} {r['val_accuracy']:.4f}    {r['test_accuracy']:.4f}    {r['tcd']:<4d}{cost}"
 
     knob = f"degree {args.degree}" if ratio is None else f"ratio {ratio}"
-    lines = [f"compressed {src_path} for {name} with {args.method} ({knob}, objective {args.objective})",
+    used = f" on {payload['data_file']}" if payload["data_file"] else ""
+    lines = [f"compressed {src_path}{used} for {name} with {args.method} ({knob}, objective {args.objective})",
              "              val acc   test acc  TCD" + ("   2q  µs        ESP" if comp.get("two_qubit_gates") is not None
                                                       else ""),
              row("vanilla", van), row("compressed", comp),

@@ -31,6 +31,8 @@ def register(sub) -> None:
     p.add_argument("--samples", type=int, default=None, help="evaluate N samples of the split (drawn with --seed)")
     p.add_argument("--seed", type=int, default=0, help="seed_simulator and sample draw (default 0)")
     p.add_argument("--data-dir", default=None, help="folder with the dataset's IDX files (default $COMPVQC_DATA)")
+    p.add_argument("--data", default=None, metavar="FILE",
+                   help="where the model's own data file is now, if it moved (default: the recorded path)")
     p.add_argument("--save-mapping", action="store_true",
                    help="write the checkpoint with the chosen qubit mapping and deployment record to -o")
     p.add_argument("-o", "--output", default=None, help="output .ckpt for --save-mapping (never the input)")
@@ -64,7 +66,8 @@ def cmd_evaluate(args) -> int:
         output = check_output(args.output, force=args.force)
     ckpt = load_checkpoint(src)
     backend = resolve_backend(args.backend)
-    split = getattr(dataset_for(ckpt, args.data_dir), args.split)
+    data = dataset_for(ckpt, args.data_dir, args.data)
+    split = getattr(data, args.split)
     idx = pick_samples(len(split.y), args.samples, args.seed)
     ev = evaluate(ckpt.model, ckpt.theta, split.x[idx], split.y[idx], backend, executor=args.executor,
                   shots=args.shots, noise=not args.no_noise, seed=args.seed, engine=args.engine)
@@ -77,6 +80,7 @@ def cmd_evaluate(args) -> int:
         "noise": ev.noise, "samples": ev.samples, "seconds": round(ev.seconds, 3), "seed_simulator": ev.seed,
         "seed_transpiler": dep.seed_transpiler, "physical_qubits": list(dep.physical_qubits),
         "measured_qubits": list(dep.measured_qubits), "output": str(output) if output else None,
+        "data_file": data.reference.get("path"),
     }
     if output is not None:
         save_checkpoint(output, with_deployment(ckpt, dep, backend, shots=ev.shots))
@@ -84,7 +88,8 @@ def cmd_evaluate(args) -> int:
     shots = f"{ev.shots} shots" if ev.shots else "exact"
     engine = f" [{ev.engine}]" if ev.engine else ""
     lines = [f"evaluated {src} on {dep.backend} ({ev.executor}{engine}, {noise}, {shots}, seed {ev.seed})",
-             f"  accuracy     {ev.accuracy:.4f} on {ev.samples} {args.split} samples ({ev.seconds:.2f} s)",
+             f"  accuracy     {ev.accuracy:.4f} on {ev.samples} {args.split} samples ({ev.seconds:.2f} s)"
+             + (f" of {payload['data_file']}" if payload["data_file"] else ""),
              f"  TCD          {dep.tcd} (seed_transpiler {dep.seed_transpiler})",
              f"  2q gates     {dep.two_qubit_gates}",
              f"  duration     {dep.duration * 1e6:.2f} µs (scheduled, with readout)",

@@ -66,10 +66,19 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     from compvqc.train.gradients import GRADIENTS
     from compvqc.train.optim import OPTIMIZERS
 
-    p.add_argument("--dataset", required=True, metavar="NAME",
-                   help=f"one of: {', '.join(DATASETS)}; or your own .npz (x, y or x_train, y_train, x_test, "
-                        "y_test) or .csv (features, then the label) file")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--dataset", metavar="NAME", help=f"one of: {', '.join(DATASETS)}")
+    source.add_argument("--data", metavar="FILE", help="your own .npz (x, y, or x_train, y_train, x_test, y_test) "
+                        "or .csv file (feature columns and a label column)")
+    p.add_argument("--label", default=None, help="the .csv file's label column, by header name (default: the last)")
     d = {k: f.default for k, f in TrainConfig.__dataclass_fields__.items()}  # the library's defaults
+    p.add_argument("--circuit", default=None, metavar="FILE.qasm",
+                   help="your own OpenQASM 3 circuit as the model (instead of --encoder and --arch)")
+    p.add_argument("--inputs", dest="circuit_inputs", default=d["circuit_inputs"],
+                   help=f"--circuit's input parameter vector (x[i], qiskit's _x_i_) (default {d['circuit_inputs']})")
+    p.add_argument("--weights", dest="circuit_weights", default=d["circuit_weights"],
+                   help=f"--circuit's trainable parameter vector (default {d['circuit_weights']}; "
+                        "compvqc export writes w)")
     p.add_argument("--arch", default=d["arch"],
                    help=f"random<N> | blocks<L> | u3cu3_<L> | reupload<L> (default {d['arch']})")
     p.add_argument("--arch-seed", type=int, default=d["arch_seed"], help=f"seed of the random architecture (default {d['arch_seed']})")
@@ -110,9 +119,13 @@ def cmd_train(args) -> int:
     from compvqc.data import DATASETS
     from compvqc.data.user import is_user_file
 
-    if args.dataset not in DATASETS and not is_user_file(args.dataset):
-        raise UsageError(f"compvqc train: unknown dataset {args.dataset!r} (known: {', '.join(DATASETS)}, "
-                         "or a .npz or .csv file)")
+    if args.data is not None:
+        if not is_user_file(args.data):
+            raise UsageError(f"compvqc train: --data takes a .npz or .csv file, got {args.data!r}")
+        args.dataset = args.data
+    elif args.dataset not in DATASETS and not is_user_file(args.dataset):
+        raise UsageError(f"compvqc train: unknown dataset {args.dataset!r} (known: {', '.join(DATASETS)}; "
+                         "your own file goes in --data)")
     output = check_output(args.output, force=args.force)
     config = _config_from_args(args)
     manager_args(args)

@@ -38,6 +38,7 @@ DATASETS = {
     "fashion3": ("fashion-mnist", (3, 6, 0), "4x4_ryzxy"),  # dress, shirt, T-shirt/top
     "fashion4": ("fashion-mnist", (0, 1, 2, 3), "4x4_ryzxy"),  # T-shirt, trouser, pullover, dress
     "digits2": ("sklearn-digits", (3, 6), "4x4_ryzxy"),
+    "digits2-2x2": ("sklearn-digits", (3, 6), "2x2_ryz"),  # pooled to 2x2: 4 features
     "syn4": ("synthetic", (0, 1), "2x2_ryz"),
     "syn16": ("synthetic", (0, 1), "4x4_ryzxy"),
 }
@@ -128,28 +129,37 @@ def check_reference(ref: dict) -> None:
         "data_dir": lambda v: isinstance(v, str),
         "source": lambda v: isinstance(v, str),
         "classes": lambda v: isinstance(v, list),
+        "label": lambda v: v is None or isinstance(v, str),
     }
     for key, ok in checks.items():
         if key in ref and not ok(ref[key]):
             raise DatasetError(f"dataset reference: {key} = {ref[key]!r} is out of range")
 
 
-REBUILD_KEYS = ("preprocess", "val_fraction", "split_seed", "n_samples", "max_train")
+REBUILD_KEYS = ("preprocess", "val_fraction", "split_seed", "n_samples", "max_train", "label")
 
 
-def load_reference(ref: dict, data_dir=None) -> "Dataset":
+def load_reference(ref: dict, data_dir=None, data_file=None) -> "Dataset":
     """The dataset a stored reference (``Dataset.reference``) names, rebuilt split for split.
     The IDX folder is ``data_dir``, else ``$COMPVQC_DATA``, else the folder the reference
     recorded (when it is still there): a checkpoint compresses on the machine it was trained on
-    without ``--data-dir``."""
+    without ``--data-dir``. A user's file is ``data_file`` if given (it moved), else the recorded
+    path; either must have the recorded sha256."""
     check_reference(ref)
     recorded = ref.get("data_dir")
     if not data_dir and not os.environ.get("COMPVQC_DATA") and recorded and Path(recorded).is_dir():
         data_dir = recorded
-    name = ref["path"] if ref["name"] == "file" else ref["name"]
-    data = load_dataset(name, data_dir=data_dir, **{k: ref[k] for k in REBUILD_KEYS if k in ref})
-    if ref["name"] == "file" and data.reference["sha256"] != ref["sha256"]:
-        raise DatasetError(f"{ref['path']} changed since the model was trained on it (sha256 differs)")
+    if ref["name"] != "file":
+        if data_file is not None:
+            raise DatasetError(f"the model was trained on {ref['name']}, not on a data file")
+        return load_dataset(ref["name"], data_dir=data_dir, **{k: ref[k] for k in REBUILD_KEYS if k in ref})
+    path = str(data_file or ref["path"])
+    if not Path(path).is_file():
+        raise DatasetError(f"{path}: the model's data file is not there (moved?); give its place with --data FILE")
+    data = load_dataset(path, **{k: ref[k] for k in REBUILD_KEYS if k in ref})
+    if data.reference["sha256"] != ref["sha256"]:
+        what = "changed since the model was trained on it" if data_file is None else "is not the file the model was trained on"
+        raise DatasetError(f"{path} {what} (sha256 differs)")
     return data
 
 
@@ -158,7 +168,7 @@ def _int_in(v, low: int, high: int) -> bool:
 
 
 def load_dataset(name: str, *, data_dir=None, preprocess: str = "scale", val_fraction: float = 0.1, split_seed: int = 0,
-                 n_samples: int = 1000, max_train: int | None = None) -> Dataset:
+                 n_samples: int = 1000, max_train: int | None = None, label: str | None = None) -> Dataset:
     """Load a named dataset with its three splits.
 
     ``n_samples`` sizes the synthetic sets; ``max_train`` keeps the first N training samples
@@ -175,8 +185,10 @@ def load_dataset(name: str, *, data_dir=None, preprocess: str = "scale", val_fra
     rng = np.random.default_rng(split_seed)
     reference = {"name": name, "source": source, "classes": list(classes), "preprocess": preprocess,
                  "val_fraction": val_fraction, "split_seed": split_seed}
+    if label is not None and not user:
+        raise DatasetError(f"a label column names a column of your .csv file; {name} is a built-in dataset")
     if user:  # the user's features are used as given: the reference records no preprocessing
-        d = labelled_splits(name, val_fraction=val_fraction, split_seed=split_seed, carve=_carve)
+        d = labelled_splits(name, val_fraction=val_fraction, split_seed=split_seed, carve=_carve, label=label)
         train, val, test, reference = d["train"], d["val"], Split(*d["test"]), d["reference"]
         classes, encoder = d["classes"], d["encoder"]
     elif source == "synthetic":
@@ -190,7 +202,8 @@ def load_dataset(name: str, *, data_dir=None, preprocess: str = "scale", val_fra
 
         digits = load_digits()
         images = digits.images / 16.0  # (N, 8, 8) in [0, 1]
-        x01 = images.reshape(-1, 4, 2, 4, 2).mean(axis=(2, 4)).reshape(-1, 16)
+        side = 2 if name.endswith("2x2") else 4  # pooled to side x side
+        x01 = images.reshape(-1, side, 8 // side, side, 8 // side).mean(axis=(2, 4)).reshape(-1, side * side)
         x, y = _select(scale_features(x01, preprocess), digits.target, classes)
         rest, test = _carve(x, y, 0.25, rng)
         train, val = _carve(rest.x, rest.y, val_fraction, rng)

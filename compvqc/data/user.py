@@ -2,8 +2,9 @@
 
 * ``.npz`` (read with ``allow_pickle=False``): arrays ``x`` (N, features) and ``y`` (N,), or
   ``x_train``, ``y_train``, ``x_test``, ``y_test`` when the data has its own test split;
-* ``.csv``: one sample per row, the features then the label in the last column, comma-separated;
-  a first row that is not numeric is taken as a header.
+* ``.csv``: one sample per row, comma-separated; the label is the column named by ``label``
+  (which needs a header row), else the last column; a first row with more words than the second
+  is a header.
 
 Features are the encoder's angles as given, in radians (no rescaling: the user's
 preprocessing is theirs). Labels may be any integers or strings; their sorted distinct values
@@ -37,12 +38,14 @@ def is_user_file(name) -> bool:
     return isinstance(name, str) and name.lower().endswith(SUFFIXES)
 
 
-def read_user_file(path) -> tuple[dict, str]:
+def read_user_file(path, label: str | None = None) -> tuple[dict, str]:
     """(arrays by name, sha256 of the file's bytes); any problem is one :class:`DatasetError`."""
     path = Path(path)
     raw = read_bytes_bounded(path, MAX_BYTES, DatasetError, "data file")
     digest = hashlib.sha256(raw).hexdigest()
     if path.suffix.lower() == ".npz":
+        if label is not None:
+            raise DatasetError(f"{path}: a label column ({label!r}) names a .csv column; a .npz file has arrays x and y")
         try:
             with np.load(io.BytesIO(raw), allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
@@ -56,16 +59,24 @@ def read_user_file(path) -> tuple[dict, str]:
         raise DatasetError(f"{path}: needs arrays x and y (or x_train, y_train, x_test, y_test); it has "
                            f"{', '.join(sorted(keys)) or 'none'}")
     rows = [r for r in raw.decode("utf-8", errors="replace").splitlines() if r.strip()]
-    if rows and not _numeric(rows[0].split(",")[0]):
-        rows = rows[1:]  # a header
+    header = None
+    words = [sum(not _numeric(c) for c in r.split(",")) for r in rows[:2]]
+    if words and words[0] > (words[1] if len(words) > 1 else 0):  # more words than a data row: a header
+        header, rows = [c.strip() for c in rows[0].split(",")], rows[1:]
+    column = -1
+    if label is not None:
+        if header is None or label not in header:
+            raise DatasetError(f"{path}: no column named {label!r} (columns: {', '.join(header or []) or 'no header row'})")
+        column = header.index(label)
     try:
         table = np.array([[c.strip() for c in r.split(",")] for r in rows], dtype=object)
-        x = table[:, :-1].astype(np.float64)
+        features = [k for k in range(table.shape[1]) if k != column % table.shape[1]]
+        x = table[:, features].astype(np.float64)
     except (ValueError, IndexError):
-        raise DatasetError(f"{path}: every row must have the same number of numeric features, then a label") from None
+        raise DatasetError(f"{path}: every row must have the same number of numeric features and a label") from None
     if table.ndim != 2 or table.shape[1] < 2:
         raise DatasetError(f"{path}: needs at least one feature column and a label column")
-    return {"x": x, "y": table[:, -1].astype(str)}, digest
+    return {"x": x, "y": table[:, column].astype(str)}, digest
 
 
 def _numeric(text: str) -> bool:
@@ -88,11 +99,11 @@ def _features(x, path, what: str) -> np.ndarray:
     return x
 
 
-def labelled_splits(path, *, val_fraction: float, split_seed: int, carve) -> dict:
+def labelled_splits(path, *, val_fraction: float, split_seed: int, carve, label: str | None = None) -> dict:
     """Train, validation and test splits of a user's file, and the reference that rebuilds them.
     ``carve(x, y, fraction, rng)`` is the registry's own split (one rule for every dataset)."""
     path = Path(path).resolve()
-    arrays, digest = read_user_file(path)
+    arrays, digest = read_user_file(path, label)
     own_test = "x_test" in arrays
     xs = {"train": arrays["x_train"], "test": arrays["x_test"]} if own_test else {"all": arrays["x"]}
     ys = {"train": arrays["y_train"], "test": arrays["y_test"]} if own_test else {"all": arrays["y"]}
@@ -120,6 +131,8 @@ def labelled_splits(path, *, val_fraction: float, split_seed: int, carve) -> dic
     train, val = carve(*rest, val_fraction, rng)
     reference = {"name": "file", "path": str(path), "sha256": digest, "classes": classes,
                  "val_fraction": val_fraction, "split_seed": split_seed}
+    if label is not None:
+        reference["label"] = label
     n = next(iter(width))
     return {"train": train, "val": val, "test": test, "classes": classes, "encoder": ENCODERS.get(n),
             "reference": reference}

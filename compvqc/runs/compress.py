@@ -26,12 +26,13 @@ from compvqc.errors import CompVQCError
 RETRAIN_STEPS = 10_000  # retraining checkpoints are numbered after the ADMM iterations
 
 
-def dataset_for(ckpt: Checkpoint, data_dir=None):
-    """The checkpoint's dataset, rebuilt from its recorded reference (``data.load_reference``)."""
+def dataset_for(ckpt: Checkpoint, data_dir=None, data_file=None):
+    """The checkpoint's dataset, rebuilt from its recorded reference (``data.load_reference``;
+    ``data_file``: where a user's data file is now, if it moved)."""
     ref = ckpt.dataset or {}
     if "name" not in ref:
         raise CompVQCError("the checkpoint names no dataset; compression needs its validation split")
-    return load_reference(ref, data_dir)
+    return load_reference(ref, data_dir, data_file)
 
 
 def record_of(ck: Checkpoint) -> RunRecord:
@@ -82,7 +83,14 @@ def _check_resumable(saved: Checkpoint, directory, config: CompressConfig, prove
         raise CheckpointError(f"{directory}: the saved run used different settings ({', '.join(differ)})")
 
 
-def compress_checkpoint(src: Checkpoint, backend, config: CompressConfig, *, data_dir=None, lut=None,
+def _moved(ref: dict, data) -> dict:
+    """The source's dataset reference, with a user's file at the path it was read from now."""
+    if (ref or {}).get("name") == "file" and data.reference.get("path"):
+        return {**ref, "path": data.reference["path"]}
+    return ref
+
+
+def compress_checkpoint(src: Checkpoint, backend, config: CompressConfig, *, data_dir=None, data_file=None, lut=None,
                         manager: CheckpointManager | None = None, resume: bool = False, warm_start_masks: bool = False,
                         no_rebuild: bool = False, progress=None,
                         vanilla_metrics: dict | None = None, data=None) -> tuple[Checkpoint, CompressionResult]:
@@ -92,14 +100,14 @@ def compress_checkpoint(src: Checkpoint, backend, config: CompressConfig, *, dat
     backend = resolve_backend(backend)
     model = src.model
     check_compressible(model, config.method)
-    data = dataset_for(src, data_dir) if data is None else data
+    data = dataset_for(src, data_dir, data_file) if data is None else data
     if lut is None:
         lut = get_lut(backend, gates=sorted({g.name for g in model.gates}), model=model, no_rebuild=no_rebuild,
                       progress=progress)
     provenance = {**lut.provenance, "sha256": lut.sha256}
     template = Checkpoint(model=model, theta=src.theta_original.copy(), theta_original=src.theta_original.copy(),
                           shots=src.shots, hardware_profile=hardware_profile(backend), lut_provenance=provenance,
-                          dataset=src.dataset, training={**(src.training or {}), "compress": config.to_dict()},
+                          dataset=_moved(src.dataset, data), training={**(src.training or {}), "compress": config.to_dict()},
                           metrics=dict(src.metrics))
     restored = None
     if manager is not None and resume:

@@ -105,7 +105,7 @@ def check_ratios(ratios, config: CompressConfig | None = None) -> list[float]:
 
 
 def select_ratio(src: Checkpoint, backend, ratios=None, config: CompressConfig | None = None, *, shots: int = 1024,
-                 seed: int = 0, noise: bool = False, budget: float = DEFAULT_BUDGET, data_dir=None,
+                 seed: int = 0, noise: bool = False, budget: float = DEFAULT_BUDGET, data_dir=None, data_file=None,
                  no_rebuild: bool = False, warm_start_masks: bool = False,
                  manager_for: Callable[[float], CheckpointManager | None] | None = None, resume: bool = False,
                  progress=None) -> tuple[Checkpoint, list[Candidate]]:
@@ -126,7 +126,7 @@ def select_ratio(src: Checkpoint, backend, ratios=None, config: CompressConfig |
     ratios = check_ratios(SEARCH if searched else ratios, config)
     if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 <= budget <= 100:
         raise CompressionError(f"budget must be in [0, 100] points, got {budget!r}")
-    data = dataset_for(src, data_dir)
+    data = dataset_for(src, data_dir, data_file)
     x, y = data.val.x, data.val.y
 
     def scored(model, theta):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -102,6 +103,31 @@ def _resume_point(manager: CheckpointManager, config: TrainConfig, model, optimi
     return ckpt, state
 
 
+def model_for(config: TrainConfig, data) -> VQC:
+    """The model a configuration trains: the circuit file's (OpenQASM 3, with the default readout
+    for the data's classes), else the named encoder and architecture."""
+    if config.circuit is not None:
+        from dataclasses import replace
+
+        from compvqc.fsutil import read_bytes_bounded
+        from compvqc.model.qiskit_io import from_qasm3
+        from compvqc.model.readout import Readout, default_readout
+
+        path = Path(config.circuit).resolve()
+        text = read_bytes_bounded(path, 1 << 24, TrainingError, "circuit file").decode("utf-8", errors="replace")
+        model = from_qasm3(text, Readout("basis", ((0,), (1,))), inputs=config.circuit_inputs,
+                           weights=config.circuit_weights, meta={"circuit": str(path)})
+        if model.n_features != data.n_features:
+            raise TrainingError(f"{path.name} takes {model.n_features} inputs ({config.circuit_inputs}), "
+                                f"the data has {data.n_features} features")
+        return replace(model, readout=default_readout(model.n_qubits, data.n_classes))
+    if not (config.encoder or data.default_encoder):
+        raise TrainingError(f"{config.dataset} has {data.n_features} features: name an encoder for them "
+                            f"(e.g. amplitude for 2^n features)")
+    return build_model(config.encoder or data.default_encoder, config.arch, data.n_classes, arch_seed=config.arch_seed,
+                       gate_set=config.gate_set, n_features=data.n_features)
+
+
 def train_on_dataset(config: TrainConfig, *, data_dir=None, progress=None, callback=None,
                      manager: CheckpointManager | None = None, resume: bool = False) -> TrainedModel:
     """Load the data, build the model, train, evaluate every split.
@@ -119,18 +145,9 @@ def train_on_dataset(config: TrainConfig, *, data_dir=None, progress=None, callb
         split_seed=config.split_seed,
         n_samples=config.n_samples,
         max_train=config.max_train,
+        label=config.label,
     )
-    if not (config.encoder or data.default_encoder):
-        raise TrainingError(f"{config.dataset} has {data.n_features} features: name an encoder for them "
-                            f"(e.g. amplitude for 2^n features)")
-    model = build_model(
-        config.encoder or data.default_encoder,
-        config.arch,
-        data.n_classes,
-        arch_seed=config.arch_seed,
-        gate_set=config.gate_set,
-        n_features=data.n_features,
-    )
+    model = model_for(config, data)
     result = run_training(config, data, model, progress=progress, callback=callback, manager=manager, resume=resume)
     metrics = {}
     for split in ("train", "val", "test"):

@@ -31,22 +31,31 @@ class TrainConfig:
     split_seed: int = 0
     n_samples: int = 1000  # synthetic sets only
     max_train: int | None = None
+    label: str | None = None  # a .csv file's label column (None: the last)
+    circuit: str | None = None  # an OpenQASM 3 file: the model instead of encoder + arch
+    circuit_inputs: str = "x"  # its input parameters: a vector name (x[i] / _x_i_) ...
+    circuit_weights: str = "θ"  # ... and its trainable ones (qiskit's ansätze name theirs θ)
 
     def __post_init__(self):
-        """Every setting checked before any data is loaded: one ``TrainingError`` naming it."""
-        from pathlib import Path
+        """Every setting checked before any data is loaded: one ``TrainingError`` naming it. Files
+        (data, circuit) are read, and so checked, first thing in training: a stored configuration
+        stays valid when its file has moved."""
 
         from compvqc.data import DATASETS
         from compvqc.data.user import is_user_file
         from compvqc.model.architectures import check_arch
 
-        if is_user_file(self.dataset):
-            if not Path(self.dataset).is_file():
-                raise TrainingError(f"no data file {self.dataset}")
-        elif self.dataset not in DATASETS:
+        if not is_user_file(self.dataset) and self.dataset not in DATASETS:
             raise TrainingError(f"unknown dataset {self.dataset!r} (known: {', '.join(DATASETS)}, "
                                 f"or a .npz or .csv file)")
         check_arch(self.arch, self.gate_set)
+        if self.label is not None and not (isinstance(self.label, str) and str(self.dataset).lower().endswith(".csv")):
+            raise TrainingError("label names a column of a .csv data file")
+        if self.circuit is not None and not isinstance(self.circuit, str):
+            raise TrainingError("circuit must be a file path")
+        for name in ("circuit_inputs", "circuit_weights"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise TrainingError(f"{name} must name a parameter vector")
         _int("epochs", self.epochs, 0, MAX_EPOCHS)
         _int("batch_size", self.batch_size, 1, MAX_BATCH)
         for name in ("arch_seed", "seed", "split_seed"):
