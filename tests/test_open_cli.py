@@ -127,3 +127,19 @@ def test_a_cli_export_reads_back_through_from_qasm3(tmp_path, capsys):
     back = from_qasm3(text, saved.model.readout, weights=[])
     x = np.random.default_rng(0).uniform(0, 3, (5, 4))
     assert np.allclose(back.probabilities([], x), saved.model.probabilities(saved.theta, x), atol=1e-10)
+
+
+def test_a_relative_data_dir_is_recorded_resolved(data_dir, tmp_path, monkeypatch, capsys):
+    import os
+
+    monkeypatch.delenv("COMPVQC_DATA", raising=False)
+    monkeypatch.chdir(tmp_path)
+    relative = os.path.relpath(data_dir, tmp_path)
+    ckpt = tmp_path / "m.ckpt"
+    assert _run(capsys, "train", "--dataset", "mnist2", "--arch", "random14", "--epochs", "1", "--max-train", "50",
+                "--data-dir", relative, "-o", ckpt)[0] == 0
+    recorded = load_checkpoint(ckpt).dataset["data_dir"]
+    assert os.path.isabs(recorded) and os.path.samefile(recorded, os.path.join(data_dir, "mnist"))
+    monkeypatch.chdir(tmp_path.parent)  # elsewhere: the recorded folder is still found
+    code, _, err = _run(capsys, "evaluate", ckpt, "--backend", "fake_manila", "--samples", "5", "--no-noise")
+    assert code == 0, err

@@ -274,3 +274,36 @@ def test_from_qnn_with_duck_typed_estimator_and_sampler_qnns(rng):
         from_qnn(SimpleNamespace(circuit=qc), trained)
     with pytest.raises(ConversionError, match="has 8 weights"):
         from_qnn(est, trained[:3])
+
+
+@given(random_vqcs())
+def test_the_estimate_with_fixed_gates_is_the_dag_longest_path(case):
+    from compvqc.compile.cache import prebuilt_path
+    from compvqc.compile.estimate import dag_longest_path, estimate_tcd
+    from compvqc.compile.lut import load_lut_file
+
+    model, rng = case
+    lut = load_lut_file(prebuilt_path("fake_manila"))
+    theta = rng.uniform(-5, 5, model.n_params)
+    theta[rng.random(model.n_params) < 0.5] = 0.0  # pruned gates: fixed pairs may cancel
+    assert estimate_tcd(model, theta, lut) == dag_longest_path(model, theta, lut)
+
+
+def test_fixed_entanglers_cancel_when_the_gates_between_them_are_pruned(manila):
+    """CX·CX around a pruned gate cancel; CZs commute through diagonal gates (n_local's two CZ
+    layers cancel when every rotation is pruned: estimate 4, true TCD 4)."""
+    from compvqc.compile.cache import prebuilt_path
+    from compvqc.compile.estimate import estimate_tcd
+    from compvqc.compile.lut import load_lut_file
+    from compvqc.compile.tcd import true_tcd
+
+    lut = load_lut_file(prebuilt_path("fake_manila"))
+    ops = (Encode("ry", 0, 0), Encode("ry", 1, 1), Fixed("cx", (0, 1)), Gate("ry", (1,), (0,)), Fixed("cx", (0, 1)))
+    model = VQC(2, 2, ops, Readout("pauli_z", ((0,), (1,))))
+    assert estimate_tcd(model, [0.0], lut) == true_tcd(model, [0.0], manila).depth  # the pair is gone
+    assert estimate_tcd(model, [0.7], lut) > estimate_tcd(model, [0.0], lut) + 2  # a kept RY keeps both CX
+    qc, inputs, weights = (lambda fm, a: (fm.compose(a), list(fm.parameters), list(a.parameters)))(
+        _angle_encoding(N), qlib.n_local(N, ["ry", "rz"], "cz", reps=2))
+    nl, _ = from_qiskit(qc, inputs, weights, Readout("pauli_z", ((0, 1), (2, 3))))
+    zero = np.zeros(nl.n_params)
+    assert estimate_tcd(nl, zero, lut) == true_tcd(nl, zero, manila).depth == 4

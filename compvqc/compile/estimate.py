@@ -55,6 +55,7 @@ from compvqc.model.ops import Encode, Fixed, Gate
 
 _I2 = np.eye(2, dtype=np.complex128)
 FIXED_CX = {"cx": 1, "cy": 1, "cz": 1, "ecr": 1, "ch": 1, "swap": 3}  # CX-equivalents of fixed 2q gates
+SYMMETRIC = ("cz", "swap")  # the same gate whichever wire comes first; all of FIXED_CX are self-inverse
 MAX_PLACEMENTS = 40_320  # 8! — beyond, the placement term is left out (the region is then the model's layout)
 
 
@@ -67,6 +68,8 @@ class _Element:
     cost: float  # fixed cost of non-trainable elements (encoders, fixed gates, amplitude-tree CX)
     cx: int = 0  # two-qubit gates of a non-trainable element (1 for the amplitude-tree CX)
     local: np.ndarray | None = None  # a fixed single-qubit gate: its unitary (it merges into its run)
+    involution: str | None = None  # a fixed self-inverse two-qubit gate ("cx", "cz", ...): its name
+    diagonal: bool = False  # an input encoder that is diagonal (RZ, P): CZ commutes through it
 
 
 @dataclass(frozen=True)
@@ -113,7 +116,7 @@ class Estimator:
                 elements.append(_Element(op.wires, next(gates), 0))
             elif isinstance(op, Encode):  # an input encoder: an unbound rotation, never merged
                 elements.append(_Element((op.wire,), None, min(self.costs.fixed.get(op.name, self.block_max),
-                                                                self.block_max)))
+                                                                self.block_max), diagonal=op.name in ("rz", "p")))
             elif isinstance(op, Fixed):
                 elements.append(self._fixed(op))
             else:  # amplitude encoding: its tree of input rotations and CX
@@ -125,6 +128,7 @@ class Estimator:
                                     _Element(wires, None, min(self.costs.fixed.get("ry", self.block_max),
                                                               self.block_max)))
         self.elements = tuple(elements)
+        self.involutions = any(el.involution for el in elements)
         for g in model.gates:
             lut[g.name]  # fail early, with a clear message, on a gate type the LUT lacks
         self._placements(lut)
@@ -133,22 +137,22 @@ class Estimator:
         """A fixed gate: a single-qubit one joins its wire's merged run with its unitary (a trainable
         type at its angle costs what the LUT says, else a phase costs an RZ and anything else a
         generic single-qubit block); a two-qubit one weighs its CX count (``FIXED_CX``) times a CX,
-        or the LUT's cost of its type at that angle."""
+        or the LUT's cost of its type at that angle, and may cancel with its twin (:meth:`cancelled`)."""
         c, name = self.costs, op.name
         typed = name in GATE_TYPES and name in self.lut.gates
         if fixed_wires(name) == 1:
             u = full_matrix(name, op.angles)
             if is_identity(u):
                 return _Element(op.wires, None, 0, 0, u)
-            diagonal = abs(u[0, 1]) < 1e-12 and abs(u[1, 0]) < 1e-12
             cost = c.value(name, canonicalize_angles(name, op.angles)) if typed else (
-                c.diagonal if diagonal else self.block_max)
+                c.diagonal if _is_diagonal(u) else self.block_max)
             return _Element(op.wires, None, cost, 0, u)
         if typed:
             angles = canonicalize_angles(name, op.angles)
             return _Element(op.wires, None, c.value(name, angles), int(round(c.two_qubit_gates(name, angles))))
         k = FIXED_CX.get(name, 2)
-        return _Element(op.wires, None, k * c.cx, k)
+        wires = tuple(sorted(op.wires)) if name in SYMMETRIC else op.wires  # one spelling, so equal gates compare equal
+        return _Element(wires, None, k * c.cx, k, involution=name if name in FIXED_CX else None)
 
     # --- placement -------------------------------------------------------------------------
     def _placements(self, lut: LUT) -> None:
@@ -230,6 +234,48 @@ class Estimator:
             return min(total, self.costs.diagonal)
         return min(total, self.block_max)
 
+    def cancelled(self, states) -> set[int]:
+        """Elements that cancel once the vanishing gates are gone, as the transpiler removes them:
+        two equal fixed self-inverse two-qubit gates (CX·CX, SWAP·SWAP, …) with nothing left between
+        them on either wire (a stack per wire, so nested pairs cancel from the inside out), and two
+        CZ on the same pair with only diagonal operations between them (CZ commutes with those)."""
+        n = self.model.n_qubits
+        stacks: list[list[int]] = [[] for _ in range(n)]  # adjacency: element index, or -1 (a barrier)
+        open_cz: list[dict] = [{} for _ in range(n)]  # per wire, since its last non-diagonal op: pair -> CZ
+        out: set[int] = set()
+        for k, el in enumerate(self.elements):
+            local = states[el.gate].local if el.gate is not None else el.local
+            if (el.gate is not None and states[el.gate].vanishes) or (local is not None and is_identity(local)):
+                continue
+            if el.involution == "cz":
+                j = open_cz[el.wires[0]].get(el.wires)
+                if j is not None and open_cz[el.wires[1]].get(el.wires) == j:
+                    out.update((j, k))
+                    for w in el.wires:
+                        del open_cz[w][el.wires]
+                else:
+                    for w in el.wires:
+                        open_cz[w][el.wires] = k
+                        stacks[w].append(-1)
+                continue
+            if not (el.diagonal or (local is not None and _is_diagonal(local))):
+                for w in el.wires:
+                    open_cz[w].clear()
+            if el.involution is not None:
+                tops = {stacks[w][-1] if stacks[w] else -1 for w in el.wires}
+                j = tops.pop() if len(tops) == 1 else -1
+                if j >= 0 and self.elements[j].involution == el.involution and self.elements[j].wires == el.wires:
+                    out.update((j, k))
+                    for w in el.wires:
+                        stacks[w].pop()
+                    continue
+                for w in el.wires:
+                    stacks[w].append(k)
+                continue
+            for w in el.wires:
+                stacks[w].append(-1)
+        return out
+
     def cost(self, states):
         """The estimate for the given per-gate states: the longest path (per-wire sweep) for
         depth and duration, the sum over the circuit for 2q and −log ESP; readout included."""
@@ -254,7 +300,10 @@ class Estimator:
             for w in wires:
                 closed[w], seg_total[w], seg_u[w] = 0, 0, _I2
 
-        for el in self.elements:
+        gone = self.cancelled(states) if self.involutions else ()
+        for k, el in enumerate(self.elements):
+            if k in gone:
+                continue
             if el.gate is None:
                 if el.local is not None:  # a fixed single-qubit gate merges like a bound one
                     (w,) = el.wires
@@ -344,7 +393,10 @@ class Estimator:
             for w in wires:
                 last[w] = node
 
-        for el in self.elements:
+        gone = self.cancelled(states) if self.involutions else ()
+        for k, el in enumerate(self.elements):
+            if k in gone:
+                continue
             if el.gate is None:
                 if el.local is not None:
                     run[el.wires[0]].append(("bound", el.cost, el.local))
@@ -363,6 +415,10 @@ class Estimator:
         for w in range(n):
             close(w)
         return g
+
+
+def _is_diagonal(u: np.ndarray) -> bool:
+    return abs(u[0, 1]) < 1e-12 and abs(u[1, 0]) < 1e-12
 
 
 def dag_longest_path(model, theta, lut: LUT) -> int:

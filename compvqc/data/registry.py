@@ -217,7 +217,7 @@ def load_dataset(name: str, *, data_dir=None, preprocess: str = "scale", val_fra
             parts[part] = _select(x, labels[keep], classes)
         train, val = _carve(*parts["train"], val_fraction, rng)
         test = Split(*parts["test"])
-        reference["data_dir"] = str(folder)
+        reference["data_dir"] = str(folder.resolve())  # so another working directory finds it
     if max_train is not None:
         if max_train < 1:
             raise DatasetError("max_train must be at least 1")
