@@ -29,7 +29,16 @@ from compvqc.model import VQC, build_model
 AXES = "yzx"  # layer k of the default encoder rotates about AXES[k % 3]
 
 
-class VQCClassifier(ClassifierMixin, BaseEstimator):
+class _Modest:
+    """A few epochs of a small circuit are not a strong learner: scikit-learn's score checks relax."""
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.poor_score = True
+        return tags
+
+
+class VQCClassifier(_Modest, ClassifierMixin, BaseEstimator):
     """A variational quantum classifier trained by compvqc's simulator (exact adjoint gradients).
 
     >>> from sklearn.datasets import load_iris
@@ -52,11 +61,6 @@ class VQCClassifier(ClassifierMixin, BaseEstimator):
         self.max_qubits = max_qubits
         self.scale = scale
         self.model = model
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.poor_score = True  # a few epochs of a small circuit: not a strong learner
-        return tags
 
     # --- fitting ------------------------------------------------------------------------------
     def fit(self, X, y):
@@ -156,7 +160,7 @@ class VQCClassifier(ClassifierMixin, BaseEstimator):
         return out
 
 
-class CompressedVQCClassifier(ClassifierMixin, BaseEstimator):
+class CompressedVQCClassifier(_Modest, ClassifierMixin, BaseEstimator):
     """Fit ``estimator`` (default :class:`VQCClassifier`), then compress it for ``backend``."""
 
     def __init__(self, estimator=None, *, backend: str = "fake_manila", ratio: float = 0.5, method: str = "compvqc",
@@ -167,11 +171,6 @@ class CompressedVQCClassifier(ClassifierMixin, BaseEstimator):
         self.method = method
         self.objective = objective
         self.val_fraction = val_fraction
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.poor_score = True
-        return tags
 
     def fit(self, X, y):
         fitted = clone(self.estimator if self.estimator is not None else VQCClassifier()).fit(X, y)

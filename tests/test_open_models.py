@@ -19,32 +19,12 @@ from compvqc.model import VQC, AmplitudeEncode, Encode, Fixed, Gate, Readout, in
 from compvqc.model.gates import FIXED_GATES, GATE_TYPES, full_matrix
 from compvqc.model.qiskit_io import FIXED_QISKIT, input_values, QISKIT_GATES, from_qasm3, from_qiskit, to_qasm3, to_qiskit
 from compvqc.simulate.lower import lower
+from benchmarks.open_models import angle_encoding as _angle_encoding
+from benchmarks.open_models import qaoa_like as _qaoa_like
 from tests.references import reference_probs
 from tests.test_simulate import random_vqcs
 
 N = 4
-
-
-def _angle_encoding(n):
-    x = ParameterVector("x", n)
-    qc = QuantumCircuit(n)
-    for q in range(n):
-        qc.ry(x[q], q)
-    return qc
-
-
-def _qaoa_like(n, reps=2):
-    """RZZ on a ring then RX on every qubit, each angle its own weight."""
-    w = ParameterVector("θ", reps * 2 * n)
-    qc, k = QuantumCircuit(n), 0
-    for _ in range(reps):
-        for q in range(n):
-            qc.rzz(w[k], q, (q + 1) % n)
-            k += 1
-        for q in range(n):
-            qc.rx(w[k], q)
-            k += 1
-    return qc
 
 
 LIBRARY = {  # the circuit-library models of the issue, as functions and as the deprecated classes
