@@ -95,3 +95,20 @@ def test_demo_json(tmp_path, capsys):
     sel = d["compression"]["selection"]  # the ratio is chosen on validation, on the device
     assert [c["ratio"] for c in sel["candidates"]] == [0.25, 0.5, 0.75] and d["compression"]["ratio"] == sel["ratio"]
     assert {"vanilla", "compressed"} <= set(d["evaluation"])
+
+
+def test_help_builds_no_command_and_loads_no_library():
+    """`compvqc --help` lists every command from main's table alone: numpy, networkx, onnx and qiskit
+    stay unloaded (each command's arguments, which read the library's defaults, are built only
+    when it is invoked)."""
+    import subprocess
+    import sys
+
+    code = ("import contextlib, io, sys\nfrom compvqc.cli.main import COMMANDS, main\n"
+            "with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.suppress(SystemExit):\n"
+            "    main(['--help'])\n"
+            "assert all(c in out.getvalue() for c in COMMANDS), out.getvalue()\n"
+            "print(sorted(m for m in ('numpy', 'networkx', 'onnx', 'qiskit') if m in sys.modules))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"

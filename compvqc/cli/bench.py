@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from compvqc.cli.main import add_json_flag, emit
+from compvqc.cli.main import add_json_flag, emit, help_of
 from compvqc.errors import UsageError
 
 SCHEMA = "compvqc.bench/1"
@@ -16,7 +16,7 @@ def register(sub) -> None:
     from compvqc.compress.methods import METHODS
 
     d = {k: f.default for k, f in Sweep.__dataclass_fields__.items() if k not in ("datasets", "methods", "train")}
-    bench = sub.add_parser("bench", help="benchmark sweeps: depth-versus-accuracy fronts",
+    bench = sub.add_parser("bench", help=help_of("bench"),
                            description="Run a sweep of compression methods and report its Pareto fronts.")
     cmds = bench.add_subparsers(dest="bench_command", metavar="SUBCOMMAND", required=True, parser_class=type(bench))
     p = cmds.add_parser("pareto", help="every (method, knob, seed) point, fronts, hypervolumes, operating points")

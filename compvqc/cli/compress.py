@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from compvqc.cli.main import UsageError, add_json_flag, emit
+from compvqc.cli.main import UsageError, add_json_flag, emit, help_of
 from compvqc.limits import MAX_SHOTS
 
 SCHEMA = "compvqc.compress/1"
@@ -16,7 +16,7 @@ def register(sub) -> None:
     from compvqc.compile.objective import OBJECTIVES
     from compvqc.compress.methods import DEFAULT_BUDGET, METHODS, CompressConfig
 
-    p = sub.add_parser("compress", help="compress a trained model for a backend",
+    p = sub.add_parser("compress", help=help_of("compress"),
                        description="Compress a checkpoint's VQC for a backend: ReCL + ADMM (or a baseline), "
                                    "masked retraining, true TCD. Always starts from the original parameters.")
     p.add_argument("checkpoint", help="a .ckpt written by compvqc train (or compress)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from compvqc.cli.main import UsageError, add_json_flag, emit
+from compvqc.cli.main import UsageError, add_json_flag, emit, help_of
 from compvqc.limits import MAX_SHOTS
 
 SCHEMA = "compvqc.evaluate/1"
@@ -13,7 +13,7 @@ SCHEMA = "compvqc.evaluate/1"
 def register(sub) -> None:
     from compvqc.deploy.executors import ENGINES, EXECUTORS
 
-    p = sub.add_parser("evaluate", help="deploy a model on a backend: noisy accuracy, TCD and cost measures",
+    p = sub.add_parser("evaluate", help=help_of("evaluate"),
                        description="Transpile the checkpoint's model once for the backend (noise-aware layout, "
                                    "recorded seeds), bind every sample of a split into one job, and report "
                                    "accuracy, TCD, two-qubit gates, scheduled duration and estimated success "

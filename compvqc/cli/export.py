@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import sys
 
-from compvqc.cli.main import UsageError, add_json_flag, emit
+from compvqc.cli.main import UsageError, add_json_flag, emit, help_of
 
 SCHEMA = "compvqc.export/1"
 
 
 def register(sub) -> None:
-    p = sub.add_parser("export", help="write the model's circuit (qasm3 or qiskit-qpy)",
+    p = sub.add_parser("export", help=help_of("export"),
                        description="Write the logical circuit (weights bound, inputs as parameters x, final "
                                    "measurements) or, with --transpiled, the circuit deployed for --backend.")
     p.add_argument("checkpoint")

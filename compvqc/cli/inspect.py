@@ -7,13 +7,13 @@ import math
 
 import numpy as np
 
-from compvqc.cli.main import add_json_flag, emit
+from compvqc.cli.main import add_json_flag, emit, help_of
 
 SCHEMA = "compvqc.inspect/1"
 
 
 def register(sub) -> None:
-    p = sub.add_parser("inspect", help="print everything a checkpoint holds",
+    p = sub.add_parser("inspect", help=help_of("inspect"),
                        description="Print a checkpoint's content; --json gives every array as a list.")
     p.add_argument("checkpoint", help="a .ckpt file")
     p.add_argument("--against", metavar="BACKEND", default=None,

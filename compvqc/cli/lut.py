@@ -13,7 +13,7 @@ import warnings
 from fractions import Fraction
 from pathlib import Path
 
-from compvqc.cli.main import UsageError, add_json_flag, emit
+from compvqc.cli.main import UsageError, add_json_flag, emit, help_of
 from compvqc.errors import CompVQCError
 
 SCHEMA_BUILD = "compvqc.lut.build/1"
@@ -23,7 +23,7 @@ SHOW_COLUMNS = tuple(Fraction(k, 2) for k in range(8))  # 0, π/2, …, 7π/2 (i
 
 
 def register(sub) -> None:
-    p = sub.add_parser("lut", help="build or show compression-level LUTs",
+    p = sub.add_parser("lut", help=help_of("lut"),
                        description="Compression-level LUTs: compiled depth of each gate per angle, per backend.")
     lsub = p.add_subparsers(dest="lut_command", metavar="SUBCOMMAND", parser_class=type(p))
     p.set_defaults(func=lambda args: _missing_subcommand(p))
@@ -53,7 +53,7 @@ def register(sub) -> None:
     add_json_flag(s)
     s.set_defaults(func=cmd_show)
 
-    t = sub.add_parser("tcd", aliases=["depth"], help="transpiled circuit depth of a model on a backend",
+    t = sub.add_parser("tcd", aliases=["depth"], help=help_of("tcd"),
                        description="True TCD (minimum over the recorded seeds) or the fast LUT estimate.")
     t.add_argument("model", metavar="MODEL", help="checkpoint written by compvqc train -o (or compress)")
     t.add_argument("--backend", required=True, help="backend name, e.g. fake_manila")

@@ -15,9 +15,21 @@ import sys
 from compvqc import signals
 from compvqc.errors import CompVQCError, Terminated, UsageError
 
-# One module per command; each defines ``register(subparsers)`` (which sets ``func``).
-COMMANDS = ("compvqc.cli.train", "compvqc.cli.inspect", "compvqc.cli.compress", "compvqc.cli.lut", "compvqc.cli.evaluate",
-            "compvqc.cli.export", "compvqc.cli.bench")
+# One module per command group; each defines ``register(subparsers)`` (which sets ``func``). The
+# command names and one-line helps are here, so that ``compvqc --help`` (and the choice of a
+# command) builds no command's arguments: those read the library's defaults, which import numpy,
+# networkx and the rest. Only the invoked command's module registers in full.
+COMMANDS = {  # command: (module, help, aliases)
+    "train": ("compvqc.cli.train", "train a VQC on a dataset and write the model file", ()),
+    "demo": ("compvqc.cli.train", "the download-free end-to-end demo (digits2)", ()),
+    "inspect": ("compvqc.cli.inspect", "print everything a checkpoint holds", ()),
+    "compress": ("compvqc.cli.compress", "compress a trained model for a backend", ()),
+    "lut": ("compvqc.cli.lut", "build or show compression-level LUTs", ()),
+    "tcd": ("compvqc.cli.lut", "transpiled circuit depth of a model on a backend", ("depth",)),
+    "evaluate": ("compvqc.cli.evaluate", "deploy a model on a backend: noisy accuracy, TCD and cost measures", ()),
+    "export": ("compvqc.cli.export", "write the model's circuit (qasm3 or qiskit-qpy)", ()),
+    "bench": ("compvqc.cli.bench", "benchmark sweeps: depth-versus-accuracy fronts", ()),
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -31,7 +43,18 @@ def add_json_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def help_of(command: str) -> str:
+    return COMMANDS[command][1]
+
+
+def _invoked(argv) -> str | None:
+    """The command ``argv`` names (its first word that is not an option), aliases resolved."""
+    word = next((a for a in argv if not a.startswith("-")), None)
+    return next((c for c, (_, _, aliases) in COMMANDS.items() if word == c or word in aliases), None)
+
+
+def build_parser(argv=None) -> argparse.ArgumentParser:
+    """The parser; with ``argv``, only the command it invokes gets its arguments (None: all)."""
     import importlib
 
     from compvqc import __version__
@@ -39,15 +62,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="compvqc", description="Compiler-aware compression of variational quantum circuits.")
     parser.add_argument("--version", action="version", version=f"compvqc {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in COMMANDS:
-        importlib.import_module(name).register(sub)
+    invoked = _invoked(argv) if argv is not None else None
+    full = {COMMANDS[invoked][0]} if invoked else set() if argv is not None else {m for m, _, _ in COMMANDS.values()}
+    done = set()
+    for command, (module, text, aliases) in COMMANDS.items():
+        if module in full:
+            if module not in done:
+                importlib.import_module(module).register(sub)
+                done.add(module)
+        else:
+            sub.add_parser(command, help=text, aliases=list(aliases))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     with signals.handled():
         try:
-            parser = build_parser()
+            argv = sys.argv[1:] if argv is None else list(argv)
+            parser = build_parser(argv)
             args = parser.parse_args(argv)
             if args.command is None:
                 parser.print_help()

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from compvqc.cli.main import UsageError, add_json_flag, emit
+from compvqc.cli.main import UsageError, add_json_flag, emit, help_of
 
 SCHEMA_TRAIN = "compvqc.train/1"
 SCHEMA_DEMO = "compvqc.demo/1"
 
 
 def register(sub) -> None:
-    p = sub.add_parser("train", help="train a VQC on a dataset and write the model file",
+    p = sub.add_parser("train", help=help_of("train"),
                        description="Train a VQC on a dataset with the exact-gradient simulator.")
     add_train_args(p)
     p.add_argument("-o", "--output", required=True, help="checkpoint file to write (ONNX container, .ckpt)")
@@ -20,7 +20,7 @@ def register(sub) -> None:
     add_json_flag(p)
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("demo", help="the download-free end-to-end demo (digits2)",
+    p = sub.add_parser("demo", help=help_of("demo"),
                        description="Train the 50-gate model on scikit-learn's bundled digits (3 vs 6).")
     p.add_argument("--epochs", type=int, default=15)
     p.add_argument("--backend", default="fake_manila", help="device to compress for (default fake_manila)")
