@@ -287,3 +287,57 @@ def test_fixed_entanglers_cancel_when_the_gates_between_them_are_pruned(manila):
     nl, _ = from_qiskit(qc, inputs, weights, Readout("pauli_z", ((0, 1), (2, 3))))
     zero = np.zeros(nl.n_params)
     assert estimate_tcd(nl, zero, lut) == true_tcd(nl, zero, manila).depth == 4
+
+
+@pytest.mark.parametrize("method", ["compvqc", "compvqc-paper", "snap"])
+def test_a_shared_weight_is_one_compression_decision(method, tmp_path, monkeypatch):
+    """qiskit's QAOA ansatz shares γ over every RZZ and β over every RX (each doubled): each weight
+    is put on a level whole — all its gates on the same LUT float, exactly — or left whole."""
+    from qiskit.circuit.library import qaoa_ansatz
+
+    from compvqc.compile.cache import get_lut
+    from compvqc.compile.tcd import true_tcd
+    from compvqc.compress.groups import units
+    from compvqc.compress.methods import CompressConfig
+    from compvqc.compress.stages import compress
+    from compvqc.data import load_dataset
+    from compvqc.runs.train import run_training
+    from compvqc.train import TrainConfig
+
+    monkeypatch.setenv("COMPVQC_CACHE", str(tmp_path / "cache"))
+    ansatz = qaoa_ansatz(SparsePauliOp(["ZZII", "IZZI", "IIZZ", "ZIIZ"]), reps=2)
+    fm = _angle_encoding(N)
+    qc = QuantumCircuit(N)
+    qc.compose(fm, inplace=True)
+    qc.compose(ansatz, inplace=True)
+    model, _ = from_qiskit(qc, list(fm.parameters), list(ansatz.parameters), Readout("pauli_z", ((0, 1), (2, 3))))
+    assert not model.plain_weights and [len(u) for u in units(model)] == [4, 4, 4, 4]
+    data = load_dataset("syn4", n_samples=300)
+    theta = run_training(TrainConfig(dataset="syn4", epochs=2, lr=0.05), data, model, progress=False).theta
+    config = CompressConfig(method=method, ratio=0.5, retrain_epochs=1, retrain_min_steps=10)
+    config = CompressConfig(**{**config.__dict__, "admm": type(config.admm)(iterations=2, epochs=1, min_steps=10)})
+    result = compress(model, theta, data, "fake_manila", get_lut("fake_manila", gates=["rx", "rzz"]), config)
+    final, out = result.final, result.theta
+    for unit in units(model):
+        assert len({(final.prune_mask[i], final.quant_mask[i]) for i in unit}) == 1
+        assert len({tuple(np.nan_to_num(final.levels[i], nan=-1.0)) for i in unit}) == 1
+    on = final.prune_mask | final.quant_mask
+    assert on.any()
+    for i in np.flatnonzero(on):
+        assert np.array_equal(model.gates[i].angles(out), final.levels[i, :1])  # the LUT float, exactly
+    assert result.metrics["compressed"]["tcd"] == true_tcd(model, out, "fake_manila").depth
+
+
+def test_shared_weights_one_decision_cannot_set_are_refused():
+    from compvqc.compress.methods import check_compressible
+    from compvqc.errors import CompressionError
+
+    readout = Readout("pauli_z", ((0,), (1,)))
+    mixed = VQC(2, 0, (Gate("rx", (0,), (0,)), Gate("ry", (1,), (0,))), readout)
+    with pytest.raises(CompressionError, match="differ in type or scale"):
+        check_compressible(mixed, "compvqc")
+    with pytest.raises(CompressionError, match="powers of two"):
+        check_compressible(VQC(2, 0, (Gate("rx", (0,), (0,), (3.0,)),), readout), "prune")
+    with pytest.raises(CompressionError, match="offset"):
+        check_compressible(VQC(2, 0, (Gate("rx", (0,), (0,), (), (0.5,)),), readout), "compvqc")
+    check_compressible(mixed, "vanilla")  # nothing to put on a level

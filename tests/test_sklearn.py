@@ -79,13 +79,13 @@ def test_compress_returns_a_fitted_estimator_whose_tcd_a_fresh_transpile_reprodu
     assert meta.predict(X[:4]).shape == (4,) and meta.estimator_.compression_["ratio"] == 0.25
 
 
-def test_compress_refuses_shared_weights_before_any_work():
+def test_compress_refuses_a_weight_one_decision_cannot_set_before_any_work():
     X = np.random.default_rng(0).uniform(size=(30, 2))
     y = np.arange(30) % 2
     clf = VQCClassifier(epochs=1).fit(X, y)
     g = clf.model_.gates[0]
-    shared = type(clf.model_)(clf.model_.n_qubits, 2, (*clf.model_.ops, Gate(g.name, g.wires, g.params)),
-                              clf.model_.readout)
-    clf2 = VQCClassifier(epochs=1, model=shared).fit(X, y)
-    with pytest.raises(CompressionError, match="share, scale or shift"):
+    tripled = type(clf.model_)(clf.model_.n_qubits, 2, (*clf.model_.ops, Gate(g.name, g.wires, g.params, (3.0,))),
+                               clf.model_.readout)
+    clf2 = VQCClassifier(epochs=1, model=tripled).fit(X, y)
+    with pytest.raises(CompressionError, match="powers of two"):
         clf2.compress(X, y, "fake_manila")

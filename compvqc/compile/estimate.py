@@ -337,6 +337,13 @@ class Estimator:
         states[i] = self.gate_state(i, angles)
         return self.cost(states)
 
+    def moved_many(self, states, moves: dict):
+        """The estimate with each gate i of ``moves`` moved to ``moves[i]`` (gates sharing a weight)."""
+        states = list(states)
+        for i, angles in moves.items():
+            states[i] = self.gate_state(i, angles)
+        return self.cost(states)
+
     def estimate(self, theta):
         return self.cost(self.states(theta))
 

@@ -34,6 +34,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from compvqc.compress.groups import theta_of, units
 from compvqc.compress.levels import CompressionError, distance, nearest_representative, periods
 from compvqc.compress.state import ADMMState
 from compvqc.limits import MAX_EPOCHS, MAX_ITERATIONS, MAX_STEPS
@@ -136,6 +137,7 @@ class ADMM:
             raise CompressionError("pass either a config or keyword overrides")
         self.estimator = estimator
         self.candidates = np.array([t is not None for t in self.targets])
+        self.units = None if model.plain_weights else units(model)  # shared weights: one decision each
         self.fixed = None if mask is None else np.asarray(mask, bool) & self.candidates
         self.n_mask = min(int(round(self.config.ratio * len(self.targets))), int(self.candidates.sum()))
 
@@ -179,6 +181,11 @@ class ADMM:
                     out[i] = t.depth
             return out
         base = self.estimator.states(theta)
+        if self.units is not None:  # a unit moves as a whole
+            for unit in self.units:
+                if self.targets[unit[0]] is not None:
+                    out[list(unit)] = self.estimator.moved_many(base, {i: self.targets[i].angles for i in unit})
+            return out
         for i, t in enumerate(self.targets):
             if t is not None:
                 out[i] = self.estimator.moved(base, i, t.angles)
@@ -205,7 +212,15 @@ class ADMM:
         score = np.full(len(self.targets), np.inf)
         score[c] = self.config.alpha * _minmax(dist[c]) + (1 - self.config.alpha) * _minmax(cost[c])
         order = np.lexsort((np.arange(len(score)), score))  # stable: ties by gate index
-        mask[order[: self.n_mask]] = True
+        if self.units is None:
+            mask[order[: self.n_mask]] = True
+            return mask
+        size = {u[0]: u for u in self.units}  # units by representative, taken whole while they fit
+        count = 0
+        for i in order:
+            if i in size and np.isfinite(score[i]) and count + len(size[i]) <= self.n_mask:
+                mask[list(size[i])] = True
+                count += len(size[i])
         return mask
 
     def _project(self, theta, u, mask) -> np.ndarray:
@@ -214,7 +229,10 @@ class ADMM:
         for i in np.flatnonzero(mask):
             g = self.model.gates[i]
             idx = list(g.params)
-            z[idx] = nearest_representative(v[idx], self.targets[i].angles, periods(g))
+            if g.plain:
+                z[idx] = nearest_representative(v[idx], self.targets[i].angles, periods(g))
+            else:  # in angle space, then back to θ
+                z[idx] = theta_of(g, nearest_representative(g.angles(v), self.targets[i].angles, periods(g)))
         return z
 
     def update(self, theta, state: ADMMState) -> tuple[ADMMState, Update]:
@@ -254,7 +272,9 @@ def finalize(model, theta, mask, targets) -> Finalized:
         if t is None:
             raise CompressionError(f"gate {i} is masked but has no level")
         idx = list(g.params)
-        theta[idx] = t.angles  # the LUT's float64, bit for bit
+        theta[idx] = t.angles if g.plain else theta_of(g, t.angles)  # the LUT's float64, bit for bit
+        if not g.plain and not np.array_equal(g.angles(theta), np.asarray(t.angles)):
+            raise CompressionError(f"gate {i}: its scaled weight cannot hold the level {t.angles} exactly")
         levels[i, : len(t.angles)] = t.angles
         frozen[idx] = True
         (prune if t.kind == "prune" else quant)[i] = True

@@ -35,6 +35,7 @@ import json
 import numpy as np
 
 from compvqc.compile.estimate import Estimator
+from compvqc.compress.groups import theta_of, units
 from compvqc.compress.levels import candidate_levels, circular_delta, periods
 
 FISHER_SAMPLES = 256  # per-sample gradients for H; 50 parameters need a few hundred
@@ -61,6 +62,8 @@ class Selection:
         self.levels = candidate_levels(model, lut, kinds)
         self.states = {(i, k): self.est.gate_state(i, e.angles)
                        for i, row in enumerate(self.levels) for k, e in enumerate(row)}
+        # shared weights: the walk moves whole units (gates of one weight share one level row)
+        self.units = None if model.plain_weights else units(model)
 
     def delta(self, i: int, k: int) -> np.ndarray:
         g = self.model.gates[i]
@@ -75,8 +78,16 @@ class Selection:
     def loss(self, chosen: dict) -> float:
         if not chosen:
             return 0.0
-        idx = [p for i in chosen for p in self.model.gates[i].params]
-        d = np.concatenate([self.delta(i, k) for i, k in chosen.items()])
+        if self.units is not None:  # one move per θ index (its first gate's, in θ units)
+            moves: dict[int, float] = {}
+            for i, k in chosen.items():
+                g = self.model.gates[i]
+                for p, v in zip(g.params, theta_of(g, self.delta(i, k))):
+                    moves.setdefault(p, float(v))
+            idx, d = list(moves), np.array(list(moves.values()))
+        else:
+            idx = [p for i in chosen for p in self.model.gates[i].params]
+            d = np.concatenate([self.delta(i, k) for i, k in chosen.items()])
         return 0.5 * float(d @ np.linalg.solve(self.hinv[np.ix_(idx, idx)], d))
 
     def path(self) -> list[dict]:
@@ -88,17 +99,23 @@ class Selection:
         # outside it); under depth the cost is the depth already — then the nearest)
         shallower = (lambda e: 0) if self.est.costs.objective == "depth" else (lambda e: e.depth)
         chosen = {}
-        for i, row in enumerate(self.levels):
+        for unit in self.units or [(i,) for i in range(len(self.levels))]:
+            i, row = unit[0], self.levels[unit[0]]
             if row:
-                chosen[i] = min(range(len(row)), key=lambda k: (self.cost({**chosen, i: k}), shallower(row[k]),
-                                                                float(np.linalg.norm(self.delta(i, k)))))
+                k = min(range(len(row)), key=lambda k: (self.cost({**chosen, **dict.fromkeys(unit, k)}),
+                                                        shallower(row[k]), float(np.linalg.norm(self.delta(i, k)))))
+                chosen.update(dict.fromkeys(unit, k))
         # a step that adds no cost still ranks by the loss it buys back: ε is far below one unit
         eps = 1e-3 if self.est.costs.objective == "depth" else 1e-5 * abs(self.cost({}))
         cost, loss, out = self.cost(chosen), self.loss(chosen), [dict(chosen)]
+        unit_of = {i: u for u in self.units or [] for i in u}
         while chosen:
             best = None
             for i in chosen:
-                trial = {j: v for j, v in chosen.items() if j != i}
+                if self.units is not None and i != unit_of[i][0]:
+                    continue  # a unit is given back whole, by its representative
+                gone = unit_of.get(i, (i,))
+                trial = {j: v for j, v in chosen.items() if j not in gone}
                 c, lo = self.cost(trial), self.loss(trial)
                 key = (loss - lo) / (max(c - cost, 0) + eps)  # loss bought back per cost given back
                 if best is None or key > best[0]:

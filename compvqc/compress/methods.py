@@ -84,18 +84,12 @@ def get_method(name: str) -> Method:
 
 
 def check_compressible(model, method_name: str) -> None:
-    """Methods that put gates on levels set each gate's own weight; a weight shared by several
-    gates, or scaled or shifted on its way into a gate, is refused before any work starts."""
-    if not get_method(method_name).retrains or model.plain_weights:
-        return
-    uses: dict[int, list[int]] = {}
-    for i, g in enumerate(model.gates):
-        for p in g.params:
-            uses.setdefault(p, []).append(i)
-    shared = [i for i, g in enumerate(model.gates) if not g.plain or any(len(uses[p]) > 1 for p in g.params)]
-    raise CompressionError(f"gates {', '.join(map(str, shared[:6]))}{' …' if len(shared) > 6 else ''} share, scale or "
-                           f"shift their weights, which {method_name} cannot put on a level yet: give each gate "
-                           "its own weight (or use method vanilla or qiskit-approx)")
+    """Methods that put gates on levels take shared or scaled weights only in the form one decision
+    can set exactly (``compress.groups.check``); refused before any work starts otherwise."""
+    if get_method(method_name).retrains and not model.plain_weights:
+        from compvqc.compress.groups import check
+
+        check(model)
 
 
 DEFAULT_BUDGET = 1.0

@@ -17,6 +17,7 @@ import numpy as np
 
 from compvqc.compile.estimate import Estimator
 from compvqc.model.gates import canonicalize_angles
+from compvqc.compress.groups import theta_of, units
 from compvqc.model.readout import accuracy as readout_accuracy
 
 
@@ -46,18 +47,24 @@ def recl(model, theta, lut, levels, x_val, y_val, *, context: bool = True, true_
 
         base_tcd = true_tcd(model, theta, true_tcd_backend).depth
     floor = 1 if est.costs.objective in ("depth", "2q") else 1e-3 * base_tcd  # what a speedup may divide by
+    members = {u[0]: u for u in units(model)} if not model.plain_weights else None  # shared weights: one choice
     choices = []
     for i, (g, cands) in enumerate(zip(model.gates, levels)):
         best = Choice(i, None, -np.inf, np.nan, np.nan)
         idx = list(g.params)
+        if members is not None and i not in members:  # a unit's member: its representative chooses (tie)
+            choices.append(best)
+            continue
         for e in cands:
             trial = theta.copy()
-            trial[idx] = e.angles
+            trial[idx] = e.angles if members is None else theta_of(g, e.angles)
             acc = accuracy(model, trial, x_val, y_val)
             if true_tcd_backend is not None:
                 from compvqc.compile.tcd import true_tcd
 
                 t = true_tcd(model, trial, true_tcd_backend).depth
+            elif context and members is not None:
+                t = est.moved_many(base_states, {j: e.angles for j in members[i]})
             elif context:
                 t = est.moved(base_states, i, e.angles)
             else:

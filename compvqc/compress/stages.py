@@ -23,6 +23,7 @@ from compvqc.compile.cost import best_compilation
 from compvqc.compile.objective import costs_for
 from compvqc.compile.tcd import tcd_circuit
 from compvqc.compress.admm import ADMM, Finalized, finalize
+from compvqc.compress.groups import tie
 from compvqc.compress.levels import candidate_levels
 from compvqc.compress.methods import CompressConfig, check_compressible, get_method
 from compvqc.compress.recl import accuracy, recl
@@ -127,8 +128,10 @@ def levels(model, theta, data, lut, config: CompressConfig) -> tuple[list, np.nd
     if method.select is None:
         choices = recl(model, theta, lut, candidate_levels(model, lut, method.lut_kinds), data.val.x, data.val.y,
                        context=config.context, costs=costs_for(config.objective, lut))
-        return [c.level for c in choices], None
-    return method.select(model, theta, data, lut, config)
+        targets, mask = [c.level for c in choices], None
+    else:
+        targets, mask = method.select(model, theta, data, lut, config)
+    return (targets, mask) if model.plain_weights else tie(model, targets, mask)  # one decision per weight
 
 
 def compress_parameters(model, theta, data, lut, config: CompressConfig, *, restored: RunRecord | None = None,
