@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from hypothesis import given
 from qiskit import QuantumCircuit, qasm3
-from qiskit.circuit import ParameterVector
 from qiskit.circuit import library as qlib
 from qiskit.quantum_info import Operator, SparsePauliOp, Statevector
 
