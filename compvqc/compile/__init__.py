@@ -12,21 +12,37 @@ qiskit enters the pipeline here (model → simulate → train → **compile** �
 * :mod:`~compvqc.compile.estimate` — fast TCD estimate and per-gate savings in context.
 """
 
-from compvqc.compile.backends import PREBUILT, backend_names, resolve_backend, target_digest
-from compvqc.compile.build import ALL_GATES, build_lut
-from compvqc.compile.cache import StaleLUTWarning, cache_dir, check, get_lut, load_lut
-from compvqc.errors import BackendNotFound, CompileError, LUTFileError, LUTStale
-from compvqc.compile.estimate import Estimator, LevelCost, estimate_tcd, gate_dag, in_context_costs
-from compvqc.compile.grid import GridSpec
-from compvqc.compile.lut import LUT, DepthStats, Entry, GateTable, classify, load_lut_file, save_lut
-from compvqc.compile.region import Region, default_region, make_region
-from compvqc.compile.tcd import TCD_SEEDS, TCDResult, circuit_tcd, true_tcd
+from __future__ import annotations
 
-__all__ = [
-    "ALL_GATES", "PREBUILT", "TCD_SEEDS",
-    "BackendNotFound", "CompileError", "LUTFileError", "LUTStale", "StaleLUTWarning",
-    "DepthStats", "Entry", "Estimator", "GateTable", "GridSpec", "LUT", "LevelCost", "Region", "TCDResult",
-    "backend_names", "build_lut", "cache_dir", "check", "circuit_tcd", "classify", "default_region",
-    "estimate_tcd", "gate_dag", "get_lut", "in_context_costs", "load_lut", "load_lut_file", "make_region",
-    "resolve_backend", "save_lut", "target_digest", "true_tcd",
-]
+import importlib
+
+# name -> submodule; imported on first use, so a module that needs one piece (the checkpoint
+# validation's check_profile, a LUT file) does not load networkx and the whole stage
+_EXPORTS = {
+    **dict.fromkeys(("PREBUILT", "backend_names", "resolve_backend", "target_digest"), "backends"),
+    **dict.fromkeys(("ALL_GATES", "build_lut"), "build"),
+    **dict.fromkeys(("StaleLUTWarning", "cache_dir", "check", "get_lut", "load_lut"), "cache"),
+    **dict.fromkeys(("Estimator", "LevelCost", "estimate_tcd", "gate_dag", "in_context_costs"), "estimate"),
+    "GridSpec": "grid",
+    **dict.fromkeys(("LUT", "DepthStats", "Entry", "GateTable", "classify", "load_lut_file", "save_lut"), "lut"),
+    **dict.fromkeys(("Region", "default_region", "make_region"), "region"),
+    **dict.fromkeys(("TCD_SEEDS", "TCDResult", "circuit_tcd", "true_tcd"), "tcd"),
+}
+_ERRORS = ("BackendNotFound", "CompileError", "LUTFileError", "LUTStale")
+
+__all__ = [*_EXPORTS, *_ERRORS]
+
+
+def __getattr__(name: str):
+    if name in _ERRORS:
+        value = getattr(importlib.import_module("compvqc.errors"), name)
+    elif name in _EXPORTS:
+        value = getattr(importlib.import_module(f"compvqc.compile.{_EXPORTS[name]}"), name)
+    else:
+        raise AttributeError(f"module 'compvqc.compile' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted([*globals(), *__all__])
