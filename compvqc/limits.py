@@ -26,3 +26,4 @@ MAX_ROTATION_STEPS = 256  # 1024 angles per single-angle gate
 MAX_U3_STEPS = 8  # 8192 U3 triples
 MAX_GENERIC_SAMPLES = 4096
 MAX_WORKERS = 256
+MAX_DEGREE = 4  # features per term of an encoder's input polynomial (zz_feature_map's products have 2)

@@ -338,3 +338,53 @@ def test_validation_iterates_the_schema():
             bad.reshape(-1)[0] = np.nan
             with pytest.raises(CheckpointError, match=f"^{f.name} has non-finite"):
                 with_array(f.name, bad if bad.ndim else float(bad)).validate()
+
+
+def _open_model_blob():
+    from compvqc.checkpoint import Checkpoint
+    from compvqc.model import VQC, Encode, Fixed, Gate, Readout
+
+    ops = (Encode("p", 0, None, ((2.0, (0, 1)), (1.5, ()))), Fixed("rx", (1,), (0.25,)), Fixed("cz", (0, 1)),
+           Gate("rzz", (0, 1), (0,), (2.0,)))
+    model = VQC(2, 2, ops, Readout("pauli", (), (((1.0, "ZI"),), ((-0.5, "IZ"),))))
+    return model, encode(Checkpoint(model=model, theta=np.array([0.3])))
+
+
+def _node(proto, prefix):
+    return next(n for n in proto.graph.node if n.op_type.startswith(prefix))
+
+
+def _float_text_as_ints(prefix, key):
+    def fn(proto):
+        node = _node(proto, prefix)
+        a = next(a for a in node.attribute if a.name == key)
+        node.attribute.remove(a)
+        node.attribute.append(onnx.helper.make_attribute(key, [1]))
+        _resign(proto)
+    return fn
+
+
+def _many_terms(proto):
+    """One encoder with more terms than the loader admits: a few bytes a term on disk."""
+    from compvqc.checkpoint.container import MAX_TERMS
+
+    node = _node(proto, "EncodePoly")
+    n = MAX_TERMS + 1
+    for a in list(node.attribute):
+        if a.name in ("term_counts", "term_sizes", "features", "coefs"):
+            node.attribute.remove(a)
+    node.attribute.extend([onnx.helper.make_attribute("term_counts", [n]),
+                           onnx.helper.make_attribute("term_sizes", [1] + [0] * (n - 1)),
+                           onnx.helper.make_attribute("features", [0]),
+                           onnx.helper.make_attribute("coefs", "1 " + "0 " * (n - 1))])
+    _resign(proto)
+
+
+def test_open_model_nodes_round_trip_and_refuse_hostile_attributes():
+    model, blob = _open_model_blob()
+    assert decode(blob).model == model
+    for make in (_float_text_as_ints("EncodePoly", "coefs"), _float_text_as_ints("FixedRX", "angles"),
+                 _float_text_as_ints("RZZ", "scales"), _many_terms):
+        with pytest.raises(CheckpointError) as e:
+            decode(_tamper(blob, make))
+        assert "\n" not in str(e.value)

@@ -77,3 +77,37 @@ def test_from_qiskit_rejects_unsupported_in_one_line(build, message):
 def test_from_qasm3_rejects_garbage():
     with pytest.raises(ConversionError):
         from_qasm3("OPENQASM 3.0; this is not qasm", default_readout(2, 2))
+
+
+def test_import_edge_cases_from_the_review():
+    """Degree-4 input polynomials (qiskit's derivatives keep x**0 factors), non-polynomial inputs
+    and mid-circuit measurements as one line naming the instruction, a weight used twice in a gate
+    refused by compression."""
+    from compvqc.compress.methods import check_compressible
+    from compvqc.errors import CompressionError
+
+    x0, x1, w = Parameter("x0"), Parameter("x1"), Parameter("w")
+    readout = Readout("basis", ((0,), (1,)))
+    for expr, terms in ((x0**4, ((1.0, (0, 0, 0, 0)),)), ((x0 * x1) ** 2, ((1.0, (0, 0, 1, 1)),))):
+        qc = QuantumCircuit(2)
+        qc.rx(expr, 0)
+        qc.ry(w, 1)
+        assert from_qiskit(qc, [x0, x1], [w], readout)[0].ops[0].terms == terms
+    for expr in (1 / x0, abs(x0), x0**0.5):
+        qc = QuantumCircuit(2)
+        qc.rx(expr, 0)
+        qc.ry(w, 1)
+        with pytest.raises(ConversionError, match=r"^instruction 0 \(rx on qubits \[0\]\): input angle") as e:
+            from_qiskit(qc, [x0, x1], [w], readout)
+        assert "\n" not in str(e.value)
+    qc = QuantumCircuit(1, 1)
+    qc.ry(x0, 0)
+    qc.measure(0, 0)
+    qc.rz(w, 0)
+    with pytest.raises(ConversionError, match="after a measurement"):
+        from_qiskit(qc, [x0], [w], readout)
+    qc = QuantumCircuit(1)
+    qc.u(w, w, w, 0)
+    model = from_qiskit(qc, [], [w], readout)[0]
+    with pytest.raises(CompressionError, match="several of its angles"):
+        check_compressible(model, "compvqc")

@@ -29,7 +29,7 @@ def random_vqcs(draw):
     n_params = 0
     for _ in range(draw(st.integers(1, 14))):
         kind = draw(st.integers(0, 7))
-        if not amplitude and kind == 0:  # encoders anywhere: re-uploading
+        if kind == 0:  # encoders anywhere: re-uploading (after amplitude encoding too)
             name, wire = draw(st.sampled_from(ENCODER_GATES)), draw(st.integers(0, n - 1))
             if draw(st.booleans()):
                 ops.append(Encode(name, wire, draw(feature)))

@@ -58,6 +58,7 @@ from onnx import AttributeProto, TensorProto, helper
 from compvqc.checkpoint import wire
 from compvqc.checkpoint.content import ARRAYS, DOCUMENTS, FORMAT, VERSION, Checkpoint, CheckpointError
 from compvqc.errors import CompVQCError
+from compvqc.limits import MAX_DEGREE
 from compvqc.model.circuit import VQC
 from compvqc.model.ops import AmplitudeEncode, Encode, Fixed
 
@@ -69,6 +70,7 @@ MAX_JSON_BYTES = 16 << 20  # per document
 MAX_JSON_DEPTH = 64
 MAX_PROPS = 64
 MAX_OPS = 1 << 17  # 1000 layers on 16 qubits need ~96 K
+MAX_TERMS = 1 << 16  # encoder polynomial terms in all (zz_feature_map on 16 qubits has 480)
 PARSE_FACTOR = 4  # parsing (protobuf twice, or json.loads) may take this many times its input ...
 PARSE_SLACK = 64 << 20  # ... plus this
 DIGEST_KEY = "compvqc.digest"
@@ -280,6 +282,8 @@ def _circuit_nodes(model: VQC):
 
 def _floats(attrs: dict, key: str, count: int, kind: str) -> list[float]:
     text = attrs.get(key, b"")
+    if not isinstance(text, bytes):
+        raise CheckpointError(f"node {kind} attribute {key} must be text")
     if len(text) > 32 * count + 1:
         raise CheckpointError(f"node {kind} attribute {key} is too long")
     try:
@@ -300,6 +304,7 @@ def _ops_from_graph(graph: onnx.GraphProto) -> list:
     if len(graph.node) > MAX_OPS + 2:
         raise CheckpointError(f"more than {MAX_OPS} circuit operations")
     ops: list = []
+    n_terms = 0  # encoder polynomial terms so far (bounded apart: MAX_OPS counts operations)
     for node in graph.node:
         if node.domain != DOMAIN:
             raise CheckpointError(f"node {node.op_type!r} outside the {DOMAIN} domain")
@@ -316,6 +321,9 @@ def _ops_from_graph(graph: onnx.GraphProto) -> list:
         wires = attrs["wires"]
         if kind.startswith("EncodePoly"):
             counts, sizes, features = attrs["term_counts"], attrs["term_sizes"], attrs["features"]
+            n_terms += len(sizes)
+            if n_terms > MAX_TERMS or any(not 0 <= v <= MAX_DEGREE for v in sizes):
+                raise CheckpointError(f"more than {MAX_TERMS} encoder terms, or a term of degree over {MAX_DEGREE}")
             if len(wires) != count or len(counts) != count or sum(counts) != len(sizes) or sum(sizes) != len(features):
                 raise CheckpointError(f"node {kind} attributes do not match its count")
             coefs = _floats(attrs, "coefs", len(sizes), kind)

@@ -53,6 +53,9 @@ def check(model) -> None:
     for unit in units(model):
         gates = [model.gates[i] for i in unit]
         for i, g in zip(unit, gates):
+            if len(set(g.params)) != len(g.params):
+                raise CompressionError(f"gate {i} ({g.name}) uses one weight for several of its angles: a level "
+                                       "sets each angle apart (give each angle its own weight)")
             if g.offsets:
                 raise CompressionError(f"gate {i} ({g.name}) shifts its weight by an offset: a level could not be "
                                        "set exactly (give it its own weight without an offset)")

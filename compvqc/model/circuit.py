@@ -16,6 +16,7 @@ from functools import cached_property
 import numpy as np
 
 from compvqc.errors import ModelError
+from compvqc.limits import MAX_DEGREE
 from compvqc.model import architectures as arch_mod
 from compvqc.model.encoders import encoder_ops
 from compvqc.model.gates import ENCODER_GATES, FIXED_GATES, GATE_TYPES, fixed_wires
@@ -102,6 +103,8 @@ class VQC:
                 for coef, fs in op.polynomial:
                     if not math.isfinite(coef):
                         raise ModelError(f"op {k}: encoder coefficient {coef!r} is not finite")
+                    if len(fs) > MAX_DEGREE:
+                        raise ModelError(f"op {k}: an encoder term of degree {len(fs)} (at most {MAX_DEGREE})")
                     for f in fs:
                         if not isinstance(f, int) or not 0 <= f < self.n_features:
                             raise ModelError(f"op {k}: feature {f!r} out of range 0..{self.n_features - 1}")

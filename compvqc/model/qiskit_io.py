@@ -28,6 +28,7 @@ from qiskit.circuit.library import (CHGate, CPhaseGate, CRXGate, CRYGate, CRZGat
 from qiskit.quantum_info import Operator
 
 from compvqc.errors import ConversionError
+from compvqc.limits import MAX_DEGREE  # an input expression of higher degree (or not a polynomial) is refused
 from compvqc.model.circuit import VQC
 from compvqc.model.encoders import amplitude_tree_angles
 from compvqc.model.gates import ENCODER_GATES, FIXED_GATES, GATE_TYPES, canonicalize_angles
@@ -41,7 +42,6 @@ FIXED_QISKIT = {"id": IGate, "h": HGate, "x": XGate, "y": YGate, "z": ZGate, "s"
                 "tdg": TdgGate, "sx": SXGate, "sxdg": SXdgGate, "cx": CXGate, "cy": CYGate, "cz": CZGate, "ch": CHGate,
                 "swap": SwapGate, "ecr": ECRGate}
 ALIASES = {"u": "u3", "cnot": "cx", "phase": "p", "cphase": "cp"}  # qiskit names read as ours (same matrices)
-MAX_DEGREE = 4  # an input expression of higher degree (or not a polynomial) is refused
 MAX_DEPTH = 8  # nested definitions expanded when a gate is not supported as it stands
 
 
@@ -58,7 +58,8 @@ def input_values(model: VQC, x: np.ndarray) -> np.ndarray:
     """Values to bind to the circuit's input parameters for a feature batch x, shape (B, k)."""
     x = np.atleast_2d(np.asarray(x, dtype=np.float64))
     if model.ops and isinstance(model.ops[0], AmplitudeEncode):
-        return amplitude_tree_angles(x, model.n_qubits)
+        tree = amplitude_tree_angles(x, model.n_qubits)
+        return np.hstack([tree, x]) if any(isinstance(op, Encode) for op in model.ops) else tree
     return x
 
 
@@ -66,7 +67,9 @@ def to_qiskit(model: VQC, theta=None, *, measure: bool = False) -> QiskitVQC:
     """The model as a qiskit ``QuantumCircuit``; bound weights are canonicalized first."""
     n = model.n_qubits
     amplitude = bool(model.ops) and isinstance(model.ops[0], AmplitudeEncode)
-    inputs = ParameterVector("x", (2**n - 1) if amplitude else model.n_features)
+    uploads = any(isinstance(op, Encode) for op in model.ops)  # encoders after amplitude: features follow the tree
+    tree = (2**n - 1) if amplitude else 0
+    inputs = ParameterVector("x", tree + (model.n_features if uploads or not amplitude else 0))
     weights = None
     if theta is None:
         weights = ParameterVector("w", model.n_params)
@@ -79,7 +82,7 @@ def to_qiskit(model: VQC, theta=None, *, measure: bool = False) -> QiskitVQC:
         if isinstance(op, AmplitudeEncode):
             _ry_tree(qc, inputs, n)
         elif isinstance(op, Encode):
-            qc.append(QISKIT_GATES[op.name](_input_angle(op, inputs)), [op.wire])
+            qc.append(QISKIT_GATES[op.name](_input_angle(op, inputs, tree)), [op.wire])
         elif isinstance(op, Fixed):
             gate = (FIXED_QISKIT[op.name]() if op.name in FIXED_QISKIT
                     else QISKIT_GATES[op.name](*canonicalize_angles(op.name, op.angles)))
@@ -102,15 +105,16 @@ def _affine(w, scale: float, offset: float):
     return out if offset == 0.0 else out + offset
 
 
-def _input_angle(op: Encode, inputs: ParameterVector):
-    """The encoder's angle as a qiskit expression: x[f] itself, or Σ coef · Π x[f]."""
+def _input_angle(op: Encode, inputs: ParameterVector, offset: int = 0):
+    """The encoder's angle as a qiskit expression: x[f] itself, or Σ coef · Π x[f] (feature f is
+    input ``offset + f``: after an amplitude tree's angles)."""
     if op.feature is not None:
-        return inputs[op.feature]
+        return inputs[offset + op.feature]
     total = None
     for coef, fs in op.terms:
         term = coef
         for f in fs:
-            term = term * inputs[f]
+            term = term * inputs[offset + f]
         total = term if total is None else total + term
     return total
 
@@ -163,8 +167,14 @@ def from_qiskit(circuit: QuantumCircuit, inputs, weights, readout: Readout, *, m
         raise ConversionError(f"circuit parameter(s) {', '.join(unlisted[:5])} are neither inputs nor weights")
     qubit = {q: i for i, q in enumerate(circuit.qubits)}
     ops: list = []
+    measured: set[int] = set()
     for k, inst in enumerate(circuit.data):
         wires = tuple(qubit[q] for q in inst.qubits)
+        if inst.operation.name == "measure":
+            measured.update(wires)
+        elif inst.operation.name != "barrier" and measured.intersection(wires):
+            raise ConversionError(f"instruction {k} ({inst.operation.name} on qubits {list(wires)}) acts after a "
+                                  "measurement of its qubit: only final measurements are supported")
         _convert(ops, inst.operation, wires, k, (in_index, w_index, _formals or {}), 0)
     used = {p for op in ops if isinstance(op, Gate) for p in op.params}
     unused = [p.name for p, i in w_index.items() if i not in used]
@@ -196,15 +206,16 @@ def _convert(ops: list, op, wires, k: int, context: tuple, depth: int) -> None:
                         tuple(a[3] for a in angles)))
         return
     if name in ENCODER_GATES and kinds == {"input"}:
-        feature, terms = _encoder_angle(angles[0][1])
+        feature, terms = _encoder_angle(angles[0][1], where)
         constant = feature is None and not any(fs for _, fs in terms)  # e.g. 0·x: no input left
         ops.append(Fixed(name, wires, (sum(c for c, _ in terms),)) if constant else Encode(name, wires[0], feature, terms))
         return
     definition = getattr(op, "definition", None)
     if definition is None or depth >= MAX_DEPTH:
         if name in GATE_TYPES or name in FIXED_GATES:
-            what = "mixes inputs, weights and numbers" if len(kinds) > 1 else "takes inputs only on rx/ry/rz/p"
-            raise ConversionError(f"{where}: {what}; give each angle one kind, or decompose the gate")
+            what = (f"mixes {' and '.join(sorted(k + 's' for k in kinds))} in its angles" if len(kinds) > 1
+                    else "takes inputs only on rx/ry/rz/p")
+            raise ConversionError(f"{where}: {what}; give every angle of a gate one kind, or decompose the gate")
         raise ConversionError(f"{where}: unsupported gate (supported: {' '.join(GATE_TYPES)}; fixed: "
                               f"{' '.join(FIXED_GATES)}); decompose it into these first")
     if op.name in formals:
@@ -254,11 +265,14 @@ def _angle(where: str, p, in_index: dict, w_index: dict) -> tuple:
         return ("input", (p, in_index))
     if len(params) == 1 and params <= set(w_index):
         (w,) = params
-        scale = p.gradient(w)
-        if isinstance(scale, ParameterExpression):
+        try:
+            scale, offset = _constant(p.gradient(w)), _number(p.bind({w: 0.0}))
+        except _SYMBOLIC_ERRORS as e:
+            raise ConversionError(f"{where}: angle {p} is not an affine function of weight {w.name} "
+                                  f"({type(e).__name__})") from None
+        if scale is None:
             raise ConversionError(f"{where}: angle {p} is not an affine function of weight {w.name}")
-        offset = _number(p.bind({w: 0.0}))
-        return ("weight", w_index[w], float(np.real(scale)), offset)
+        return ("weight", w_index[w], scale, offset)
     if params <= set(w_index):
         raise ConversionError(f"{where}: angle {p} combines several weights; give each angle its own")
     raise ConversionError(f"{where}: angle {p} mixes inputs and weights; encode the input in a gate of its own")
@@ -268,7 +282,20 @@ def _number(e) -> float:
     return float(np.real(complex(e.numeric() if isinstance(e, ParameterExpression) else e)))
 
 
-def _encoder_angle(found) -> tuple:
+_SYMBOLIC_ERRORS = (ZeroDivisionError, RuntimeError, ValueError, OverflowError, TypeError, ArithmeticError)
+_PROBES = (0.0, 0.6180339887, -1.4142135623)  # where an expression is checked to be constant
+
+
+def _constant(e) -> float | None:
+    """The value of ``e`` if it does not depend on its parameters (qiskit's symbolic derivatives
+    keep factors such as ``x**0``, so "no parameters left" is not the test), else None."""
+    if not isinstance(e, ParameterExpression) or not e.parameters:
+        return _number(e)
+    values = [_number(e.bind({q: v for q in e.parameters})) for v in _PROBES]
+    return values[0] if all(abs(v - values[0]) <= 1e-12 * (1 + abs(values[0])) for v in values) else None
+
+
+def _encoder_angle(found, where: str) -> tuple:
     """(feature, ()) for a bare input, else (None, terms): the expression's Taylor coefficients at
     x = 0, which are exact for a polynomial (derivatives taken by qiskit's symbolic engine)."""
     expr, in_index = found
@@ -277,13 +304,15 @@ def _encoder_angle(found) -> tuple:
     terms: dict[tuple[int, ...], float] = {}
 
     def walk(e, mono: tuple[int, ...], factorial: float):
-        if not isinstance(e, ParameterExpression) or not e.parameters:
-            value = _number(e)
+        value = _constant(e) if len(mono) >= MAX_DEGREE or not isinstance(e, ParameterExpression) \
+            or not e.parameters else None
+        if value is not None:  # a constant: the last coefficient on this branch
             if value != 0.0:
                 terms[mono] = terms.get(mono, 0.0) + value / factorial
             return
         if len(mono) >= MAX_DEGREE:
-            raise ConversionError(f"input angle {expr} is not a polynomial of degree ≤ {MAX_DEGREE} of the inputs")
+            raise ConversionError(f"{where}: input angle {expr} is not a polynomial of degree ≤ {MAX_DEGREE} "
+                                  "of the inputs")
         value = _number(e.bind({q: 0.0 for q in e.parameters}))
         if value != 0.0:
             terms[mono] = terms.get(mono, 0.0) + value / factorial
@@ -294,7 +323,11 @@ def _encoder_angle(found) -> tuple:
                 power = mono.count(f) + 1 if f == last else 1
                 walk(e.gradient(q), mono + (f,), factorial * power)
 
-    walk(expr, (), 1.0)
+    try:
+        walk(expr, (), 1.0)
+    except _SYMBOLIC_ERRORS as e:
+        raise ConversionError(f"{where}: input angle {expr} is not a polynomial of the inputs "
+                              f"({type(e).__name__})") from None
     if len(terms) == 1 and len(fs := next(iter(terms))) == 1 and terms[fs] == 1.0:
         return fs[0], ()
     return None, tuple((c, fs) for fs, c in sorted(terms.items(), key=lambda t: (len(t[0]), t[0])))
@@ -335,8 +368,10 @@ def from_qasm3(text: str, readout: Readout, *, inputs="x", weights="w", meta: di
         circuit = qasm3.loads(text)
     except Exception as e:  # noqa: BLE001 - the importer raises many types; report one line
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        hint = ("; the text declares gates, whose bodies qiskit's importer types strictly: export the circuit "
-                "decomposed (qasm3.dumps(qc.decompose()))") if _GATE_DECL.search(text) else ""
+        declared = [m.group(1) for m in _GATE_DECL.finditer(text)]
+        hint = (f"; the text declares gates ({', '.join(declared[:4])}), whose bodies qiskit's importer types "
+                f"strictly: export with them decomposed, qasm3.dumps(qc.decompose(gates_to_decompose="
+                f"{declared[:4]!r}))") if declared else ""
         raise ConversionError(f"cannot parse OpenQASM 3: {first}{hint}") from None
     by_name = {p.name: p for p in circuit.parameters}
     ordered = {role: _named(role, spec, by_name) for role, spec in (("inputs", inputs), ("weights", weights))}

@@ -51,7 +51,8 @@ def _readout(qnn, n_qubits: int) -> Readout:
         if interpret is None:
             return Readout("basis", tuple((s,) for s in range(2**n_qubits)))
         shape = getattr(qnn, "output_shape", None)
-        if not shape or len(tuple(shape)) != 1:
+        shape = (shape,) if isinstance(shape, int) else tuple(shape or ())
+        if len(shape) != 1:
             raise ConversionError("a SamplerQNN with an interpret function needs output_shape = (classes,)")
-        return interpreted(interpret, n_qubits, int(tuple(shape)[0]))
+        return interpreted(interpret, n_qubits, int(shape[0]))
     raise ConversionError("the QNN has neither observables (EstimatorQNN) nor interpret/output_shape (SamplerQNN)")
