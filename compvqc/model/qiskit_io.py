@@ -219,13 +219,13 @@ def _convert(ops: list, op, wires, k: int, context: tuple, depth: int) -> None:
         raise ConversionError(f"{where}: unsupported gate (supported: {' '.join(GATE_TYPES)}; fixed: "
                               f"{' '.join(FIXED_GATES)}); decompose it into these first")
     if op.name in formals:
-        definition = _unscramble(where, definition, formals[op.name], list(op.params))
+        definition = _unscramble(where, op.name, definition, formals[op.name], list(op.params))
     inner = {q: wires[i] for i, q in enumerate(definition.qubits)}
     for inst in definition.data:
         _convert(ops, inst.operation, tuple(inner[q] for q in inst.qubits), k, context, depth + 1)
 
 
-def _unscramble(where: str, definition: QuantumCircuit, declared: list, actual: list) -> QuantumCircuit:
+def _unscramble(where: str, name: str, definition: QuantumCircuit, declared: list, actual: list) -> QuantumCircuit:
     """Undo qiskit's importer binding a declared gate's formals in name order (see from_qasm3):
     where formal B was written, the definition holds ``actual[rank of B among sorted formals]``."""
     ranked = sorted(declared)
@@ -233,7 +233,7 @@ def _unscramble(where: str, definition: QuantumCircuit, declared: list, actual: 
         return definition
     if not all(isinstance(a, Parameter) for a in actual) or len(set(actual)) != len(actual):
         raise ConversionError(f"{where}: qiskit's importer binds this gate's parameters out of order; "
-                              "export the circuit decomposed (qc.decompose()) and import that")
+                              f"export it decomposed, qc.decompose(gates_to_decompose=[{name!r}]), and import that")
     temps = [Parameter(f"_compvqc_{i}") for i in range(len(actual))]  # two passes: a simultaneous swap
     present = set(definition.parameters)
     step = definition.assign_parameters({a: t for a, t in zip(actual, temps) if a in present})
