@@ -99,6 +99,24 @@ def canonicalize_angles(name: str, angles) -> tuple[float, ...]:
     return tuple(canonicalize(a, p) for a, p in zip(angles, gt.periods, strict=True))
 
 
+_D1 = (math.sqrt(2) + 1) / (4 * math.sqrt(2))
+_D2 = (math.sqrt(2) - 1) / (4 * math.sqrt(2))
+TWO_TERM = ((math.pi / 2, 0.5), (-math.pi / 2, -0.5))
+"""∂f/∂θ = [f(θ + π/2) − f(θ − π/2)] / 2 for a generator with eigenvalues a gap of 1 apart
+(±½: RX, RY, RZ, RZZ, RXX, RYY; 0 and 1: P, CP, and U3's φ and λ, which enter as phases)."""
+FOUR_TERM = ((math.pi / 2, _D1), (-math.pi / 2, -_D1), (3 * math.pi / 2, -_D2), (-3 * math.pi / 2, _D2))
+"""The rule for generators with eigenvalues 0 and ±½ (two frequencies): controlled rotations
+CRX, CRY, CRZ and CU3's θ (Anselmetti et al. 2021; DESIGN.md)."""
+
+
+def shift_rule(name: str, angle: int = 0) -> tuple[tuple[float, float], ...]:
+    """(shift, coefficient) pairs with ∂f/∂θ_angle = Σ c · f(θ_angle + shift), f any expectation value."""
+    gt = gate_type(name)
+    if gt.controlled and gt.base in ("rx", "ry", "rz") or (name == "cu3" and angle == 0):
+        return FOUR_TERM
+    return TWO_TERM
+
+
 def circular_distance(a, b, period):
     """Distance between angles on their circle (vectorized), in [0, period/2]."""
     d = np.mod(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64), period)

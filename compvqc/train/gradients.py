@@ -7,7 +7,11 @@ on a device — is one :func:`register_gradient` call. Built in:
 - ``adjoint``: the simulator's exact gradient, one forward and one backward sweep for all
   parameters (the default);
 - ``finite-difference``: central differences, 2·|θ| forward passes per step. Independent of the
-  adjoint code, so it checks it; slow, for small models.
+  adjoint code, so it checks it; slow, for small models;
+- ``parameter-shift``: each gate angle shifted by its rule (``model.gates.shift_rule``: two terms,
+  or four for controlled rotations), every shifted circuit evaluated exactly, and the loss's
+  gradient with respect to the logits applied classically; a weight shared by several gates sums
+  its gates' terms (times their scales). What a device computes, here in the infinite-shot limit.
 """
 
 from __future__ import annotations
@@ -71,7 +75,51 @@ def finite_difference(model, step: float = 1e-6) -> LossAndGrad:
     return loss_and_grad
 
 
+def parameter_shift(model) -> LossAndGrad:
+    """The parameter-shift gradient, exact (noise-free, infinite shots)."""
+    from compvqc.model.gates import shift_rule
+
+    expanded, slots = _one_slot_per_angle(model)
+
+    def loss_and_grad(theta, x, y):
+        theta = np.asarray(theta, dtype=np.float64)
+        angles = np.concatenate([g.angles(theta) for g in model.gates]) if model.gates else np.zeros(0)
+        loss, dlogits = softmax_cross_entropy(expanded.logits(angles, x), y)
+        grad = np.zeros(model.n_params)
+        for k, (name, j, p, scale) in enumerate(slots):
+            d = 0.0
+            for shift, coef in shift_rule(name, j):
+                shifted = angles.copy()
+                shifted[k] += shift
+                d = d + coef * expanded.logits(shifted, x)
+            grad[p] += scale * float(np.sum(dlogits * d))
+        return loss, grad
+
+    return loss_and_grad
+
+
+def _one_slot_per_angle(model):
+    """The model with every gate angle its own parameter (a shift moves one gate, even when its
+    weight is shared), and per slot (gate type, angle index, θ index, scale)."""
+    from dataclasses import replace
+
+    from compvqc.model.ops import Gate
+
+    ops, slots = [], []
+    for op in model.ops:
+        if isinstance(op, Gate):
+            scales = op.scales or (1.0,) * len(op.params)
+            ops.append(Gate(op.name, op.wires, tuple(range(len(slots), len(slots) + len(op.params)))))
+            slots += [(op.name, j, p, s) for j, (p, s) in enumerate(zip(op.params, scales))]
+        else:
+            ops.append(op)
+    return replace(model, ops=tuple(ops)), slots
+
+
 register_gradient(GradientRule("adjoint", lambda model: model.loss_and_grad,
                                help="the simulator's exact adjoint gradient (default)"))
 register_gradient(GradientRule("finite-difference", finite_difference,
                                help="central differences, 2·|θ| forward passes per step (a check; small models)"))
+register_gradient(GradientRule("parameter-shift", parameter_shift,
+                               help="each gate's shift rule (2 or 4 terms), exact expectations: what a device "
+                                    "computes, in the infinite-shot limit"))
