@@ -230,7 +230,7 @@ class Estimator:
     def _segment_cost(self, total, u: np.ndarray):
         if total == 0 or is_identity(u):
             return 0
-        if abs(u[0, 1]) < 1e-12 and abs(u[1, 0]) < 1e-12:
+        if _is_diagonal(u):
             return min(total, self.costs.diagonal)
         return min(total, self.block_max)
 

@@ -192,13 +192,8 @@ def full_matrix(name: str, angles=()) -> np.ndarray:
     qubit order: wire 0 is the least significant bit, so CX(0→1) flips bit 1 when bit 0 is 1."""
     if name in FIXED_GATES:
         return FIXED_GATES[name]
-    gt = gate_type(name)
     m = matrix(name, angles)
-    if not gt.controlled:
-        return m
-    out = np.eye(4, dtype=np.complex128)
-    out[np.ix_([1, 3], [1, 3])] = m  # control = wire 0 = bit 0
-    return out
+    return _controlled(m) if gate_type(name).controlled else m
 
 
 _S2 = 1 / np.sqrt(2)
@@ -206,6 +201,7 @@ _I2 = np.eye(2, dtype=np.complex128)
 
 
 def _controlled(target: np.ndarray) -> np.ndarray:
+    """The 4x4 of a gate controlled on wire 0 (bit 0) acting with ``target`` on wire 1."""
     out = np.eye(4, dtype=np.complex128)
     out[np.ix_([1, 3], [1, 3])] = target
     return out
