@@ -14,7 +14,9 @@ the CLI, which prints one line and exits 1) needs to catch only that::
     │   └── LUTStale        a LUT built for another qiskit or calibration, rebuilding disallowed
     ├── CompressionError    compression settings or a LUT that cannot give what was asked
     ├── DeployError         a deployment or evaluation that cannot be done as asked (an
-    │                       untranspiled circuit for an executor, noise off on real hardware, ...)
+    │   │                   untranspiled circuit for an executor, noise off on real hardware, ...)
+    │   ├── TransientJobError  a circuit job that failed for a reason worth retrying
+    │   └── BackendFailure  a job that kept failing after its retries (the run saved and stopped)
     ├── CheckpointError     a checkpoint or run directory that is missing, corrupt, hostile,
     │   │                   inconsistent, or owned by another process
     │   └── StepError       a pointer, index or rotation step failed after its checkpoint was written
@@ -87,6 +89,15 @@ class DeployError(CompVQCError):
 
 class UsageError(CompVQCError):
     """Command-line arguments that do not go together (the CLI prints one line, exits 2)."""
+
+
+class TransientJobError(DeployError):
+    """A circuit job failed for a reason that may pass (a dropped connection, a queue timeout,
+    an injected fault): on-chip training retries it with back-off."""
+
+
+class BackendFailure(DeployError):
+    """A circuit job still failed after every retry; the training run saved and stopped."""
 
 
 class CheckpointError(CompVQCError):

@@ -48,7 +48,7 @@ def _stderr(msg: str) -> None:
 class CheckpointManager:
     def __init__(self, directory, *, keep_last: int = 3, best_metric: str | None = None, best_mode: str = "max",
                  every_steps: int | None = None, every_epochs: int | None = 1, every_seconds: float | None = None,
-                 writer: str = "process", log: Callable[[str], None] = _stderr):
+                 auto=None, writer: str = "process", log: Callable[[str], None] = _stderr):
         if keep_last < 1:
             raise CheckpointError("keep_last must be at least 1")
         if best_mode not in ("max", "min"):
@@ -64,7 +64,8 @@ class CheckpointManager:
         self._root = str(self.directory) + os.sep
         self.keep_last, self.best_metric, self.best_mode = keep_last, best_metric, best_mode
         self.every_steps, self.every_epochs, self.every_seconds = every_steps, every_epochs, every_seconds
-        self._last_save = time.monotonic()
+        self._last_save = self._started = time.monotonic()
+        self.auto = auto  # an AutoInterval (compvqc.checkpoint.policy): replaces the fixed intervals
         self.log = log
         self.stop_requested: int | None = None  # the signal number once one arrived
         self.restored_from: Path | None = None  # the file restore() returned
@@ -93,6 +94,8 @@ class CheckpointManager:
         ``every_seconds`` bounds the work a crash can lose by wall time instead of steps: the
         remedy when steps are so fast that saving every few steps would cost much of the run.
         """
+        if self.auto is not None:
+            return time.monotonic() - self._last_save >= self.auto.interval(self.wall_seconds)
         if epoch_end is not None:
             return bool(self.every_epochs) and epoch_end % self.every_epochs == 0
         if self.every_steps and step % self.every_steps == 0:
@@ -110,6 +113,7 @@ class CheckpointManager:
         by the background writer) leaves the index as the files on disk say.
         """
         path = self.path_for(step)
+        t0 = time.monotonic()
         index, then = self._plan(path.name, step, metric)
         try:
             if self._writer is None or wait:
@@ -127,7 +131,19 @@ class CheckpointManager:
             raise
         self._index = index
         self._last_save = time.monotonic()
+        if self.auto is not None:
+            self.auto.observe_save(self._last_save - t0)
         return path
+
+    @property
+    def wall_seconds(self) -> float:
+        """Seconds since this manager started (the run time of this process)."""
+        return time.monotonic() - self._started
+
+    @property
+    def steps_on_disk(self) -> list[int]:
+        """The steps of the checkpoint files written so far (a queued save is not there yet)."""
+        return sorted(int(NAME.match(p.name).group(1)) for p in self.candidates())
 
     def flush(self) -> None:
         """Wait until every queued checkpoint is written (a signal waits for it too)."""

@@ -103,6 +103,10 @@ def cmd_build(args) -> int:
     names = PREBUILT if args.all else (args.backend,)
     gates = tuple(g.strip() for g in args.gates.split(",")) if args.gates else None
     grid = GridSpec(rotation_steps=args.grid, u3_steps=args.grid_u3, generic_samples=args.samples)
+    from compvqc.limits import MAX_WORKERS
+
+    if args.workers is not None and not 1 <= args.workers <= MAX_WORKERS:
+        raise UsageError(f"compvqc lut build: --workers must be in 1..{MAX_WORKERS}")
     if args.output is not None:
         from compvqc.fsutil import check_output
 

@@ -12,8 +12,10 @@ SCHEMA_DEMO = "compvqc.demo/1"
 
 def register(sub) -> None:
     p = sub.add_parser("train", help=help_of("train"),
-                       description="Train a VQC on a dataset with the exact-gradient simulator.")
+                       description="Train a VQC on a dataset: with the exact-gradient simulator, or on a "
+                                   "backend with shots (--backend B --shots N: parameter shift, on-chip).")
     add_train_args(p)
+    add_onchip_args(p)
     p.add_argument("-o", "--output", required=True, help="checkpoint file to write (ONNX container, .ckpt)")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     add_checkpoint_args(p)
@@ -43,6 +45,33 @@ def add_checkpoint_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--save-every-seconds", type=float, default=None,
                    help="also save when S seconds passed since the last save (for very fast steps)")
     g.add_argument("--keep-last", type=int, default=3, help="checkpoints kept in the run directory (default 3)")
+    g.add_argument("--save-policy", choices=("fixed", "auto"), default="fixed",
+                   help="fixed: the --save-every-* intervals (default); auto: every √(2·save cost·MTBF) seconds, "
+                        "from the measured save cost and the run's observed failures (Young/Daly)")
+    g.add_argument("--mtbf-prior", type=float, default=None, metavar="SECONDS",
+                   help="auto policy: the mean time between failures assumed until failures are seen (default 3600)")
+
+
+def add_onchip_args(p: argparse.ArgumentParser) -> None:
+    from compvqc.train.selection import PGP_MODES
+
+    g = p.add_argument_group("on-chip training (with --backend and --shots)")
+    g.add_argument("--shots", type=int, default=None,
+                   help="train ON --backend: parameter-shift gradients from N shots per circuit (0: exact "
+                        "distributions, with --noise-free only)")
+    g.add_argument("--noise-free", dest="noise", action="store_false",
+                   help="without the backend's noise model (fake backends)")
+    g.add_argument("--engine", default="auto", help="auto | density | aer: how a fake backend's circuits are "
+                                                   "simulated (default auto: the density engine up to 8 qubits)")
+    g.add_argument("--pgp", default=None, metavar="r=R,wa=N,wp=N",
+                   help="probabilistic gradient pruning: prune a fraction r in wp of every wa+wp steps")
+    g.add_argument("--pgp-mode", choices=PGP_MODES, default="probabilistic",
+                   help="draw kept parameters ∝ accumulated |gradient| (default) or keep the largest")
+    g.add_argument("--freeze", default=None, metavar="F@E",
+                   help="freeze the fraction F of parameters with the smallest recent gradients after E epochs")
+    g.add_argument("--retry-backoff", type=float, default=1.0, metavar="SECONDS",
+                   help="first wait before retrying a failed job; doubles per retry, 6 retries (default 1)")
+    g.add_argument("--inject-failures", type=float, default=None, help=argparse.SUPPRESS)  # tests, benchmarks
 
 
 def manager_args(args) -> None:
@@ -57,6 +86,10 @@ def manager_args(args) -> None:
             raise UsageError(f"--{flag.replace('_', '-')} must be at least 1")
     if args.save_every_seconds is not None and not 0 < args.save_every_seconds < float("inf"):
         raise UsageError("--save-every-seconds must be positive")
+    if args.save_policy == "auto" and not args.checkpoint_dir:
+        raise UsageError("--save-policy auto needs --checkpoint-dir")
+    if args.mtbf_prior is not None and (args.save_policy != "auto" or not 0 < args.mtbf_prior < float("inf")):
+        raise UsageError("--mtbf-prior takes a positive number of seconds, with --save-policy auto")
 
 
 def add_train_args(p: argparse.ArgumentParser) -> None:
@@ -89,8 +122,9 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=d["batch_size"], help=f"(default {d['batch_size']})")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default=d["optimizer"])
     p.add_argument("--lr", type=float, default=d["lr"], help=f"(default {d['lr']})")
-    p.add_argument("--gradient", choices=list(GRADIENTS), default=d["gradient"],
-                   help="; ".join(f"{r.name}: {r.help}" for r in GRADIENTS.values()))
+    p.add_argument("--gradient", choices=list(GRADIENTS), default=None,
+                   help="; ".join(f"{r.name}: {r.help}" for r in GRADIENTS.values())
+                        + f" (default {d['gradient']}; parameter-shift with --shots)")
     p.add_argument("--preprocess", choices=MODES, default=d["preprocess"],
                    help=f"images: scale to [0, π] or standardize (default {d['preprocess']})")
     p.add_argument("--val-fraction", type=float, default=d["val_fraction"], help=f"(default {d['val_fraction']})")
@@ -108,6 +142,18 @@ def _config_from_args(args):
     from compvqc.train import TrainConfig
 
     kw = {"gate_set": tuple(g.strip() for g in args.gates.split(","))} if args.gates else {}
+    onchip = args.shots is not None
+    if onchip and not args.backend:
+        raise UsageError("compvqc train: --shots trains on a device: name it with --backend")
+    if not onchip and (args.pgp or args.freeze or not args.noise or args.inject_failures is not None):
+        raise UsageError("compvqc train: --pgp, --freeze and --noise-free are for on-chip training (--shots)")
+    if args.gradient is None:  # on a device, parameter shift is the rule that runs there
+        args.gradient = "parameter-shift" if onchip else TrainConfig.gradient
+    args.device = args.backend if onchip else None
+    args.shots = args.shots or 0
+    if not 0 < args.retry_backoff < float("inf") or (args.inject_failures is not None
+                                                     and not 0 <= args.inject_failures < 1):
+        raise UsageError("compvqc train: --retry-backoff must be positive")
     return TrainConfig(**{k: getattr(args, k) for k in TrainConfig.__dataclass_fields__ if k != "gate_set"}, **kw)
 
 
@@ -135,12 +181,24 @@ def cmd_train(args) -> int:
         from compvqc.compile.backends import resolve_backend
 
         profile = hardware_profile(resolve_backend(args.backend))
+    auto = None
+    if args.save_policy == "auto":
+        from compvqc.checkpoint.policy import DEFAULT_PRIOR_MTBF, AutoInterval
+
+        auto = AutoInterval(prior_mtbf=args.mtbf_prior or DEFAULT_PRIOR_MTBF)
     manager = CheckpointManager(args.checkpoint_dir, keep_last=args.keep_last, best_metric="val_accuracy",
                                 every_steps=args.save_every_steps, every_epochs=args.save_every_epochs,
-                                every_seconds=args.save_every_seconds) if args.checkpoint_dir else None
+                                every_seconds=args.save_every_seconds, auto=auto) if args.checkpoint_dir else None
+    onchip = {}
+    if config.device is not None:
+        from compvqc.onchip import FlakyRunner, Retry
+
+        onchip["retry"] = Retry(base=args.retry_backoff)
+        if args.inject_failures is not None:
+            onchip["runner_wrap"] = lambda runner: FlakyRunner(runner, args.inject_failures, seed=config.seed)
     try:
         trained = train_on_dataset(config, data_dir=args.data_dir, progress=None if not args.json else False,
-                                   manager=manager, resume=args.resume)
+                                   manager=manager, resume=args.resume, **onchip)
     finally:
         if manager is not None:
             manager.close()

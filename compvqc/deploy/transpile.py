@@ -47,18 +47,28 @@ class Deployment:
     two_qubit_gates: int = 0
     duration: float = 0.0  # seconds, ASAP schedule with measurements
     success_probability: float = 1.0
+    weights: object = None  # the ParameterVector ``w`` when the weights were left unbound (on-chip training)
 
     @property
     def parameters(self) -> list:
         """The measured circuit's input parameters, in the column order of :meth:`values`."""
         return list(self.measured.parameters)
 
-    def values(self, model, x) -> np.ndarray:
-        """(B, P) binding matrix for a feature batch x: one row per sample, columns = parameters."""
+    def values(self, model, x, weights=None) -> np.ndarray:
+        """(B, P) binding matrix for a feature batch x: one row per sample, columns = parameters.
+
+        A deployment with unbound weights also takes ``weights``: one weight vector for every
+        row, or a (B, W) matrix of one per row."""
         from compvqc.model.qiskit_io import input_values
 
         vals = input_values(model, x)
         column = {p: i for i, p in enumerate(self.inputs)}
+        if self.weights is not None:
+            if weights is None:
+                raise DeployError("this deployment leaves the weights unbound: pass them")
+            w = np.broadcast_to(np.asarray(weights, dtype=np.float64), (len(vals), len(self.weights)))
+            column.update({p: vals.shape[1] + j for j, p in enumerate(self.weights)})
+            vals = np.hstack([vals, w])
         try:
             cols = [column[p] for p in self.parameters]
         except KeyError as e:
@@ -75,7 +85,10 @@ class Deployment:
 
 
 def deploy(model, theta, backend, seeds=TCD_SEEDS) -> Deployment:
-    """Transpile ``model`` with weights ``theta`` for ``backend`` (see the module docstring)."""
+    """Transpile ``model`` with weights ``theta`` for ``backend`` (see the module docstring).
+
+    ``theta=None`` leaves the weights as the unbound ``ParameterVector`` ``w``: one circuit for
+    every weight vector, what on-chip training binds its shifted angles into."""
     from compvqc.model.qiskit_io import to_qiskit
 
     backend = resolve_backend(backend)
@@ -85,7 +98,7 @@ def deploy(model, theta, backend, seeds=TCD_SEEDS) -> Deployment:
         raise DeployError("deploy needs a non-empty list of distinct seed_transpiler values")
     if model.n_qubits > target.num_qubits:
         raise DeployError(f"the model needs {model.n_qubits} qubits, {backend_name(backend)} has {target.num_qubits}")
-    logical = to_qiskit(model, np.asarray(theta, dtype=np.float64))
+    logical = to_qiskit(model, None if theta is None else np.asarray(theta, dtype=np.float64))
     best = best_compilation(logical.circuit, model.n_qubits, backend, seeds)
     circuit = best["circuit"]
     layout = circuit.layout
@@ -96,7 +109,7 @@ def deploy(model, theta, backend, seeds=TCD_SEEDS) -> Deployment:
         backend=backend_name(backend), circuit=circuit, measured=best["measured"], inputs=logical.inputs,
         n_qubits=model.n_qubits, seed_transpiler=best["seed"], physical_qubits=initial, measured_qubits=final,
         tcd=best["tcd"], depths=best["depths"], two_qubit_gates=best["two_qubit_gates"], duration=best["duration"],
-        success_probability=best["success_probability"],
+        success_probability=best["success_probability"], weights=logical.weights,
     )
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from compvqc.errors import TrainingError
-from compvqc.limits import MAX_BATCH, MAX_EPOCHS, MAX_LR, MAX_SAMPLES, MAX_SEED
+from compvqc.limits import MAX_BATCH, MAX_EPOCHS, MAX_LR, MAX_SAMPLES, MAX_SEED, MAX_SHOTS
 from compvqc.model.architectures import PAPER_GATE_SET
-from compvqc.train.gradients import get_gradient
+from compvqc.train.gradients import GRADIENTS, get_gradient
 from compvqc.train.optim import OPTIMIZERS
 
 
@@ -35,6 +35,14 @@ class TrainConfig:
     circuit: str | None = None  # an OpenQASM 3 file: the model instead of encoder + arch
     circuit_inputs: str = "x"  # its input parameters: a vector name (x[i] / _x_i_) ...
     circuit_weights: str = "θ"  # ... and its trainable ones (qiskit's ansätze name theirs θ)
+    # On-chip training (compvqc.onchip): gradients measured on a backend with shots.
+    device: str | None = None  # the backend trained on (None: the simulator); may change on resume
+    shots: int = 0  # per circuit; 0 (noise-free only): exact distributions
+    noise: bool = True  # the device's noise model (fake backends); False: noise-free
+    engine: str = "auto"  # auto | density | aer (compvqc.deploy.executors.ENGINES)
+    pgp: str | None = None  # probabilistic gradient pruning, "r=0.5,wa=1,wp=2"
+    pgp_mode: str = "probabilistic"  # or "deterministic" (the largest accumulated gradients)
+    freeze: str | None = None  # "0.25@5": freeze 25 % of parameters after 5 epochs
 
     def __post_init__(self):
         """Every setting checked before any data is loaded: one ``TrainingError`` naming it. Files
@@ -66,14 +74,42 @@ class TrainConfig:
         if self.optimizer not in OPTIMIZERS:
             raise TrainingError(f"unknown optimizer {self.optimizer!r} (use {' or '.join(OPTIMIZERS)})")
         rule = get_gradient(self.gradient)
-        if rule.needs:
-            raise TrainingError(f"gradient rule {rule.name} needs {' and '.join(rule.needs)}, which simulator "
-                                f"training does not have")
+        self._check_device(rule)
         if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not 0 < self.lr <= MAX_LR:
             raise TrainingError(f"lr must be a number in (0, {MAX_LR:g}], got {self.lr!r}")
         if isinstance(self.val_fraction, bool) or not isinstance(self.val_fraction, (int, float)) \
                 or not 0 < self.val_fraction < 1:
             raise TrainingError(f"val_fraction must be in (0, 1), got {self.val_fraction!r}")
+
+    def _check_device(self, rule) -> None:
+        """On-chip settings: a device needs a rule with a device form; PGP and freezing need a device."""
+        from compvqc.train.selection import PGP, PGP_MODES, Freeze
+
+        _int("shots", self.shots, 0, MAX_SHOTS)
+        if self.device is None:
+            if rule.needs:
+                raise TrainingError(f"gradient rule {rule.name} needs {' and '.join(rule.needs)}, which simulator "
+                                    f"training does not have")
+            if self.shots or self.pgp or self.freeze:
+                raise TrainingError("shots, PGP and freezing need a device to train on (--backend with --shots)")
+            return
+        if not isinstance(self.device, str) or not self.device:
+            raise TrainingError("device must name a backend")
+        if not rule.on_device:
+            raise TrainingError(f"gradient rule {rule.name} cannot run on a device: use "
+                                f"{' or '.join(r.name for r in GRADIENTS.values() if r.on_device)}")
+        if not isinstance(self.noise, bool):
+            raise TrainingError("noise must be true or false")
+        if self.shots == 0 and self.noise:
+            raise TrainingError("exact distributions (shots 0) exist only without noise: give --shots")
+        if not isinstance(self.engine, str):  # the engine's name is checked by compvqc.onchip, which knows them
+            raise TrainingError("engine must name a simulation engine")
+        if self.pgp is not None:
+            PGP.parse(self.pgp, self.pgp_mode)
+        elif self.pgp_mode not in PGP_MODES:
+            raise TrainingError(f"the PGP mode must be {' or '.join(PGP_MODES)}, got {self.pgp_mode!r}")
+        if self.freeze is not None:
+            Freeze.parse(self.freeze)
 
     def to_dict(self) -> dict:
         return {**self.__dict__, "gate_set": list(self.gate_set)}

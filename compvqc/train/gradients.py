@@ -34,6 +34,8 @@ class GradientRule:
     """``make(model) -> loss_and_grad(theta, x, y)``."""
     needs: tuple[str, ...] = ()
     """What a run must provide: ``"shots"``, ``"backend"``."""
+    on_device: bool = False
+    """Whether ``compvqc.onchip`` can measure this rule on a backend with shots (``--backend --shots``)."""
     help: str = ""
 
 
@@ -79,7 +81,7 @@ def parameter_shift(model) -> LossAndGrad:
     """The parameter-shift gradient, exact (noise-free, infinite shots)."""
     from compvqc.model.gates import shift_rule
 
-    expanded, slots = _one_slot_per_angle(model)
+    expanded, slots = one_slot_per_angle(model)
 
     def loss_and_grad(theta, x, y):
         theta = np.asarray(theta, dtype=np.float64)
@@ -98,7 +100,7 @@ def parameter_shift(model) -> LossAndGrad:
     return loss_and_grad
 
 
-def _one_slot_per_angle(model):
+def one_slot_per_angle(model):
     """The model with every gate angle its own parameter (a shift moves one gate, even when its
     weight is shared), and per slot (gate type, angle index, θ index, scale)."""
     from dataclasses import replace
@@ -120,6 +122,6 @@ register_gradient(GradientRule("adjoint", lambda model: model.loss_and_grad,
                                help="the simulator's exact adjoint gradient (default)"))
 register_gradient(GradientRule("finite-difference", finite_difference,
                                help="central differences, 2·|θ| forward passes per step (a check; small models)"))
-register_gradient(GradientRule("parameter-shift", parameter_shift,
+register_gradient(GradientRule("parameter-shift", parameter_shift, on_device=True,
                                help="each gate's shift rule (2 or 4 terms), exact expectations: what a device "
                                     "computes, in the infinite-shot limit"))

@@ -40,6 +40,8 @@ class TrainResult:
     steps: int
     history: list[dict]
     resumed_from: int | None = None  # the global step a resumed run continued from
+    onchip: dict | None = None  # on-chip runs: executions, gradient selection and history, devices
+    save_policy: dict | None = None  # an automatic save interval: what it chose and saw
 
 
 def batch_order(seed: int, epoch: int, n: int) -> np.ndarray:
@@ -67,7 +69,9 @@ def fit(model, theta: np.ndarray, x: np.ndarray, y: np.ndarray, *, epochs: int, 
     """Train θ for ``epochs`` epochs of minibatch descent; returns the new θ and optimizer state.
 
     ``loss_and_grad(theta, xb, yb)`` defaults to the model's exact simulator gradient; pass
-    another (an ADMM-penalized loss, a shot-based estimator) to reuse the loop. A callback that
+    another (an ADMM-penalized loss, a shot-based estimator) to reuse the loop. One with
+    ``wants_step = True`` is called as ``loss_and_grad(theta, xb, yb, step=global_step)`` and
+    returns ``(loss, grad, skipped)``: the parameters it did not evaluate stay put this step. A callback that
     returns ``False`` stops training after the current step. ``start_epoch``/``start_step``
     resume a run: batches before ``start_step`` in ``start_epoch`` are skipped.
     ``progress=None`` shows a bar only on a terminal.
@@ -94,8 +98,12 @@ def fit(model, theta: np.ndarray, x: np.ndarray, y: np.ndarray, *, epochs: int, 
             first = start_step if epoch == start_epoch else 0
             for b in range(first, per_epoch):
                 idx = order[b * batch_size : (b + 1) * batch_size]
-                loss, grad = loss_and_grad(theta, x[idx], y[idx])
-                updates, state = optimizer.update(grad, state, frozen)
+                if getattr(loss_and_grad, "wants_step", False):  # on-chip: seeds and selection per step
+                    loss, grad, skipped = loss_and_grad(theta, x[idx], y[idx], step=step)
+                    mask = skipped if frozen is None else np.asarray(frozen, dtype=bool) | skipped
+                else:
+                    (loss, grad), mask = loss_and_grad(theta, x[idx], y[idx]), frozen
+                updates, state = optimizer.update(grad, state, mask)
                 theta = apply_updates(theta, updates)
                 step += 1
                 losses.append(loss)
