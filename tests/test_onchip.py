@@ -442,3 +442,12 @@ def test_sigkill_at_random_points_then_resume_ends_bit_identical_and_reruns_only
         by_batch.setdefault((s, b, h), set()).add(pid)
     reruns = sum(len(pids) - 1 for pids in by_batch.values())
     assert reruns <= kills  # at most the batch in flight at each kill
+
+
+def test_a_simulator_run_continues_on_a_device(tmp_path):
+    sim = _config(device=None, shots=0, pgp=None, freeze=None)  # exact parameter shift on the simulator
+    _train(tmp_path, "sim", sim, stop_at=2)
+    on = _train(tmp_path, "sim", _config(pgp=None, freeze=None), resume=True)
+    assert on.result.resumed_from == 1
+    assert on.result.onchip["devices"] == [{"backend": "simulator", "from_step": 0},
+                                           {"backend": "fake_manila", "from_step": 1}]

@@ -82,7 +82,9 @@ def _resume_point(manager: CheckpointManager, config: TrainConfig, model, optimi
     stored = (ckpt.training or {}).get("config", {})
     stored = TrainConfig.from_dict(stored).to_dict() if stored else {}  # older files: today's defaults
     mine = config.to_dict()
-    differ = sorted(k for k in mine if k not in ("epochs", "device") and stored.get(k) != mine[k])
+    # where the circuits run may change (another device, other shots): HotStorage'25's moved checkpoint
+    movable = ("epochs", "device", "shots", "noise", "engine")
+    differ = sorted(k for k in mine if k not in movable and stored.get(k) != mine[k])
     if differ:
         raise CheckpointError(f"{manager.directory}: the saved run used different settings ({', '.join(differ)})")
     if ckpt.run.get("stage") not in ("training", "trained"):
@@ -323,8 +325,11 @@ def _resume_device(manager, ckpt, device, config, step) -> list:
     from compvqc.compile.profile import format_diff, profile_diff
 
     state = ckpt.run.get("onchip")
+    if state is None:  # trained on the simulator so far: the device takes over from here
+        manager.log(f"compvqc: the run moves from the simulator to {config.device} at step {step}")
+        return [{"backend": "simulator", "from_step": 0}, {"backend": config.device, "from_step": step}]
     if not isinstance(state, dict):
-        raise CheckpointError(f"{manager.restored_from}: an on-chip run's checkpoint lacks its on-chip state")
+        raise CheckpointError(f"{manager.restored_from}: the checkpoint's on-chip state is malformed")
     try:
         device.gradient.load_state(state)
     except TrainingError as e:
