@@ -14,8 +14,8 @@ model (32 samples × 161 circuits, 1024 shots, fake_manila noise): compvqc's den
 Aer engine, interleaved repeats; the peers (``benchmarks/onchip_peers.py`` in ``.venv-peers``)
 run in the same invocation when that venv exists.
 
-``--part policy``: a run (``digits2-2x2``, ``random12``, 256 shots, 12 epochs) with failures at
-exponential times (mean 12 s, injected as crashes from the training callback, then resumed from
+``--part policy``: a run (``digits2-2x2``, ``random12``, 256 shots, 40 epochs, 480 steps) with failures at
+exponential times (mean 3 s, injected as crashes from the training callback, then resumed from
 the run directory) and 20 % of jobs failing, under every-step, every-epoch and ``auto`` (prior
 MTBF 60 s, deliberately wrong) policies: interval chosen, saves made, steps lost per failure.
 
@@ -167,7 +167,7 @@ def policy() -> None:
     from compvqc.runs.train import train_on_dataset
     from compvqc.train import TrainConfig
 
-    config = TrainConfig(dataset="digits2-2x2", arch="random12", encoder="2x2_ryz", epochs=12, max_train=96,
+    config = TrainConfig(dataset="digits2-2x2", arch="random12", encoder="2x2_ryz", epochs=40, max_train=96,
                          batch_size=8, device="fake_manila", shots=256, gradient="parameter-shift")
     rows = []
     for name in ("every step", "every epoch", "auto"):
@@ -176,7 +176,7 @@ def policy() -> None:
             run_dir, failures, lost, t_start, saves = Path(tmp) / "run", 0, [], time.monotonic(), 0
             intervals = []
             while True:
-                deadline = time.monotonic() + rng.exponential(12.0)
+                deadline = time.monotonic() + rng.exponential(3.0)
                 auto = AutoInterval(prior_mtbf=60.0) if name == "auto" else None
                 mgr = CheckpointManager(run_dir, every_steps=1 if name == "every step" else None,
                                         every_epochs=1, auto=auto, log=lambda m: None)
