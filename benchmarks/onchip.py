@@ -11,8 +11,9 @@ about 2,500 circuits/s here, so each method takes about 2 minutes and the whole 
 
 ``--part throughput``: circuit executions per second for one parameter-shift step of the same
 model (32 samples × 161 circuits, 1024 shots, fake_manila noise): compvqc's density engine and
-Aer engine, interleaved repeats; the peers (``benchmarks/onchip_peers.py`` in ``.venv-peers``)
-run in the same invocation when that venv exists.
+Aer engine, interleaved repeats, BLAS on one thread (``OMP_NUM_THREADS=1``, as the peers run);
+the peers (``benchmarks/onchip_peers.py`` in ``.venv-peers``, its gradient checks skipped) run in
+the same invocation when that venv exists, ``--peer-repeats`` timed steps each after a warm-up.
 
 ``--part policy``: a run (``digits2-2x2``, ``random12``, 256 shots, 40 epochs, 480 steps) with failures at
 exponential times (mean 3 s, injected as crashes from the training callback, then resumed from
@@ -20,7 +21,7 @@ the run directory) and 20 % of jobs failing, under every-step, every-epoch and `
 MTBF 60 s, deliberately wrong) policies: interval chosen, saves made, steps lost per failure.
 
     .venv/bin/python benchmarks/onchip.py --part fig6 [--quick]
-    .venv/bin/python benchmarks/onchip.py --part throughput
+    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/onchip.py --part throughput
     .venv/bin/python benchmarks/onchip.py --part policy
 """
 
@@ -121,7 +122,7 @@ def _plot(curves, stem):
     print(f"wrote {out / stem}.png/.svg")
 
 
-def throughput(repeats: int) -> None:
+def throughput(repeats: int, peer_repeats: int) -> None:
     model = build_model("4x4_ryzxy", "random50", 2)
     rng = np.random.default_rng(0)
     theta, x = model.init_params(rng), rng.uniform(0, np.pi, (32, 16))
@@ -146,8 +147,8 @@ def throughput(repeats: int) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             spec = Path(tmp) / "spec.json"
             subprocess.run([sys.executable, str(HERE / "onchip_spec.py"), str(spec)], check=True)
-            out = subprocess.run([str(peers), str(HERE / "onchip_peers.py"), str(spec)], check=True,
-                                 capture_output=True, text=True).stdout
+            out = subprocess.run([str(peers), str(HERE / "onchip_peers.py"), str(spec), "--no-check",
+                                  "--repeats", str(peer_repeats)], check=True, capture_output=True, text=True).stdout
         rows += [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     base = rows[0]["executions_per_second"]
     for r in rows:
@@ -229,11 +230,13 @@ def main() -> None:
     ap.add_argument("--part", choices=("fig6", "throughput", "policy"), required=True)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--peer-repeats", type=int, default=1,
+                    help="timed steps per peer (qiskit-machine-learning takes ~6 min a step here)")
     args = ap.parse_args()
     if args.part == "fig6":
         fig6(args.quick)
     elif args.part == "throughput":
-        throughput(args.repeats)
+        throughput(args.repeats, args.peer_repeats)
     else:
         policy()
 
