@@ -296,8 +296,9 @@ def _train(tmp_path, name, config, *, stop_at=None, resume=False, wrap=None, aut
         manager.close()
 
 
-def test_stopped_and_flaky_runs_end_bit_identical_to_an_uninterrupted_one(tmp_path):
-    config = _config()
+@pytest.mark.parametrize("settings", [{}, {"shots": 0, "noise": False}], ids=["shots", "noise-free"])
+def test_stopped_and_flaky_runs_end_bit_identical_to_an_uninterrupted_one(tmp_path, settings):
+    config = _config(**settings)
     ref = _train(tmp_path, "ref", config)
     _train(tmp_path, "cut", config, stop_at=2)
     again = _train(tmp_path, "cut", config, resume=True, wrap=lambda r: FlakyRunner(r, 0.2, seed=4))

@@ -24,7 +24,9 @@ from compvqc.errors import TrainingError
 from compvqc.model.readout import softmax_cross_entropy
 from compvqc.onchip.jobs import Journal, Retry, shot_seed
 
-MAX_JOB_BINDINGS = 4096  # rows per job: 4096 × 1024 shots stays under IBM's 10^7 executions per job
+# Rows per job: a step of 32 samples × 161 circuits (the 50-gate model) is one job, and 8192 × 1024
+# shots stays under the 10^7 executions IBM allows in one job.
+MAX_JOB_BINDINGS = 8192
 
 
 @dataclass
