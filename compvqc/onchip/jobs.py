@@ -29,7 +29,7 @@ import json
 import os
 import time
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -192,7 +192,6 @@ class Tally:
     bindings_run: int = 0
     bindings_replayed: int = 0
     retries: int = 0
-    by_batch: dict = field(default_factory=dict)
 
 
 class Journal:
@@ -273,8 +272,6 @@ class Journal:
                     job = runner.submit(values, shots, seed)
                     self.tally.run += 1
                     self.tally.bindings_run += len(values)
-                    key = (step, batch)
-                    self.tally.by_batch[key] = self.tally.by_batch.get(key, 0) + 1
                     if job.job_id() is not None:
                         self._log(event="job", step=step, batch=batch, hash=digest, job_id=job.job_id())
                 out = np.asarray(job.result())
