@@ -1,14 +1,14 @@
 """The simulator's fast paths, each against qiskit's Statevector and finite differences.
 
-The engine picks a path per trainable block — dense prefix products (2^n ≤ DENSE_MAX_DIM and
-2^n ≤ B), folded kernel sweep (larger 2^n ≤ B), direct sweep (B < 2^n) — and builds a leading
-run of encoders as a product state. Every path must give the same numbers; these tests pin each
+The engine picks a path per trainable block — dense prefix products (2^n ≤ DENSE_MAX_DIM), and
+above that folded (2^n ≤ B) or direct (B < 2^n), each with fused groups of FUSE_QUBITS qubits or
+gate by gate (FUSE_QUBITS = 0) — and builds a leading run of encoders as a product state. Every path must give the same numbers; these tests pin each
 one down on circuits chosen to hit it, including encoders between and after trainable blocks.
 """
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from qiskit.quantum_info import Statevector
 
@@ -55,10 +55,10 @@ def _model(n, rng, *, names=tuple(GATE_TYPES), encoders=True, trailing=True, blo
 CASES = [  # (n, batch): which path
     (2, 64),  # dense fold
     (4, 40),  # dense fold at DENSE_MAX_DIM
-    (5, 32),  # kernel fold (just above DENSE_MAX_DIM)
-    (6, 80),  # kernel fold
-    (4, 3),  # direct
-    (6, 5),  # direct
+    (5, 32),  # fused fold (just above DENSE_MAX_DIM)
+    (6, 80),  # fused fold
+    (4, 3),  # dense at a batch below 2^n
+    (6, 5),  # fused direct
 ]
 
 
@@ -113,10 +113,13 @@ def test_dense_and_sweep_paths_agree(n, seed, amplitude):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(engine, "DENSE_MAX_DIM", 1 << n)  # dense prefix products
         loss, grad = Simulator(model).loss_and_grad(theta, x, y)
-        mp.setattr(engine, "DENSE_MAX_DIM", 0)  # folded kernel sweep
+        mp.setattr(engine, "DENSE_MAX_DIM", 0)  # folded fused groups
+        loss_f, grad_f = Simulator(model).loss_and_grad(theta, x, y)
+        mp.setattr(engine, "FUSE_QUBITS", 0)  # folded kernel sweep
         loss_k, grad_k = Simulator(model).loss_and_grad(theta, x, y)
     direct = [Simulator(model).loss_and_grad(theta, x[i : i + 1], y[i : i + 1]) for i in range(40)]
     assert np.isclose(loss, loss_k) and np.allclose(grad, grad_k, atol=1e-12)
+    assert np.isclose(loss, loss_f) and np.allclose(grad, grad_f, atol=1e-12)
     assert np.isclose(loss, np.mean([d[0] for d in direct]))
     assert np.allclose(grad, np.mean([d[1] for d in direct], axis=0), atol=1e-12)
 
@@ -145,3 +148,49 @@ def test_main_case_matches_statevector_and_blas_limit_is_restored(rng):
     model.loss_and_grad(theta, x, rng.integers(0, 2, 64))
     after = [c.num_threads for c in threadpoolctl.ThreadpoolController().select(user_api="blas").lib_controllers]
     assert before == after
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(5, 14), st.integers(0, 2**32 - 1), st.sampled_from([1, 2, 3, 4, 5]), st.sampled_from([1, 7, 40]))
+def test_fused_groups_match_statevector_and_the_gate_by_gate_sweep(n, seed, k, batch):
+    """Fused groups of k qubits, 5-14 qubits: probabilities against Statevector, loss and gradient
+    against the gate-by-gate path (itself checked against finite differences above), and against
+    finite differences directly where that is cheap."""
+    rng = np.random.default_rng(seed)
+    model = _model(n, rng)
+    theta = rng.uniform(-7, 7, model.n_params)
+    x = rng.normal(0, 2, (batch, model.n_features))
+    y = rng.integers(0, 2, batch)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(engine, "FUSE_QUBITS", k)
+        sim = Simulator(model)
+        probs = sim.probabilities(theta, x[:3])
+        loss, grad = sim.loss_and_grad(theta, x, y)
+        fd = finite_difference(sim, theta, x[:2], y[:2]) if n <= 7 else None
+        small = sim.loss_and_grad(theta, x[:2], y[:2])[1]
+        mp.setattr(engine, "FUSE_QUBITS", 0)
+        loss_k, grad_k = Simulator(model).loss_and_grad(theta, x, y)
+    assert np.max(np.abs(probs - reference_probs(model, theta, x[:3]))) < 1e-10
+    assert np.isclose(loss, loss_k) and np.allclose(grad, grad_k, atol=1e-11)
+    if fd is not None:
+        assert np.allclose(small, fd, atol=1e-7)
+
+
+def test_groups_reorder_only_commuting_gates():
+    """A gate joins an earlier group only past groups on other wires, never past one it shares a
+    wire with; and no group is wider than k."""
+    from compvqc.simulate.fused import groups
+    from compvqc.simulate.lower import Prim
+
+    def p(t, c=None):
+        return Prim(t, c, "rx", ((0, 1.0, 0.0),))
+
+    # p(1, 2) fits neither group; p(0) and p(3) commute past it (no shared wire) into theirs
+    out = groups([p(0, 1), p(2, 3), p(1, 2), p(0), p(3)], 2)
+    assert [(q, len(m)) for q, m in out] == [((0, 1), 2), ((2, 3), 2), ((1, 2), 1)]
+    # p(1) shares wire 1 with the later group (1, 2), so it may not move back into (0, 1)
+    out = groups([p(0, 1), p(1, 2), p(1)], 2)
+    assert [(q, len(m)) for q, m in out] == [((0, 1), 1), ((1, 2), 2)]
+    assert out[1][1][1].target == 0  # local wire: qubit 1 is bit 0 of the group (1, 2)
+    wide = groups([p(0, 1), p(1, 2), p(2, 3), p(3, 4)], 3)
+    assert all(len(q) <= 3 for q, _ in wide)

@@ -56,6 +56,7 @@ from compvqc.model import gates as gate_facts
 from compvqc.model.encoders import amplitude_state
 from compvqc.model.ops import AmplitudeEncode
 from compvqc.model.readout import softmax_cross_entropy
+from compvqc.simulate import fused
 from compvqc.simulate.kernels import apply, apply_entries, correlate
 from compvqc.simulate.lower import lower
 
@@ -71,6 +72,11 @@ One thread, because the engine's GEMMs are either tiny (2^n ≤ 16: a second thr
 nothing) or memory-bound, and on a 2-core machine shared with other work OpenBLAS's
 spin-waiting second thread made gradients several times slower (``benchmarks/RESULTS.md``,
 Simulator)."""
+
+FUSE_QUBITS = 4
+"""Qubits per fused group above ``DENSE_MAX_DIM`` (``fused``): a 16-wide GEMM costs about three
+2x2 passes and a group holds four to six gates of a random circuit (``benchmarks/RESULTS.md``,
+Simulator); 0 turns fusion off."""
 
 _BLAS = []  # the process's ThreadpoolController, made on first use (discovery takes ~ms)
 
@@ -195,6 +201,7 @@ class _Block:
     _const: tuple = None  # constants: (primitive indices, matrices (k, 2, 2))
     _base_generators: np.ndarray = None
     _dense: tuple = None
+    _fused: list = None
 
     def __post_init__(self):
         prims = self.prims
@@ -270,6 +277,12 @@ class _Block:
         else:
             np.add.at(grad, self.param_index, values)
 
+    def fused(self) -> list:
+        """(qubits, sub-block on those qubits) per fused group, in circuit order (``fused``)."""
+        if self._fused is None:
+            self._fused = [(q, _Block(tuple(p), len(q))) for q, p in fused.groups(self.prims, FUSE_QUBITS)]
+        return self._fused
+
     def dense(self):
         """Index arrays for the dense path (2^n = d).
 
@@ -327,6 +340,7 @@ class _Tape:
     state_out: np.ndarray
     unitary: np.ndarray | None = None  # folded blocks
     prefixes: np.ndarray | None = None  # dense folded blocks: P_k = G_k ⋯ G_1, (K, d, d)
+    groups: list | None = None  # fused blocks: per group (prefixes, its unitary)
 
 
 class Simulator:
@@ -380,13 +394,19 @@ class Simulator:
                 state = self._zero_state(b)
             mats = seg.matrices(theta)
             rec = _Tape(mats, state, None)
+            if self.dim > DENSE_MAX_DIM and FUSE_QUBITS:
+                rec.groups = [_group_products(sub, theta) for _, sub in seg.fused()]
             if self.dim <= b:  # fold the block into one unitary (module docstring)
                 if self.dim <= DENSE_MAX_DIM:
                     rec.prefixes = _prefix_products(mats, seg.dense()[0])
                     rec.unitary = rec.prefixes[-1, :-1]
+                elif rec.groups is not None:
+                    rec.unitary = self._fused_apply(seg, rec.groups, np.eye(self.dim, dtype=np.complex128))
                 else:
                     rec.unitary = _apply_gates(np.eye(self.dim, dtype=np.complex128), seg, mats)
                 state = rec.unitary @ state
+            elif rec.groups is not None:
+                state = self._fused_apply(seg, rec.groups, state)
             else:
                 state = _apply_gates(state, seg, mats)
             rec.state_out = state
@@ -441,15 +461,31 @@ class Simulator:
                 lam = seg.apply(lam, rec, adjoint=True)
                 continue
             if not len(seg.param_index):  # fixed gates only: carry the cotangent back through them
-                lam = rec.unitary.conj().T @ lam if rec.unitary is not None else _undo(seg, rec.mats, lam)
+                if rec.unitary is not None:
+                    lam = rec.unitary.conj().T @ lam
+                elif rec.groups is not None:
+                    lam = self._fused_apply(seg, rec.groups, lam, adjoint=True)
+                else:
+                    lam = _undo(seg, rec.mats, lam)
                 continue
             first = i == trainable[0]
-            gens = seg.generators(theta)
             if rec.prefixes is not None:
-                seg.accumulate(grad, _dense_gradient(rec, lam, gens, seg))
+                y = (rec.state_in @ lam.conj().T) @ rec.unitary  # R U
+                seg.accumulate(grad, _dense_gradient(rec.prefixes, y, seg.generators(theta), seg))
                 if not first:
                     lam = rec.unitary.conj().T @ lam
                 continue
+            if rec.groups is not None:
+                if rec.unitary is not None:
+                    phi = rec.unitary @ (rec.state_in @ lam.conj().T)
+                    bra = np.eye(self.dim, dtype=np.complex128)
+                    self._fused_sweep(seg, rec.groups, phi, bra, theta, grad, last=True)
+                    if not first:
+                        lam = rec.unitary.conj().T @ lam
+                else:
+                    lam = self._fused_sweep(seg, rec.groups, rec.state_out, lam, theta, grad, last=first)
+                continue
+            gens = seg.generators(theta)
             if rec.unitary is not None:
                 phi = rec.unitary @ (rec.state_in @ lam.conj().T)  # columns U R e_j
                 bra = np.eye(self.dim, dtype=np.complex128)
@@ -462,6 +498,36 @@ class Simulator:
             if rec.unitary is None:
                 lam = bra
         return grad
+
+    def _fused_apply(self, seg: _Block, groups: list, state: np.ndarray, adjoint: bool = False) -> np.ndarray:
+        """The block (or its inverse) on ``state`` (2^n, N), group by group (``fused``)."""
+        x, layout = fused.tensor(state, self.n), fused.standard(self.n)
+        order = zip(seg.fused(), groups)
+        for (qubits, _), (_, unitary) in (reversed(list(order)) if adjoint else order):
+            x, layout = fused.gather(x, layout, qubits)
+            x = fused.multiply(x, unitary.conj().T if adjoint else unitary)
+        return fused.to_layout(x, layout, fused.standard(self.n)).reshape(state.shape)
+
+    def _fused_sweep(self, seg: _Block, groups: list, phi, bra, theta, grad, last: bool):
+        """Undo the groups on φ and on μ = conj(cotangent), adding each group's gradient from its
+        prefix products and R_in = F† Tr_rest(|φ_out⟩⟨λ_out|); returns the swept cotangent (None
+        when ``last``: nothing before the block needs it)."""
+        layout = fused.standard(self.n)
+        phi, mu = fused.tensor(phi, self.n), fused.tensor(bra.conj(), self.n)
+        for g in range(len(groups) - 1, -1, -1):
+            (qubits, sub), (prefixes, unitary) = seg.fused()[g], groups[g]
+            phi, _ = fused.gather(phi, layout, qubits)
+            mu, layout = fused.gather(mu, layout, qubits)
+            dagger = unitary.conj().T
+            y = (dagger @ fused.cross(phi, mu, unitary.shape[0])) @ unitary  # R_in U
+            sub.accumulate(grad, _dense_gradient(prefixes, y, sub.generators(theta), sub))
+            if g:
+                phi = fused.multiply(phi, dagger)
+            if g or not last:
+                mu = fused.multiply(mu, unitary.T)  # conj(F† λ) = Fᵀ μ
+        if last:
+            return None
+        return fused.to_layout(mu, layout, fused.standard(self.n)).conj().reshape(bra.shape)
 
     def _sweep(self, seg: _Block, mats, phi, bra):
         """Undo the block's gates on φ and the cotangent together (one stacked array, one kernel
@@ -504,12 +570,16 @@ def _prefix_products(mats: np.ndarray, maps: np.ndarray) -> np.ndarray:
     return out
 
 
-def _dense_gradient(rec: _Tape, lam: np.ndarray, gens: np.ndarray, seg: _Block) -> np.ndarray:
-    """2 Re Tr(H_p P_k (R U) P_k†) for every θ index p of the block (k its gate): the K 2x2
-    correlations of bra P_k and ket P_k (R U), all at once (module docstring, small registers)."""
-    p = rec.prefixes
+def _group_products(sub: _Block, theta: np.ndarray):
+    """A fused group's prefix products and its unitary (their last)."""
+    prefixes = _prefix_products(sub.matrices(theta), sub.dense()[0])
+    return prefixes, prefixes[-1, :-1]
+
+
+def _dense_gradient(p: np.ndarray, y: np.ndarray, gens: np.ndarray, seg: _Block) -> np.ndarray:
+    """2 Re Tr(H_p P_k Y P_k†) for every θ index p of the block (k its gate), Y = R U: the K 2x2
+    correlations of bra P_k and ket P_k Y, all at once (module docstring, small registers)."""
     k, d = p.shape[0], p.shape[2]
-    y = (rec.state_in @ lam.conj().T) @ rec.unitary  # R U
     flat_p = p.reshape(-1, d)
     flat_py = flat_p @ y  # all P_k Y in one gemm; the zero rows stay zero
     rows = seg.dense()[1]
