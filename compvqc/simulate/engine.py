@@ -43,7 +43,7 @@ initial |0…0⟩ the state after the run is the Kronecker product of one 2-vect
 from __future__ import annotations
 
 import itertools
-from contextlib import nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -78,15 +78,27 @@ FUSE_QUBITS = 4
 2x2 passes and a group holds four to six gates of a random circuit (``benchmarks/RESULTS.md``,
 Simulator); 0 turns fusion off."""
 
-_BLAS = []  # the process's ThreadpoolController, made on first use (discovery takes ~ms)
+_BLAS = []  # the process's BLAS controllers, found on first use (discovery takes ~ms)
 
 
+@contextmanager
 def _blas_threads():
+    """BLAS at ``BLAS_THREADS`` for the duration, then as before. Straight calls to the cached
+    controllers: threadpoolctl's ``limit`` re-inspects every library each time (~30 µs, 5% of a
+    small-batch gradient)."""
     if BLAS_THREADS is None:
-        return nullcontext()
+        yield
+        return
     if not _BLAS:
-        _BLAS.append(ThreadpoolController())
-    return _BLAS[0].limit(limits=BLAS_THREADS, user_api="blas")
+        _BLAS.extend(ThreadpoolController().select(user_api="blas").lib_controllers)
+    before = [lib.get_num_threads() for lib in _BLAS]
+    for lib in _BLAS:
+        lib.set_num_threads(BLAS_THREADS)
+    try:
+        yield
+    finally:
+        for lib, n in zip(_BLAS, before):
+            lib.set_num_threads(n)
 
 
 # --- plan: what the model's op list becomes, computed once per Simulator -----------------------
@@ -283,33 +295,31 @@ class _Block:
             self._fused = [(q, _Block(tuple(p), len(q))) for q, p in fused.groups(self.prims, FUSE_QUBITS)]
         return self._fused
 
-    def dense(self):
-        """Index arrays for the dense path (2^n = d).
+    def dense(self) -> tuple:
+        """What the dense path needs (2^n = d), computed once.
 
-        ``maps`` (K, d, d) indexes per-gate tables [0, 1, m00, m01, m10, m11] to give the full
-        gate. ``rows`` (K, 2, d/2) lists, for target bit a, the basis states s (control = 1)
-        paired across a, offset into a stack of (d + 1)-row matrices whose last row is zero
-        (controlled gates pad with it).
+        ``rows`` (K, 2, d/2) lists, for target bit a, the basis states s (control = 1) paired
+        across a, offset into a stack of (d + 1)-row matrices whose last row is zero
+        (controlled gates pad with it). ``views`` gives per gate the reshape of a d x d matrix
+        that exposes the target bit, and for a controlled gate which axis holds its control
+        (``_prefix_products`` applies each gate there with one 2x2 matmul).
         """
         if self._dense is None:
             d = 1 << self.n
             s = np.arange(d)
-            row, col = s[:, None], s[None, :]
-            maps = np.zeros((len(self.prims), d, d), dtype=np.intp)
             rows = np.full((len(self.prims), 2, d // 2), d, dtype=np.intp)
+            views = []
             for k, (t, c) in enumerate(self.wires):
-                same_rest = ((row ^ col) & ~(1 << t)) == 0
-                code = 2 + 2 * ((row >> t) & 1) + ((col >> t) & 1)
-                acting = same_rest if c is None else same_rest & (((col >> c) & 1) == 1)
-                maps[k] = np.where(acting, code, 0)
                 zeros = s[((s >> t) & 1) == 0]
-                if c is not None:
-                    maps[k][(row == col) & (((col >> c) & 1) == 0)] = 1
+                if c is None:
+                    views.append(((-1, 2, (1 << t) * d), None))
+                else:
                     zeros = zeros[((zeros >> c) & 1) == 1]
+                    hi, lo = max(t, c), min(t, c)
+                    views.append(((-1, 2, 1 << (hi - lo - 1), 2, (1 << lo) * d), t == hi))
                 rows[k, 0, : len(zeros)] = zeros
                 rows[k, 1, : len(zeros)] = zeros | (1 << t)
-            offsets = np.arange(len(self.prims))[:, None, None]
-            self._dense = (maps + 6 * offsets, rows + (d + 1) * offsets)
+            self._dense = (rows + (d + 1) * np.arange(len(self.prims))[:, None, None], views)
         return self._dense
 
 
@@ -396,11 +406,12 @@ class Simulator:
             rec = _Tape(mats, state, None)
             if self.dim > DENSE_MAX_DIM and FUSE_QUBITS:
                 rec.groups = [_group_products(sub, theta) for _, sub in seg.fused()]
-            if self.dim <= b:  # fold the block into one unitary (module docstring)
-                if self.dim <= DENSE_MAX_DIM:
-                    rec.prefixes = _prefix_products(mats, seg.dense()[0])
-                    rec.unitary = rec.prefixes[-1, :-1]
-                elif rec.groups is not None:
+            if self.dim <= DENSE_MAX_DIM:  # at any batch: fewest numpy calls (module docstring)
+                rec.prefixes = _prefix_products(mats, seg)
+                rec.unitary = rec.prefixes[-1, :-1]
+                state = rec.unitary @ state
+            elif self.dim <= b:  # fold the block into one unitary (module docstring)
+                if rec.groups is not None:
                     rec.unitary = self._fused_apply(seg, rec.groups, np.eye(self.dim, dtype=np.complex128))
                 else:
                     rec.unitary = _apply_gates(np.eye(self.dim, dtype=np.complex128), seg, mats)
@@ -555,24 +566,31 @@ def _abs2(state: np.ndarray) -> np.ndarray:
     return state.real**2 + state.imag**2
 
 
-def _prefix_products(mats: np.ndarray, maps: np.ndarray) -> np.ndarray:
-    """P_k = G_k ⋯ G_1 as (K, d + 1, d), each with a zero last row (see ``_Block.dense``)."""
-    k, d = maps.shape[0], maps.shape[1]
-    tables = np.empty((k, 6), dtype=np.complex128)
-    tables[:, 0], tables[:, 1] = 0.0, 1.0
-    tables[:, 2:] = mats.reshape(k, 4)
-    full = np.take(tables, maps)  # every full 2^n x 2^n gate in one gather
-    out = np.empty((k, d + 1, d), dtype=np.complex128)
+def _prefix_products(mats: np.ndarray, seg: _Block) -> np.ndarray:
+    """P_k = G_k ⋯ G_1 as (K, d + 1, d), each with a zero last row (see ``_Block.dense``): per gate
+    one 2x2 matmul on the rows it changes, written into the next slot (a controlled gate first
+    copies the rows it leaves alone). Faster than full d x d products, which are 7/8 zeros."""
+    d = 1 << seg.n
+    out = np.empty((len(mats), d + 1, d), dtype=np.complex128)
     out[:, d] = 0.0
-    out[0, :d] = full[0]
-    for i in range(1, k):
-        np.matmul(full[i], out[i - 1, :d], out=out[i, :d])
+    prev = np.eye(d, dtype=np.complex128)
+    for m, (shape, control_low), cur in zip(mats, seg.dense()[1], out[:, :d]):
+        if control_low is None:
+            np.matmul(m, prev.reshape(shape), out=cur.reshape(shape))
+        else:
+            cur[...] = prev
+            if control_low:  # target above control: control on axis 3
+                np.matmul(m, prev.reshape(shape)[:, :, :, 1].swapaxes(1, 2),
+                          out=cur.reshape(shape)[:, :, :, 1].swapaxes(1, 2))
+            else:
+                np.matmul(m, prev.reshape(shape)[:, 1], out=cur.reshape(shape)[:, 1])
+        prev = cur
     return out
 
 
 def _group_products(sub: _Block, theta: np.ndarray):
     """A fused group's prefix products and its unitary (their last)."""
-    prefixes = _prefix_products(sub.matrices(theta), sub.dense()[0])
+    prefixes = _prefix_products(sub.matrices(theta), sub)
     return prefixes, prefixes[-1, :-1]
 
 
@@ -580,10 +598,8 @@ def _dense_gradient(p: np.ndarray, y: np.ndarray, gens: np.ndarray, seg: _Block)
     """2 Re Tr(H_p P_k Y P_k†) for every θ index p of the block (k its gate), Y = R U: the K 2x2
     correlations of bra P_k and ket P_k Y, all at once (module docstring, small registers)."""
     k, d = p.shape[0], p.shape[2]
-    flat_p = p.reshape(-1, d)
-    flat_py = flat_p @ y  # all P_k Y in one gemm; the zero rows stay zero
-    rows = seg.dense()[1]
-    bra = np.take(flat_p, rows, axis=0).reshape(k, 2, -1)
-    ket = np.take(flat_py, rows, axis=0).reshape(k, 2, -1)
+    bra = np.take(p.reshape(-1, d), seg.dense()[0], axis=0)  # (K, 2, d/2, d): the paired rows of P_k
+    ket = (bra @ y).reshape(k, 2, -1)  # the same rows of P_k Y, all in one gemm
+    bra = bra.reshape(k, 2, -1)
     corr = np.matmul(bra.conj(), ket.swapaxes(1, 2))  # (K, 2, 2): Σ conj(bra_a) ket_b
     return 2.0 * np.einsum("pab,pab->p", gens, corr[seg.param_gate]).real
