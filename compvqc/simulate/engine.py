@@ -24,16 +24,22 @@ Folding a shared block U = G_K ⋯ G_1 (used when 2^n ≤ B): with R = Σ_b |ψ_
 enters only through R, since Σ_b ⟨λ_b| A dG B |ψ_b⟩ = Tr(A dG B R) = Σ_j ⟨e_j| A dG B |R e_j⟩.
 The adjoint sweep then runs on the 2^n columns of U R with cotangents e_j (the identity).
 
-Small registers (2^n ≤ ``DENSE_MAX_DIM``) skip the sweep altogether. With the prefix products
-P_k = G_k ⋯ G_1 (so G_K ⋯ G_{k+1} = U P_k†),
+Small registers (2^n ≤ ``DENSE_MAX_DIM``) skip the sweep altogether, at any batch size. With the
+prefix products P_k = G_k ⋯ G_1 (so G_K ⋯ G_{k+1} = U P_k†),
 
     ∂L/∂θ_kj = 2 Re Tr(H_kj P_k (R U) P_k†) = 2 Re Σ_j ⟨P_k e_j| H_kj |P_k R U e_j⟩,
 
-a 2x2 correlation of bra P_k and ket P_k (R U) on gate k's target. So the gradient is one loop
-of K small matmuls (the prefixes, which also give U = P_K; every full gate comes from one
-gather through a precomputed index map), one GEMM for all P_k R U, one gather of the paired
-rows and one batched matmul for all K correlations. At 2^n = 16 a numpy call costs more than
-its arithmetic, so fewer calls is what makes this fast.
+a 2x2 correlation of bra P_k and ket P_k (R U) on gate k's target. So the gradient is one 2x2
+matmul per gate (the prefixes, on the rows each gate changes; they also give U = P_K), one
+gather of the paired rows, one GEMM for their P_k R U and one batched matmul for all K
+correlations. At 2^n = 16 a numpy call costs more than its arithmetic, so fewer calls is what
+makes this fast.
+
+Mid-size registers (2^n > ``DENSE_MAX_DIM``) fuse the block's gates into groups on at most
+``FUSE_QUBITS`` qubits (``fused``). Each group is a small register of its own: its unitary F
+moves the state with one GEMM, and its gates' derivatives are the formula above on 2^k with
+R = F† Tr_rest(|φ_out⟩⟨λ_out|), read off the state at the group's output in one more GEMM. The
+sweep undoes F on φ and λ as it goes, so memory stays a few states whatever the depth.
 
 Encoders are single-qubit rotations, so a run of them is a product of one 2x2 matrix per wire
 (per sample): composed per wire, vectorized over wires, then applied once per wire; on the
@@ -102,19 +108,19 @@ def _blas_threads():
 
 
 # --- plan: what the model's op list becomes, computed once per Simulator -----------------------
-def _rotate(axis: str, half: np.ndarray, a0: np.ndarray, a1: np.ndarray):
-    """(a0, a1) ← R_axis(2·half) (a0, a1) on the two rows of a wire, in closed form."""
-    # complex cos/sin: complex-by-complex products skip numpy's mixed-type casting loop
-    if axis == "p":  # diag(1, e^{i angle})
-        return a0, np.exp(2j * half) * a1
-    c, s = np.cos(half).astype(np.complex128), np.sin(half).astype(np.complex128)
+def _rotate(axis: str, c: np.ndarray, s: np.ndarray, a0: np.ndarray, a1: np.ndarray):
+    """(a0, a1) ← R_axis(angle) (a0, a1) on the two rows of a wire, in closed form, from
+    c = cos(angle/2) and s = sin(angle/2) (complex: complex-by-complex products skip numpy's
+    mixed-type casting loop)."""
+    if axis == "p":  # diag(1, e^{i angle}), e^{i angle} = (c + i s)²
+        e = c + 1j * s
+        return a0, (e * e) * a1
     if axis == "ry":
         return c * a0 - s * a1, s * a0 + c * a1
+    s = 1j * s
     if axis == "rx":
-        s *= 1j
         return c * a0 - s * a1, c * a1 - s * a0
-    s *= 1j
-    c -= s  # rz: diag(e^{-i half}, e^{i half})
+    c = c - s  # rz: diag(e^{-i half}, e^{i half})
     return c * a0, c.conj() * a1
 
 
@@ -123,14 +129,16 @@ class _Encoding:
     """A run of encoders: single-qubit gates R_a(angle(x)), so a product of one 2x2 per wire.
 
     ``steps[i]`` holds the i-th encoder of every wire that has one, grouped by axis:
-    [(axis, wires, columns), ...]; the wires of one group are distinct, so a group updates
-    all its wires with one set of elementwise numpy calls. A column is a feature when every
-    encoder's angle is a bare feature, else the encoder's own column of :meth:`angles`.
+    [(axis, wires, rows of ``columns``), ...]; the wires of one group are distinct, so a group
+    updates all its wires with one set of elementwise numpy calls, and every group's cos and
+    sin come from one call each. A column is a feature when every encoder's angle is a bare
+    feature, else the encoder's own column of :meth:`angles`.
     """
 
     ops: tuple
     n: int
     steps: list = field(default_factory=list)
+    columns: list = field(default_factory=list)  # the column of every group's wire, in step order
     wires: tuple = ()  # wires with at least one encoder
     plain: bool = True
 
@@ -149,7 +157,9 @@ class _Encoding:
             for axis, pairs in groups.items():
                 wires = [w for w, _ in pairs]
                 sel = slice(None) if wires == list(range(self.n)) else np.array(wires)
-                step.append((axis, sel, np.array([f for _, f in pairs])))
+                rows = slice(len(self.columns), len(self.columns) + len(pairs))
+                self.columns.extend(f for _, f in pairs)
+                step.append((axis, sel, rows))
             self.steps.append(step)
 
     def angles(self, x: np.ndarray) -> np.ndarray:
@@ -158,14 +168,14 @@ class _Encoding:
 
     def _compose(self, x: np.ndarray, row0: np.ndarray, row1: np.ndarray):
         """Left-multiply per-wire rows (n, k, B) by every encoder of the run, in order."""
-        x = self.angles(x)
+        half = 0.5 * self.angles(x).T[self.columns][:, None, :]  # (encoders, 1, B)
+        cos, sin = np.cos(half).astype(np.complex128), np.sin(half).astype(np.complex128)
         for step in self.steps:
-            for axis, sel, feats in step:
-                half = 0.5 * x[:, feats].T[:, None, :]
+            for axis, sel, rows in step:
                 if isinstance(sel, slice):  # every wire: rebind, no scatter
-                    row0, row1 = _rotate(axis, half, row0, row1)
+                    row0, row1 = _rotate(axis, cos[rows], sin[rows], row0, row1)
                 else:
-                    row0[sel], row1[sel] = _rotate(axis, half, row0[sel], row1[sel])
+                    row0[sel], row1[sel] = _rotate(axis, cos[rows], sin[rows], row0[sel], row1[sel])
         return row0, row1
 
     def product_state(self, x: np.ndarray) -> np.ndarray:
