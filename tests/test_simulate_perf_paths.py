@@ -151,11 +151,13 @@ def test_main_case_matches_statevector_and_blas_limit_is_restored(rng):
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.integers(5, 14), st.integers(0, 2**32 - 1), st.sampled_from([1, 2, 3, 4, 5]), st.sampled_from([1, 7, 40]))
-def test_fused_groups_match_statevector_and_the_gate_by_gate_sweep(n, seed, k, batch):
-    """Fused groups of k qubits, 5-14 qubits: probabilities against Statevector, loss and gradient
-    against the gate-by-gate path (itself checked against finite differences above), and against
-    finite differences directly where that is cheap."""
+@given(st.integers(5, 14), st.integers(0, 2**32 - 1), st.sampled_from([1, 2, 3, 4, 5]), st.sampled_from([1, 7, 40]),
+       st.booleans())
+def test_fused_groups_match_statevector_and_the_gate_by_gate_sweep(n, seed, k, batch, tape):
+    """Fused groups of k qubits, 5-14 qubits, with the forward's group inputs kept or undone again
+    (``tape``): probabilities against Statevector, loss and gradient against the gate-by-gate path
+    (itself checked against finite differences above), and against finite differences directly
+    where that is cheap."""
     rng = np.random.default_rng(seed)
     model = _model(n, rng)
     theta = rng.uniform(-7, 7, model.n_params)
@@ -163,6 +165,7 @@ def test_fused_groups_match_statevector_and_the_gate_by_gate_sweep(n, seed, k, b
     y = rng.integers(0, 2, batch)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(engine, "FUSE_QUBITS", k)
+        mp.setattr(engine, "FUSE_TAPE_BYTES", engine.FUSE_TAPE_BYTES if tape else 0)
         sim = Simulator(model)
         probs = sim.probabilities(theta, x[:3])
         loss, grad = sim.loss_and_grad(theta, x, y)

@@ -84,6 +84,10 @@ FUSE_QUBITS = 4
 2x2 passes and a group holds four to six gates of a random circuit (``benchmarks/RESULTS.md``,
 Simulator); 0 turns fusion off."""
 
+FUSE_TAPE_BYTES = 1 << 30
+"""Largest tape of fused-group inputs kept from the forward pass; beyond it the sweep undoes
+each group on φ as well, one more GEMM per group in exchange for a few states of memory."""
+
 _BLAS = []  # the process's BLAS controllers, found on first use (discovery takes ~ms)
 
 
@@ -361,6 +365,7 @@ class _Tape:
     unitary: np.ndarray | None = None  # folded blocks
     prefixes: np.ndarray | None = None  # dense folded blocks: P_k = G_k ⋯ G_1, (K, d, d)
     groups: list | None = None  # fused blocks: per group (prefixes, its unitary)
+    inputs: list | None = None  # ... and, within FUSE_TAPE_BYTES, its input state and layout
 
 
 class Simulator:
@@ -427,7 +432,8 @@ class Simulator:
                     rec.unitary = _apply_gates(np.eye(self.dim, dtype=np.complex128), seg, mats)
                 state = rec.unitary @ state
             elif rec.groups is not None:
-                state = self._fused_apply(seg, rec.groups, state)
+                rec.inputs = [] if len(rec.groups) * state.nbytes <= FUSE_TAPE_BYTES else None
+                state = self._fused_apply(seg, rec.groups, state, keep=rec.inputs)
             else:
                 state = _apply_gates(state, seg, mats)
             rec.state_out = state
@@ -504,7 +510,7 @@ class Simulator:
                     if not first:
                         lam = rec.unitary.conj().T @ lam
                 else:
-                    lam = self._fused_sweep(seg, rec.groups, rec.state_out, lam, theta, grad, last=first)
+                    lam = self._fused_sweep(seg, rec.groups, rec.state_out, lam, theta, grad, first, rec.inputs)
                 continue
             gens = seg.generators(theta)
             if rec.unitary is not None:
@@ -520,30 +526,40 @@ class Simulator:
                 lam = bra
         return grad
 
-    def _fused_apply(self, seg: _Block, groups: list, state: np.ndarray, adjoint: bool = False) -> np.ndarray:
-        """The block (or its inverse) on ``state`` (2^n, N), group by group (``fused``)."""
+    def _fused_apply(self, seg: _Block, groups: list, state: np.ndarray, adjoint: bool = False,
+                     keep: list | None = None) -> np.ndarray:
+        """The block (or its inverse) on ``state`` (2^n, N), group by group (``fused``); ``keep``
+        collects each group's input and its layout for the sweep."""
         x, layout = fused.tensor(state, self.n), fused.standard(self.n)
         order = zip(seg.fused(), groups)
         for (qubits, _), (_, unitary) in (reversed(list(order)) if adjoint else order):
             x, layout = fused.gather(x, layout, qubits)
+            if keep is not None:
+                keep.append((x, layout))
             x = fused.multiply(x, unitary.conj().T if adjoint else unitary)
         return fused.to_layout(x, layout, fused.standard(self.n)).reshape(state.shape)
 
-    def _fused_sweep(self, seg: _Block, groups: list, phi, bra, theta, grad, last: bool):
-        """Undo the groups on φ and on μ = conj(cotangent), adding each group's gradient from its
-        prefix products and R_in = F† Tr_rest(|φ_out⟩⟨λ_out|); returns the swept cotangent (None
-        when ``last``: nothing before the block needs it)."""
+    def _fused_sweep(self, seg: _Block, groups: list, phi, bra, theta, grad, last: bool, inputs=None):
+        """Undo the groups on μ = conj(cotangent), adding each group's gradient from its prefix
+        products and R_in = Tr_rest(|φ_in⟩⟨λ_out|). φ_in is the forward's (``inputs``) or, past
+        ``FUSE_TAPE_BYTES``, φ undone alongside, R_in = F† Tr_rest(|φ_out⟩⟨λ_out|). Returns the
+        swept cotangent (None when ``last``: nothing before the block needs it)."""
         layout = fused.standard(self.n)
         phi, mu = fused.tensor(phi, self.n), fused.tensor(bra.conj(), self.n)
         for g in range(len(groups) - 1, -1, -1):
             (qubits, sub), (prefixes, unitary) = seg.fused()[g], groups[g]
-            phi, _ = fused.gather(phi, layout, qubits)
-            mu, layout = fused.gather(mu, layout, qubits)
             dagger = unitary.conj().T
-            y = (dagger @ fused.cross(phi, mu, unitary.shape[0])) @ unitary  # R_in U
+            if inputs is not None:
+                phi, target = inputs[g]
+                mu, layout = fused.to_layout(mu, layout, target), target
+                y = fused.cross(phi, mu, unitary.shape[0]) @ unitary  # R_in U
+            else:
+                phi, _ = fused.gather(phi, layout, qubits)
+                mu, layout = fused.gather(mu, layout, qubits)
+                y = (dagger @ fused.cross(phi, mu, unitary.shape[0])) @ unitary
+                if g:
+                    phi = fused.multiply(phi, dagger)
             sub.accumulate(grad, _dense_gradient(prefixes, y, sub.generators(theta), sub))
-            if g:
-                phi = fused.multiply(phi, dagger)
             if g or not last:
                 mu = fused.multiply(mu, unitary.T)  # conj(F† λ) = Fᵀ μ
         if last:
