@@ -30,15 +30,17 @@ test-full: $(STAMP)
 luts: $(STAMP)
 	$(BIN)/compvqc lut build --all --out lut
 
-# Peers (TorchQuantum, PennyLane, qiskit-machine-learning) live in their own venv, never in ours.
+# Peers (TorchQuantum, PennyLane with JAX, qiskit-machine-learning) live in their own venv, never in
+# ours. BENCH_ARGS picks cases and rounds, e.g. BENCH_ARGS="--cases main,q8,q12 --rounds 5".
 PEERS := .venv-peers
+BENCH_ARGS ?=
 bench-peers: $(STAMP)
 	@test -x $(PEERS)/bin/python || $(PYTHON) -m venv $(PEERS)
 	$(PEERS)/bin/python -m pip install --quiet -e .
 	$(PEERS)/bin/python -m pip install --quiet torch==2.13.0
 	$(PEERS)/bin/python -m pip install --quiet -r benchmarks/requirements-peers.txt
 	$(PEERS)/bin/python -m pip install --quiet --no-deps torchquantum-ng==0.2.0 torchpack==0.3.1
-	$(PEERS)/bin/python benchmarks/simulator.py
+	$(PEERS)/bin/python benchmarks/simulator.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
