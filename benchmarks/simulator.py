@@ -549,7 +549,7 @@ class Contender:
 
 def _thread_options(name: str):
     """Torch peers get the faster of 1 and the default intra-op threads, each timed in the rounds:
-    our engine runs its small GEMMs single-threaded (``engine._blas_one_thread``), and on 2
+    our engine runs its small GEMMs single-threaded (``engine.BLAS_THREADS``), and on 2
     shared cores torch's second thread can cost a peer several-fold, or win on big states."""
     if name not in TORCH_PEERS:
         return (None,)

@@ -80,9 +80,10 @@ spin-waiting second thread made gradients several times slower (``benchmarks/RES
 Simulator)."""
 
 FUSE_QUBITS = 4
-"""Qubits per fused group above ``DENSE_MAX_DIM`` (``fused``): a 16-wide GEMM costs about three
-2x2 passes and a group holds four to six gates of a random circuit (``benchmarks/RESULTS.md``,
-Simulator); 0 turns fusion off."""
+"""Qubits per fused group above ``DENSE_MAX_DIM`` (``fused``); 0 turns fusion off. Four was the
+fastest choice, or within noise of it, from 6 to 12 qubits (``benchmarks/fusion.py``, recorded in
+``benchmarks/RESULTS.md``, Simulator): smaller groups hold too few gates, larger ones pay for a
+wider GEMM than their gates save."""
 
 FUSE_TAPE_BYTES = 1 << 30
 """Largest tape of fused-group inputs kept from the forward pass; beyond it the sweep undoes
