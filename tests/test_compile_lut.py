@@ -148,10 +148,19 @@ def test_lut_entries_match_direct_transpiles(name):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", PREBUILT)
 def test_every_entry_of_every_prebuilt_lut_matches_direct_transpiles(name):
-    """Every entry on every recorded site (COMPVQC_FULL=1); CI checks the first site per gate."""
+    """Every entry on every recorded site (COMPVQC_FULL=1); CI checks the first site per gate.
+
+    Exact, except at a few angles where qiskit's two-qubit synthesis ties and the floating point of
+    the CPU breaks the tie: on fake_fractional, crx(5π/2) on (0, 1) compiles to depth 7 on the
+    Intel machine that built the table and to 6 on an AMD EPYC, with the same qiskit 2.6.2 and the
+    same Target (crx(8.2467) on (1, 0): 9 against 7). Such entries may differ on a site, at most
+    two per table and site, and never in their worst case over the sites, which is what
+    compression reads (checked when every site is transpiled).
+    """
     backend = resolve_backend(name)
     lut = load_lut_file(prebuilt_path(name))
     for gate, table in lut.gates.items():
+        measured = []
         for site_index, site in enumerate(table.sites if FULL else table.sites[:1]):
             circuits = []
             for e in table.entries:
@@ -160,7 +169,13 @@ def test_every_entry_of_every_prebuilt_lut_matches_direct_transpiles(name):
                 qc.append(g, list(range(g.num_qubits)))
                 circuits.append(qc)
             outs = transpile(circuits, backend, optimization_level=3, initial_layout=list(site), seed_transpiler=0)
-            assert [o.depth() for o in outs] == [e.site_depths[site_index] for e in table.entries], (gate, site)
+            got = [o.depth() for o in outs]
+            measured.append(got)
+            recorded = [e.site_depths[site_index] for e in table.entries]
+            off = [(e.angles, r, d) for e, r, d in zip(table.entries, recorded, got) if r != d]
+            assert len(off) <= 2, (gate, site, off)
+        if FULL:
+            assert [max(col) for col in zip(*measured)] == [e.depth for e in table.entries], gate
 
 
 # --- classification --------------------------------------------------------------------------
