@@ -151,9 +151,9 @@ def test_every_entry_of_every_prebuilt_lut_matches_direct_transpiles(name):
     """Every entry on every recorded site (COMPVQC_FULL=1); CI checks the first site per gate.
 
     Exact, except at a few angles where qiskit's two-qubit synthesis ties and the floating point of
-    the CPU breaks the tie: on fake_fractional, crx(5π/2) on (0, 1) compiles to depth 7 on the
-    Intel machine that built the table and to 6 on an AMD EPYC, with the same qiskit 2.6.2 and the
-    same Target (crx(8.2467) on (1, 0): 9 against 7). Such entries may differ on a site, at most
+    the CPU breaks the tie: on fake_fractional, crx(5π/2) on (0, 1) compiled to depth 7 on the
+    machine that built the table, where CI passed, and to 6 on a 2-core AMD EPYC, with the same
+    qiskit 2.6.2 and the same Target (crx(8.2467) on (1, 0): 9 against 7). Such entries may differ on a site, at most
     two per table and site, and never in their worst case over the sites, which is what
     compression reads (checked when every site is transpiled).
     """
