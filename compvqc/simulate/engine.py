@@ -38,8 +38,9 @@ makes this fast.
 Mid-size registers (2^n > ``DENSE_MAX_DIM``) fuse the block's gates into groups on at most
 ``FUSE_QUBITS`` qubits (``fused``). Each group is a small register of its own: its unitary F
 moves the state with one GEMM, and its gates' derivatives are the formula above on 2^k with
-R = F† Tr_rest(|φ_out⟩⟨λ_out|), read off the state at the group's output in one more GEMM. The
-sweep undoes F on φ and λ as it goes, so memory stays a few states whatever the depth.
+R = Tr_rest(|φ_in⟩⟨λ_out|), read off the state in one more GEMM. The sweep keeps each group's
+input from the forward pass within ``FUSE_TAPE_BYTES``; past that it undoes F on φ as it goes,
+so memory stays a few states whatever the depth.
 
 Encoders are single-qubit rotations, so a run of them is a product of one 2x2 matrix per wire
 (per sample): composed per wire, vectorized over wires, then applied once per wire; on the
@@ -418,10 +419,11 @@ class Simulator:
                 continue
             if state is None:
                 state = self._zero_state(b)
-            mats = seg.matrices(theta)
-            rec = _Tape(mats, state, None)
-            if self.dim > DENSE_MAX_DIM and FUSE_QUBITS:
+            rec = _Tape(None, state, None)
+            if self.dim > DENSE_MAX_DIM and FUSE_QUBITS:  # the groups build their own matrices
                 rec.groups = [_group_products(sub, theta) for _, sub in seg.fused()]
+            else:
+                rec.mats = mats = seg.matrices(theta)
             if self.dim <= DENSE_MAX_DIM:  # at any batch: fewest numpy calls (module docstring)
                 rec.prefixes = _prefix_products(mats, seg)
                 rec.unitary = rec.prefixes[-1, :-1]
