@@ -308,3 +308,27 @@ def test_qiskit_approx_reports_the_cost_measures_of_its_compiled_circuit():
     assert got["tcd"] == best.depth()
     assert {k: got[k] for k in ("two_qubit_gates", "duration", "success_probability")} == cost_measures(
         best, 2, backend.target)
+
+
+def test_compiled_accuracy_matches_a_statevector_of_each_bound_sample_and_the_model_at_degree_one():
+    from qiskit.quantum_info import Statevector
+
+    from compvqc.compress.approx import approximate, compiled_accuracy
+    from compvqc.model import build_model
+    from compvqc.model.qiskit_io import input_values
+    from compvqc.model.readout import accuracy
+
+    model = build_model("4x4_ryzxy", "random30", 4, arch_seed=1)
+    rng = np.random.default_rng(3)
+    theta = model.init_params(rng)
+    x, y = rng.uniform(0, 1, (40, 16)), rng.integers(0, 4, 40)
+    w = model.readout.weights(model.n_qubits)
+    for degree in (0.95, 1.0):
+        compiled, _, _ = approximate(model, theta, "fake_manila", degree, seeds=(0,))
+        layout = compiled.layout.final_index_layout()
+        params = {p.name: p for p in compiled.parameters}
+        logits = [Statevector(compiled.assign_parameters({params[f"x[{j}]"]: v[j] for j in range(16)
+                                                          if f"x[{j}]" in params})).probabilities(layout) @ w
+                  for v in input_values(model, x)]
+        assert compiled_accuracy(model, compiled, x, y) == accuracy(np.array(logits), y)
+    assert compiled_accuracy(model, compiled, x, y) == accuracy(model.logits(theta, x), y)

@@ -41,17 +41,23 @@ def compiled_metrics(model, compiled, data, backend) -> dict:
 
 
 def compiled_accuracy(model, compiled, x, y) -> float:
-    """Accuracy of the compiled circuit, simulated sample by sample (noise-free)."""
-    from qiskit.quantum_info import Statevector
+    """Accuracy of the compiled circuit, noise-free: exact probabilities of every sample in one
+    Aer job (``parameter_binds``), read out through the final layout. One job instead of a
+    ``Statevector`` per sample: 0.5 against 7–9 ms a sample on a 5-qubit device."""
+    from qiskit_aer import AerSimulator
 
     from compvqc.model.qiskit_io import input_values
 
     layout = compiled.layout.final_index_layout() if compiled.layout is not None else list(range(model.n_qubits))
+    values = input_values(model, x)
     params = {p.name: p for p in compiled.parameters}
-    names = [f"x[{i}]" for i in range(len(input_values(model, x[:1])[0]))]
-    w = model.readout.weights(model.n_qubits)
-    logits = []
-    for v in input_values(model, x):
-        binding = {params[n]: float(val) for n, val in zip(names, v) if n in params}
-        logits.append(Statevector(compiled.assign_parameters(binding)).probabilities(qargs=layout) @ w)
-    return accuracy(np.array(logits), y)
+    binds = {params[f"x[{j}]"]: values[:, j].tolist() for j in range(values.shape[1]) if f"x[{j}]" in params}
+    circuit = compiled.copy()
+    circuit.save_probabilities(layout, label="p")
+    sim = AerSimulator(method="statevector", max_parallel_threads=1)
+    if binds:
+        result = sim.run(circuit, parameter_binds=[binds]).result()
+        probs = np.array([result.data(i)["p"] for i in range(len(values))])
+    else:  # every input was compiled away: one circuit for all samples
+        probs = np.tile(sim.run(circuit).result().data(0)["p"], (len(values), 1))
+    return accuracy(probs @ model.readout.weights(model.n_qubits), y)
