@@ -25,6 +25,7 @@ sample (its column says so). Memory is our engine's tracemalloc peak for one gra
 from __future__ import annotations
 
 import argparse
+import math
 import importlib
 import os
 import platform
@@ -517,22 +518,34 @@ def memory_peak(fn) -> int:
     return peak
 
 
-def timed_call(fn, threads: int | None) -> float:
-    """Seconds for one call of ``fn`` at ``threads`` torch intra-op threads (None: left alone)."""
-    if threads is None:
-        t0 = time.perf_counter()
-        fn()
-        return time.perf_counter() - t0
-    import torch
+BURST_SECONDS = 0.02
+"""A round's sample of a contender is the mean of back-to-back calls lasting about this long
+(at least one): a training loop calls the gradient back to back, and a lone 1 ms call right after
+another framework's turn measures that framework's cache and spinning threads as much as ours."""
 
-    default = torch.get_num_threads()
-    torch.set_num_threads(threads)
+
+def burst(seconds: float) -> int:
+    """Calls per sample for a contender whose call takes ``seconds``."""
+    return max(1, math.ceil(BURST_SECONDS / max(seconds, 1e-9)))
+
+
+def timed_call(fn, threads: int | None, calls: int = 1) -> float:
+    """Mean seconds per call over ``calls`` back-to-back calls of ``fn`` at ``threads`` torch
+    intra-op threads (None: left alone)."""
+    default = None
+    if threads is not None:
+        import torch
+
+        default = torch.get_num_threads()
+        torch.set_num_threads(threads)
     try:
         t0 = time.perf_counter()
-        fn()
-        return time.perf_counter() - t0
+        for _ in range(calls):
+            fn()
+        return (time.perf_counter() - t0) / calls
     finally:
-        torch.set_num_threads(default)
+        if default is not None:
+            torch.set_num_threads(default)
 
 
 @dataclass
@@ -545,6 +558,7 @@ class Contender:
     slow: bool
     forward: list = field(default_factory=list)
     gradient: list = field(default_factory=list)
+    calls: tuple | None = None  # calls per sample (forward, gradient): ``burst``
 
 
 def _thread_options(name: str):
@@ -605,8 +619,11 @@ def run_case(case: Case, peers, rounds: int, slow_rounds: int, skip=None) -> tup
                 if (c.slow and r >= slow_rounds) or id(c.row) in failed:
                     continue
                 try:
-                    c.forward.append(timed_call(c.runner.forward, c.threads))
-                    c.gradient.append(timed_call(c.runner.gradient, c.threads))
+                    if c.calls is None:  # sized on a first call, itself not counted
+                        c.calls = (burst(timed_call(c.runner.forward, c.threads)),
+                                   burst(timed_call(c.runner.gradient, c.threads)))
+                    c.forward.append(timed_call(c.runner.forward, c.threads, c.calls[0]))
+                    c.gradient.append(timed_call(c.runner.gradient, c.threads, c.calls[1]))
                 except Exception as e:  # e.g. out of memory mid-run: the row says so
                     failed.add(id(c.row))
                     c.row.status = f"failed while timed: {type(e).__name__}: {str(e).splitlines()[0][:120]}"
@@ -656,7 +673,8 @@ def _load(loads) -> str:
 
 
 def _rounds(rows: list[Row], rounds: int, slow_rounds: int) -> str:
-    text = f"{rounds} interleaved round{'s' if rounds > 1 else ''}"
+    text = (f"{rounds} interleaved round{'s' if rounds > 1 else ''}, each sample the mean of back-to-back calls "
+            f"lasting ~{BURST_SECONDS * 1e3:.0f} ms (at least one)")
     slow = [r.framework for r in rows if r.framework in SLOW and r.gradient]
     if slow and slow_rounds < rounds:
         text += f" ({', '.join(slow)}: the first {slow_rounds})"
@@ -747,7 +765,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", default="main,reupload,q8,q12,scaling",
                     help=f"comma-separated, of {', '.join([*CASES, 'scaling'])} (default: all)")
-    ap.add_argument("--rounds", type=int, default=10, help="interleaved rounds, each one call of every contender")
+    ap.add_argument("--rounds", type=int, default=10, help="interleaved rounds, each one sample (a burst of calls: BURST_SECONDS) of every contender")
     ap.add_argument("--slow-rounds", type=int, default=3, help="rounds that lightning.qubit and EstimatorQNN join")
     args = ap.parse_args(argv)
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]

@@ -64,6 +64,7 @@ from compvqc.model.encoders import amplitude_state
 from compvqc.model.ops import AmplitudeEncode
 from compvqc.model.readout import softmax_cross_entropy
 from compvqc.simulate import fused
+from compvqc.simulate.heap import keep_heap
 from compvqc.simulate.kernels import apply, apply_entries, correlate
 from compvqc.simulate.lower import lower
 
@@ -376,6 +377,7 @@ class Simulator:
     def __init__(self, model):
         if model.n_qubits > MAX_QUBITS:
             raise ModelError(f"the simulator takes at most {MAX_QUBITS} qubits, the model has {model.n_qubits}")
+        keep_heap()  # see heap: freed pages stay mapped between calls
         self.model = model
         self.n = model.n_qubits
         self.dim = 1 << self.n
