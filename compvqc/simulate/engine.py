@@ -29,11 +29,10 @@ prefix products P_k = G_k ⋯ G_1 (so G_K ⋯ G_{k+1} = U P_k†),
 
     ∂L/∂θ_kj = 2 Re Tr(H_kj P_k (R U) P_k†) = 2 Re Σ_j ⟨P_k e_j| H_kj |P_k R U e_j⟩,
 
-a 2x2 correlation of bra P_k and ket P_k (R U) on gate k's target. So the gradient is one 2x2
-matmul per gate (the prefixes, on the rows each gate changes; they also give U = P_K), one
-gather of the paired rows, one GEMM for their P_k R U and one batched matmul for all K
-correlations. At 2^n = 16 a numpy call costs more than its arithmetic, so fewer calls is what
-makes this fast.
+a 2x2 correlation of bra P_k and ket P_k (R U) on gate k's target. So the gradient is the K
+prefix products (they also give U = P_K), one GEMM for all K products P_k (R U), and the K
+correlations. At 2^n = 16 a gate is a few hundred multiply-adds, far less than a numpy call
+costs, so the two per-gate loops are compiled (``compiled``) and the rest is one BLAS call.
 
 Mid-size registers (2^n > ``DENSE_MAX_DIM``) fuse the block's gates into groups on at most
 ``FUSE_QUBITS`` qubits (``fused``). Each group is a small register of its own: its unitary F
@@ -63,7 +62,7 @@ from compvqc.model import gates as gate_facts
 from compvqc.model.encoders import amplitude_state
 from compvqc.model.ops import AmplitudeEncode
 from compvqc.model.readout import softmax_cross_entropy
-from compvqc.simulate import fused
+from compvqc.simulate import compiled, fused
 from compvqc.simulate.heap import keep_heap
 from compvqc.simulate.kernels import apply, apply_entries, correlate
 from compvqc.simulate.lower import lower
@@ -115,84 +114,42 @@ def _blas_threads():
 
 
 # --- plan: what the model's op list becomes, computed once per Simulator -----------------------
-def _rotate(axis: str, c: np.ndarray, s: np.ndarray, a0: np.ndarray, a1: np.ndarray):
-    """(a0, a1) ← R_axis(angle) (a0, a1) on the two rows of a wire, in closed form, from
-    c = cos(angle/2) and s = sin(angle/2) (complex: complex-by-complex products skip numpy's
-    mixed-type casting loop)."""
-    if axis == "p":  # diag(1, e^{i angle}), e^{i angle} = (c + i s)²
-        e = c + 1j * s
-        return a0, (e * e) * a1
-    if axis == "ry":
-        return c * a0 - s * a1, s * a0 + c * a1
-    s = 1j * s
-    if axis == "rx":
-        return c * a0 - s * a1, c * a1 - s * a0
-    c = c - s  # rz: diag(e^{-i half}, e^{i half})
-    return c * a0, c.conj() * a1
-
-
 @dataclass
 class _Encoding:
-    """A run of encoders: single-qubit gates R_a(angle(x)), so a product of one 2x2 per wire.
-
-    ``steps[i]`` holds the i-th encoder of every wire that has one, grouped by axis:
-    [(axis, wires, rows of ``columns``), ...]; the wires of one group are distinct, so a group
-    updates all its wires with one set of elementwise numpy calls, and every group's cos and
-    sin come from one call each. A column is a feature when every encoder's angle is a bare
-    feature, else the encoder's own column of :meth:`angles`.
+    """A run of encoders: single-qubit gates R_a(angle(x)), so a product of one 2x2 per wire and
+    sample, composed in one compiled pass (``compiled.rotate_wires``). An encoder's column is its
+    feature when every encoder's angle is a bare feature, else its own column of :meth:`angles`.
     """
 
     ops: tuple
     n: int
-    steps: list = field(default_factory=list)
-    columns: list = field(default_factory=list)  # the column of every group's wire, in step order
+    columns: np.ndarray = None  # per encoder, in circuit order: its column of angles(x)
+    targets: np.ndarray = None  # ... its wire
+    axes: np.ndarray = None  # ... its axis code (compiled.AXES)
     wires: tuple = ()  # wires with at least one encoder
     plain: bool = True
 
     def __post_init__(self):
         self.plain = all(op.feature is not None for op in self.ops)
-        per_wire: dict[int, list] = {}
-        for k, op in enumerate(self.ops):
-            per_wire.setdefault(op.wire, []).append((op.name, op.feature if self.plain else k))
-        self.wires = tuple(sorted(per_wire))
-        for i in range(max(len(v) for v in per_wire.values())):
-            groups: dict[str, list] = {}
-            for w, ops in sorted(per_wire.items()):
-                if len(ops) > i:
-                    groups.setdefault(ops[i][0], []).append((w, ops[i][1]))
-            step = []
-            for axis, pairs in groups.items():
-                wires = [w for w, _ in pairs]
-                sel = slice(None) if wires == list(range(self.n)) else np.array(wires)
-                rows = slice(len(self.columns), len(self.columns) + len(pairs))
-                self.columns.extend(f for _, f in pairs)
-                step.append((axis, sel, rows))
-            self.steps.append(step)
+        self.columns = np.array([op.feature if self.plain else k for k, op in enumerate(self.ops)], dtype=np.intp)
+        self.targets = np.array([op.wire for op in self.ops], dtype=np.intp)
+        self.axes = np.array([compiled.AXES[op.name] for op in self.ops], dtype=np.intp)
+        self.wires = tuple(sorted({op.wire for op in self.ops}))
 
     def angles(self, x: np.ndarray) -> np.ndarray:
-        """What the step columns index: the inputs themselves, or each encoder's angle (B, k)."""
+        """What the columns index: the inputs themselves, or each encoder's angle (B, k)."""
         return x if self.plain else np.stack([op.values(x) for op in self.ops], axis=1)
 
     def _compose(self, x: np.ndarray, row0: np.ndarray, row1: np.ndarray):
-        """Left-multiply per-wire rows (n, k, B) by every encoder of the run, in order."""
-        half = 0.5 * self.angles(x).T[self.columns][:, None, :]  # (encoders, 1, B)
-        cos, sin = np.cos(half).astype(np.complex128), np.sin(half).astype(np.complex128)
-        for step in self.steps:
-            for axis, sel, rows in step:
-                if isinstance(sel, slice):  # every wire: rebind, no scatter
-                    row0, row1 = _rotate(axis, cos[rows], sin[rows], row0, row1)
-                else:
-                    row0[sel], row1[sel] = _rotate(axis, cos[rows], sin[rows], row0[sel], row1[sel])
+        """Left-multiply per-wire rows (n, k, B) by every encoder of the run, in order, in place."""
+        angles = np.ascontiguousarray(self.angles(x), dtype=np.float64)
+        compiled.rotate_wires(angles, self.columns, self.targets, self.axes, row0, row1)
         return row0, row1
 
     def product_state(self, x: np.ndarray) -> np.ndarray:
         """The state after this run on |0…0⟩: ⊗_q v_q with v_q the wire's 2-vector, (2^n, B)."""
-        b = x.shape[0]
-        v0, v1 = self._compose(x, np.ones((self.n, 1, b), np.complex128), np.zeros((self.n, 1, b), np.complex128))
-        state = np.concatenate([v0[-1], v1[-1]])  # (2, B) for qubit n-1
-        for q in range(self.n - 2, -1, -1):  # s = Σ b_q 2^q: qubit q becomes the new lowest bit
-            state = (state[:, None, :] * np.concatenate([v0[q], v1[q]])[None]).reshape(-1, b)
-        return state
+        angles = np.ascontiguousarray(self.angles(x), dtype=np.float64)
+        return compiled.product_state(angles, self.columns, self.targets, self.axes, self.n)
 
     def wire_matrices(self, x: np.ndarray):
         """Per wire the composed 2x2 matrix per sample, as its two rows, each (n, 2, B)."""
@@ -313,30 +270,11 @@ class _Block:
         return self._fused
 
     def dense(self) -> tuple:
-        """What the dense path needs (2^n = d), computed once.
-
-        ``rows`` (K, 2, d/2) lists, for target bit a, the basis states s (control = 1) paired
-        across a, offset into a stack of (d + 1)-row matrices whose last row is zero
-        (controlled gates pad with it). ``views`` gives per gate the reshape of a d x d matrix
-        that exposes the target bit, and for a controlled gate which axis holds its control
-        (``_prefix_products`` applies each gate there with one 2x2 matmul).
-        """
+        """(targets, controls) of the block's primitives as arrays, control −1 where there is
+        none: what the compiled dense loops (``compiled``) take."""
         if self._dense is None:
-            d = 1 << self.n
-            s = np.arange(d)
-            rows = np.full((len(self.prims), 2, d // 2), d, dtype=np.intp)
-            views = []
-            for k, (t, c) in enumerate(self.wires):
-                zeros = s[((s >> t) & 1) == 0]
-                if c is None:
-                    views.append(((-1, 2, (1 << t) * d), None))
-                else:
-                    zeros = zeros[((zeros >> c) & 1) == 1]
-                    hi, lo = max(t, c), min(t, c)
-                    views.append(((-1, 2, 1 << (hi - lo - 1), 2, (1 << lo) * d), t == hi))
-                rows[k, 0, : len(zeros)] = zeros
-                rows[k, 1, : len(zeros)] = zeros | (1 << t)
-            self._dense = (rows + (d + 1) * np.arange(len(self.prims))[:, None, None], views)
+            self._dense = (np.array([t for t, _ in self.wires], dtype=np.intp),
+                           np.array([-1 if c is None else c for _, c in self.wires], dtype=np.intp))
         return self._dense
 
 
@@ -428,7 +366,7 @@ class Simulator:
                 rec.mats = mats = seg.matrices(theta)
             if self.dim <= DENSE_MAX_DIM:  # at any batch: fewest numpy calls (module docstring)
                 rec.prefixes = _prefix_products(mats, seg)
-                rec.unitary = rec.prefixes[-1, :-1]
+                rec.unitary = rec.prefixes[-1]
                 state = rec.unitary @ state
             elif self.dim <= b:  # fold the block into one unitary (module docstring)
                 if rec.groups is not None:
@@ -598,39 +536,19 @@ def _abs2(state: np.ndarray) -> np.ndarray:
 
 
 def _prefix_products(mats: np.ndarray, seg: _Block) -> np.ndarray:
-    """P_k = G_k ⋯ G_1 as (K, d + 1, d), each with a zero last row (see ``_Block.dense``): per gate
-    one 2x2 matmul on the rows it changes, written into the next slot (a controlled gate first
-    copies the rows it leaves alone). Faster than full d x d products, which are 7/8 zeros."""
-    d = 1 << seg.n
-    out = np.empty((len(mats), d + 1, d), dtype=np.complex128)
-    out[:, d] = 0.0
-    prev = np.eye(d, dtype=np.complex128)
-    for m, (shape, control_low), cur in zip(mats, seg.dense()[1], out[:, :d]):
-        if control_low is None:
-            np.matmul(m, prev.reshape(shape), out=cur.reshape(shape))
-        else:
-            cur[...] = prev
-            if control_low:  # target above control: control on axis 3
-                np.matmul(m, prev.reshape(shape)[:, :, :, 1].swapaxes(1, 2),
-                          out=cur.reshape(shape)[:, :, :, 1].swapaxes(1, 2))
-            else:
-                np.matmul(m, prev.reshape(shape)[:, 1], out=cur.reshape(shape)[:, 1])
-        prev = cur
-    return out
+    """P_k = G_k ⋯ G_1 for every gate of the block, (K, d, d)."""
+    return compiled.prefix_products(mats, *seg.dense(), 1 << seg.n)
 
 
 def _group_products(sub: _Block, theta: np.ndarray):
     """A fused group's prefix products and its unitary (their last)."""
     prefixes = _prefix_products(sub.matrices(theta), sub)
-    return prefixes, prefixes[-1, :-1]
+    return prefixes, prefixes[-1]
 
 
 def _dense_gradient(p: np.ndarray, y: np.ndarray, gens: np.ndarray, seg: _Block) -> np.ndarray:
     """2 Re Tr(H_p P_k Y P_k†) for every θ index p of the block (k its gate), Y = R U: the K 2x2
-    correlations of bra P_k and ket P_k Y, all at once (module docstring, small registers)."""
-    k, d = p.shape[0], p.shape[2]
-    bra = np.take(p.reshape(-1, d), seg.dense()[0], axis=0)  # (K, 2, d/2, d): the paired rows of P_k
-    ket = (bra @ y).reshape(k, 2, -1)  # the same rows of P_k Y, all in one gemm
-    bra = bra.reshape(k, 2, -1)
-    corr = np.matmul(bra.conj(), ket.swapaxes(1, 2))  # (K, 2, 2): Σ conj(bra_a) ket_b
+    correlations of bra P_k and ket P_k Y on gate k's target (module docstring, small registers)."""
+    ket = (p.reshape(-1, p.shape[2]) @ y).reshape(p.shape)  # every P_k Y in one GEMM
+    corr = compiled.pair_correlations(p, ket, *seg.dense())
     return 2.0 * np.einsum("pab,pab->p", gens, corr[seg.param_gate]).real

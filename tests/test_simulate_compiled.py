@@ -1,0 +1,82 @@
+"""The simulator's compiled loops (compvqc.simulate.compiled) against their definitions in numpy.
+
+The engine's end-to-end tests (Statevector, finite differences) cover them inside the engine;
+these pin each loop down on its own, where a failure names the loop."""
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from compvqc.simulate import compiled
+
+
+@given(st.lists(st.floats(allow_nan=True, allow_infinity=True, width=64), min_size=1, max_size=64))
+def test_sincos_is_libm_to_one_ulp_at_one_and_passes_inf_and_nan_through(values):
+    x = np.array(values)
+    c, s = np.empty_like(x), np.empty_like(x)
+    compiled.sincos(x, c, s)
+    with np.errstate(invalid="ignore"):
+        want_c, want_s = np.cos(x), np.sin(x)
+    assert np.array_equal(np.isnan(c), np.isnan(want_c)) and np.array_equal(np.isnan(s), np.isnan(want_s))
+    ok = ~np.isnan(want_c)
+    assert np.all(np.abs(c[ok] - want_c[ok]) <= np.spacing(1.0))
+    assert np.all(np.abs(s[ok] - want_s[ok]) <= np.spacing(1.0))
+
+
+def test_sincos_on_a_million_angles_and_every_quadrant_boundary():
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.uniform(-1e6, 1e6, 10**6), np.arange(-64, 65) * np.pi / 4, [0.0, -0.0, 5e-324]])
+    c, s = np.empty_like(x), np.empty_like(x)
+    compiled.sincos(x, c, s)
+    assert np.abs(c - np.cos(x)).max() <= np.spacing(1.0) and np.abs(s - np.sin(x)).max() <= np.spacing(1.0)
+
+
+def _embedded(m, t, c, n):
+    """The 2^n x 2^n matrix of a 2x2 ``m`` on qubit t, controlled by qubit c (−1: none)."""
+    d = 1 << n
+    full = np.zeros((d, d), np.complex128)
+    for s in range(d):
+        if c >= 0 and not (s >> c) & 1:
+            full[s, s] = 1.0
+            continue
+        a = (s >> t) & 1
+        for b in range(2):
+            full[(s & ~(1 << t)) | (b << t), s] = m[b, a]
+    return full
+
+
+def _random_gates(rng, n, k):
+    mats = rng.normal(size=(k, 2, 2)) + 1j * rng.normal(size=(k, 2, 2))
+    targets = rng.integers(0, n, k)
+    controls = np.array([rng.choice([c for c in range(-1, n) if c != t]) for t in targets])
+    return mats, targets.astype(np.intp), controls.astype(np.intp)
+
+
+@given(st.integers(1, 4), st.integers(1, 12), st.integers(0, 2**32 - 1))
+def test_prefix_products_are_the_products_of_the_embedded_gates(n, k, seed):
+    mats, targets, controls = _random_gates(np.random.default_rng(seed), n, k)
+    if n == 1:
+        controls[:] = -1
+    got = compiled.prefix_products(mats, targets, controls, 1 << n)
+    want = np.eye(1 << n, dtype=np.complex128)
+    for j in range(k):
+        want = _embedded(mats[j], targets[j], controls[j], n) @ want
+        np.testing.assert_allclose(got[j], want, atol=1e-12)
+
+
+@given(st.integers(1, 4), st.integers(1, 8), st.integers(1, 5), st.integers(0, 2**32 - 1))
+def test_pair_correlations_sum_the_pairs_each_gate_acts_on(n, k, m, seed):
+    rng = np.random.default_rng(seed)
+    _, targets, controls = _random_gates(rng, n, k)
+    if n == 1:
+        controls[:] = -1
+    d = 1 << n
+    bra = rng.normal(size=(k, d, m)) + 1j * rng.normal(size=(k, d, m))
+    ket = rng.normal(size=(k, d, m)) + 1j * rng.normal(size=(k, d, m))
+    got = compiled.pair_correlations(bra, ket, targets, controls)
+    for j in range(k):
+        t, c = targets[j], controls[j]
+        zeros = [s for s in range(d) if not (s >> t) & 1 and (c < 0 or (s >> c) & 1)]
+        rows = [zeros, [s | (1 << t) for s in zeros]]
+        want = np.array([[np.vdot(bra[j, rows[a]], ket[j, rows[b]]) for b in range(2)] for a in range(2)])
+        np.testing.assert_allclose(got[j], want, atol=1e-12)
