@@ -4,7 +4,7 @@ The engine's end-to-end tests (Statevector, finite differences) cover them insid
 these pin each loop down on its own, where a failure names the loop."""
 
 import numpy as np
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from compvqc.simulate import compiled
@@ -80,3 +80,67 @@ def test_pair_correlations_sum_the_pairs_each_gate_acts_on(n, k, m, seed):
         rows = [zeros, [s | (1 << t) for s in zeros]]
         want = np.array([[np.vdot(bra[j, rows[a]], ket[j, rows[b]]) for b in range(2)] for a in range(2)])
         np.testing.assert_allclose(got[j], want, atol=1e-12)
+
+
+def _group_matrix(m, qubits, n):
+    """The 2^n x 2^n matrix of a 2^k x 2^k ``m`` on ``qubits`` (local bit j = qubits[j])."""
+    d = 1 << n
+    full = np.zeros((d, d), np.complex128)
+    local = [sum(((s >> q) & 1) << j for j, q in enumerate(qubits)) for s in range(d)]
+    rest = [s & ~sum(1 << q for q in qubits) for s in range(d)]
+    for s in range(d):
+        for r in range(d):
+            if rest[s] == rest[r]:
+                full[s, r] = m[local[s], local[r]]
+    return full
+
+
+@st.composite
+def _group_case(draw):
+    n = draw(st.integers(1, 7))
+    qubits = tuple(draw(st.permutations(range(n)))[: draw(st.integers(1, min(n, 4)))])
+    return n, qubits, draw(st.integers(1, 5)), draw(st.integers(0, 2**32 - 1))
+
+
+@settings(max_examples=40, deadline=None)
+@given(_group_case())
+def test_group_apply_and_sweep_are_the_embedded_matrix_and_the_partial_trace(case):
+    from compvqc.simulate import fused
+
+    n, qubits, cols, seed = case
+    rng = np.random.default_rng(seed)
+    d = 1 << len(qubits)
+    m, a = (rng.normal(size=(2, d, d)) + 1j * rng.normal(size=(2, d, d)))
+    phi, mu = rng.normal(size=(2, 1 << n, cols)) + 1j * rng.normal(size=(2, 1 << n, cols))
+    rows = fused.plan(n, qubits)
+    assert sorted((rows.offsets[:, None] + np.concatenate(rows.halves)[None]).ravel()) == list(range(1 << n))
+    full_m, full_a = _group_matrix(m, qubits, n), _group_matrix(a, qubits, n)
+    assert np.allclose(fused.apply(phi, np.empty_like(phi), m, rows), full_m @ phi, atol=1e-12)
+    # R[i, j] = Σ over the other qubits' values and columns of φ[i-th local row] μ[j-th local row]
+    want_r = np.zeros((d, d), np.complex128)
+    for base in np.concatenate(rows.halves):
+        want_r += phi[base + rows.offsets] @ mu[base + rows.offsets].T
+    p, u = phi.copy(), mu.copy()
+    r = fused.sweep(p, u, rows, m, a)
+    assert np.allclose(r, want_r, atol=1e-12)
+    assert np.allclose(u, full_m @ mu, atol=1e-12) and np.allclose(p, full_a @ phi, atol=1e-12)
+    p, u = phi.copy(), mu.copy()
+    assert np.array_equal(fused.sweep(p, u, rows), r) and np.array_equal(u, mu) and np.array_equal(p, phi)
+
+
+def test_group_halves_give_the_same_bits_on_one_thread_or_two(monkeypatch):
+    """The two halves of the bases are fixed, so whether the second runs on the worker thread
+    changes no bit of a result (bit-identical resume does not depend on THREAD_MIN)."""
+    from compvqc.simulate import fused
+
+    rng = np.random.default_rng(3)
+    phi, mu = rng.normal(size=(2, 1 << 10, 64)) + 1j * rng.normal(size=(2, 1 << 10, 64))
+    m = rng.normal(size=(16, 16)) + 1j * rng.normal(size=(16, 16))
+    rows = fused.plan(10, (7, 2, 9, 4))
+    results = []
+    for limit in (1, 1 << 40):  # threaded, then in turn
+        monkeypatch.setattr(fused, "THREAD_MIN", limit)
+        p, u = phi.copy(), mu.copy()
+        results.append((fused.apply(phi, np.empty_like(phi), m, rows), fused.sweep(p, u, rows, m, m), p, u))
+    for threaded, in_turn in zip(*results):
+        assert np.array_equal(threaded, in_turn)

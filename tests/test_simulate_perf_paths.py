@@ -151,7 +151,7 @@ def test_main_case_matches_statevector_and_blas_limit_is_restored(rng):
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.integers(5, 14), st.integers(0, 2**32 - 1), st.sampled_from([1, 2, 3, 4, 5]), st.sampled_from([1, 7, 40]),
+@given(st.integers(5, 14), st.integers(0, 2**32 - 1), st.sampled_from([1, 2, 3, 4, 5, 6]), st.sampled_from([1, 7, 40]),
        st.booleans())
 def test_fused_groups_match_statevector_and_the_gate_by_gate_sweep(n, seed, k, batch, tape):
     """Fused groups of k qubits, 5-14 qubits, with the forward's group inputs kept or undone again

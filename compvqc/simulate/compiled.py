@@ -157,3 +157,42 @@ def product_state(angles, columns, wires, axes, n: int) -> np.ndarray:
                 out[2 * i + 1, k] = t * v1[q, 0, k]
                 out[2 * i, k] = t * v0[q, 0, k]
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def group_apply(src, dst, mat, offsets, bases) -> None:
+    """Rows base + offsets of ``dst`` = ``mat`` @ those rows of ``src``, for every base: a gate
+    group's 2^k x 2^k unitary on its qubits (local basis state l is row offset offsets[l]), the
+    other qubits' values enumerated by ``bases``. ``dst`` may be ``src``."""
+    d, m = offsets.shape[0], src.shape[1]
+    rows, out = np.empty((d, m), np.complex128), np.empty((d, m), np.complex128)
+    for base in bases:
+        for j in range(d):
+            rows[j] = src[base + offsets[j]]
+        np.dot(mat, rows, out)
+        for j in range(d):
+            dst[base + offsets[j]] = out[j]
+
+
+@numba.njit(cache=True, nogil=True)
+def group_sweep(phi, mu, mu_mat, phi_mat, move_mu, move_phi, offsets, bases) -> np.ndarray:
+    """Σ over ``bases`` of φ_rows μ_rowsᵀ (2^k x 2^k: a partial trace over everything but the
+    group's qubits, read before any move), then, in place, μ rows ← ``mu_mat`` @ μ rows when
+    ``move_mu`` and φ rows ← ``phi_mat`` @ φ rows when ``move_phi`` (:func:`group_apply`)."""
+    d, m = offsets.shape[0], phi.shape[1]
+    p, u = np.empty((d, m), np.complex128), np.empty((d, m), np.complex128)
+    out, r = np.empty((d, m), np.complex128), np.zeros((d, d), np.complex128)
+    for base in bases:
+        for j in range(d):
+            p[j] = phi[base + offsets[j]]
+            u[j] = mu[base + offsets[j]]
+        r += np.dot(p, u.T)
+        if move_mu:
+            np.dot(mu_mat, u, out)
+            for j in range(d):
+                mu[base + offsets[j]] = out[j]
+        if move_phi:
+            np.dot(phi_mat, p, out)
+            for j in range(d):
+                phi[base + offsets[j]] = out[j]
+    return r

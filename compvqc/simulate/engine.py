@@ -78,13 +78,15 @@ BLAS_THREADS: int | None = 1
 One thread, because the engine's GEMMs are either tiny (2^n ≤ 16: a second thread saves
 nothing) or memory-bound, and on a 2-core machine shared with other work OpenBLAS's
 spin-waiting second thread made gradients several times slower (``benchmarks/RESULTS.md``,
-Simulator)."""
+Simulator). Large fused states use the second core themselves (``fused.THREAD_MIN``), one
+single-threaded GEMM per thread; BLAS threads on top of that only contend."""
 
-FUSE_QUBITS = 4
-"""Qubits per fused group above ``DENSE_MAX_DIM`` (``fused``); 0 turns fusion off. Four was the
-fastest choice, or within noise of it, from 6 to 12 qubits (``benchmarks/fusion.py``, recorded in
-``benchmarks/RESULTS.md``, Simulator): smaller groups hold too few gates, larger ones pay for a
-wider GEMM than their gates save."""
+FUSE_QUBITS = 5
+"""Qubits per fused group above ``DENSE_MAX_DIM`` (``fused``), at most n − 1 (a group on the
+whole register is the dense path, slower there); 0 turns fusion off. Five was the fastest
+choice, or within noise of it, from 8 to 12 qubits (``benchmarks/fusion.py``, recorded in
+``benchmarks/RESULTS.md``, Simulator): smaller groups hold too few gates for the passes over
+the state they cost, larger ones pay for a wider GEMM than their gates save."""
 
 FUSE_TAPE_BYTES = 1 << 30
 """Largest tape of fused-group inputs kept from the forward pass; beyond it the sweep undoes
@@ -264,9 +266,11 @@ class _Block:
             np.add.at(grad, self.param_index, values)
 
     def fused(self) -> list:
-        """(qubits, sub-block on those qubits) per fused group, in circuit order (``fused``)."""
+        """(sub-block, rows) per fused group, in circuit order: the group's gates on its own
+        qubits and where its rows are in the state (``fused``)."""
         if self._fused is None:
-            self._fused = [(q, _Block(tuple(p), len(q))) for q, p in fused.groups(self.prims, FUSE_QUBITS)]
+            self._fused = [(_Block(tuple(p), len(q)), fused.plan(self.n, q))
+                           for q, p in fused.groups(self.prims, min(FUSE_QUBITS, self.n - 1))]
         return self._fused
 
     def dense(self) -> tuple:
@@ -323,6 +327,8 @@ class Simulator:
         self.amplitude = bool(model.ops) and isinstance(model.ops[0], AmplitudeEncode)
         self.segments = [_Block(tuple(run), self.n) if run[0].encode is None
                          else _Encoding(tuple(p.encode for p in run), self.n) for run in _segments(model.ops)]
+        if self.dim > DENSE_MAX_DIM and FUSE_QUBITS and fused.load_blas():
+            _BLAS.clear()  # found again with the groups' BLAS among them
 
     # --- inputs ---------------------------------------------------------------------------
     def _check(self, theta, x):
@@ -361,7 +367,7 @@ class Simulator:
                 state = self._zero_state(b)
             rec = _Tape(None, state, None)
             if self.dim > DENSE_MAX_DIM and FUSE_QUBITS:  # the groups build their own matrices
-                rec.groups = [_group_products(sub, theta) for _, sub in seg.fused()]
+                rec.groups = [_group_products(sub, theta) for sub, _ in seg.fused()]
             else:
                 rec.mats = mats = seg.matrices(theta)
             if self.dim <= DENSE_MAX_DIM:  # at any batch: fewest numpy calls (module docstring)
@@ -471,43 +477,35 @@ class Simulator:
 
     def _fused_apply(self, seg: _Block, groups: list, state: np.ndarray, adjoint: bool = False,
                      keep: list | None = None) -> np.ndarray:
-        """The block (or its inverse) on ``state`` (2^n, N), group by group (``fused``); ``keep``
-        collects each group's input and its layout for the sweep."""
-        x, layout = fused.tensor(state, self.n), fused.standard(self.n)
-        order = zip(seg.fused(), groups)
-        for (qubits, _), (_, unitary) in (reversed(list(order)) if adjoint else order):
-            x, layout = fused.gather(x, layout, qubits)
+        """The block (or its inverse) on ``state`` (2^n, N; left unchanged), group by group
+        (``fused``); ``keep`` collects each group's input for the sweep."""
+        order = list(zip(seg.fused(), groups))
+        x = state
+        for (_, rows), (_, unitary) in (reversed(order) if adjoint else order):
             if keep is not None:
-                keep.append((x, layout))
-            x = fused.multiply(x, unitary.conj().T if adjoint else unitary)
-        return fused.to_layout(x, layout, fused.standard(self.n)).reshape(state.shape)
+                keep.append(x)
+            out = x if keep is None and x is not state else np.empty_like(x)
+            x = fused.apply(x, out, unitary.conj().T if adjoint else unitary, rows)
+        return x
 
     def _fused_sweep(self, seg: _Block, groups: list, phi, bra, theta, grad, last: bool, inputs=None):
         """Undo the groups on μ = conj(cotangent), adding each group's gradient from its prefix
         products and R_in = Tr_rest(|φ_in⟩⟨λ_out|). φ_in is the forward's (``inputs``) or, past
         ``FUSE_TAPE_BYTES``, φ undone alongside, R_in = F† Tr_rest(|φ_out⟩⟨λ_out|). Returns the
         swept cotangent (None when ``last``: nothing before the block needs it)."""
-        layout = fused.standard(self.n)
-        phi, mu = fused.tensor(phi, self.n), fused.tensor(bra.conj(), self.n)
+        mu = bra.conj()
+        if inputs is None:
+            phi = phi.copy()  # undone in place; the tape's φ stays as it was
         for g in range(len(groups) - 1, -1, -1):
-            (qubits, sub), (prefixes, unitary) = seg.fused()[g], groups[g]
-            dagger = unitary.conj().T
+            (sub, rows), (prefixes, unitary) = seg.fused()[g], groups[g]
+            move = unitary.T if g or not last else None  # conj(F† λ) = Fᵀ μ
             if inputs is not None:
-                phi, target = inputs[g]
-                mu, layout = fused.to_layout(mu, layout, target), target
-                y = fused.cross(phi, mu, unitary.shape[0]) @ unitary  # R_in U
+                y = fused.sweep(inputs[g], mu, rows, move) @ unitary  # R_in U
             else:
-                phi, _ = fused.gather(phi, layout, qubits)
-                mu, layout = fused.gather(mu, layout, qubits)
-                y = (dagger @ fused.cross(phi, mu, unitary.shape[0])) @ unitary
-                if g:
-                    phi = fused.multiply(phi, dagger)
+                dagger = unitary.conj().T
+                y = (dagger @ fused.sweep(phi, mu, rows, move, dagger if g else None)) @ unitary
             sub.accumulate(grad, _dense_gradient(prefixes, y, sub.generators(theta), sub))
-            if g or not last:
-                mu = fused.multiply(mu, unitary.T)  # conj(F† λ) = Fᵀ μ
-        if last:
-            return None
-        return fused.to_layout(mu, layout, fused.standard(self.n)).conj().reshape(bra.shape)
+        return None if last else mu.conj()
 
     def _sweep(self, seg: _Block, mats, phi, bra):
         """Undo the block's gates on φ and the cotangent together (one stacked array, one kernel

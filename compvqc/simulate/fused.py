@@ -2,25 +2,34 @@
 
 Why: from 5 qubits up a trainable block is applied gate by gate, and numpy's 2x2 kernel is a
 pass over the whole state per gate. Fusing the gates that act within ``k`` qubits into one
-2^k x 2^k matrix turns several passes into one BLAS GEMM. The state keeps no fixed qubit order
-to make that GEMM possible without a scatter: each group permutes the axes it needs next to
-the column axis, which stays innermost (one contiguous copy, moving whole column runs), and
-multiplies there; the order it leaves is recorded (a *layout*: the axis labels in memory order,
-qubits 0..n-1 and ``n`` for the columns).
+2^k x 2^k matrix turns several passes into one. The state (2^n, N) keeps its order: for each
+value of the other qubits (a *base* row), the group's 2^k rows — contiguous runs of N columns
+— are copied into a buffer that stays in cache, multiplied there by one small BLAS GEMM and
+copied back (``compiled.group_apply``). That is one read and one write of the state per group;
+permuting the group's axes next to each other first, for one big GEMM, cost two more. The
+bases are split in two fixed halves, run on two threads when the state is large
+(``THREAD_MIN``); the halves are the same whether threaded or not, so results do not depend
+on it.
 
 Gradients stay exact: a group's gates are a small dense register of their own, so the
-engine's prefix-product gradient runs on 2^k with R = Tr_rest(|φ_in⟩⟨λ_out|), which one GEMM
-over the rest of the state gives (``engine`` docstring). The block size ``k`` and when fusion
-pays are measured (``benchmarks/RESULTS.md``, Simulator).
+engine's prefix-product gradient runs on 2^k with R = Tr_rest(|φ_in⟩⟨λ_out|) (``engine``
+docstring), which the sweep reads off the rows it moves anyway (``compiled.group_sweep``). The
+block size ``k`` and when fusion pays are measured (``benchmarks/RESULTS.md``, Simulator).
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-Layout = tuple[int, ...]
+from compvqc.simulate import compiled
+
+THREAD_MIN = 1 << 15
+"""Fewest amplitudes (2^n x N) at which a group's two halves run on two threads: below it the
+hand-off costs more than the second core saves (``benchmarks/RESULTS.md``, Simulator)."""
 
 
 def groups(prims, k: int) -> list[tuple[tuple[int, ...], list]]:
@@ -52,37 +61,72 @@ def groups(prims, k: int) -> list[tuple[tuple[int, ...], list]]:
     return result
 
 
-def standard(n: int) -> Layout:
-    """Row-major (2^n, N): qubit n-1 outermost, basis index s = Σ_q b_q 2^q, columns last."""
-    return (*range(n - 1, -1, -1), n)
+@dataclass(frozen=True)
+class Plan:
+    """Where a group's rows are: ``offsets[l]`` the row offset of local basis state l, and the
+    base row of every value of the other qubits, in two fixed halves (module docstring)."""
+
+    offsets: np.ndarray
+    halves: tuple[np.ndarray, np.ndarray]
 
 
-def gather(x: np.ndarray, layout: Layout, qubits: tuple[int, ...]):
-    """``x`` (axes as ``layout``) with ``qubits`` just before the columns, local bit j =
-    qubits[j]: the (contiguous) array and its layout."""
-    cols = layout[-1]
-    target = (*(a for a in layout[:-1] if a not in qubits), *reversed(qubits), cols)
-    return to_layout(x, layout, target), target
+def plan(n: int, qubits: tuple[int, ...]) -> Plan:
+    """The rows of a group on ``qubits`` in an n-qubit state; local bit j is qubit qubits[j]."""
+    local = np.arange(1 << len(qubits))
+    offsets = sum(((local >> j) & 1) << q for j, q in enumerate(qubits))
+    rest = [q for q in range(n) if q not in qubits]
+    values = np.arange(1 << len(rest))
+    bases = sum((((values >> j) & 1) << q for j, q in enumerate(rest)), np.zeros_like(values))
+    half = (len(bases) + 1) // 2
+    return Plan(np.asarray(offsets, dtype=np.intp), (bases[:half].astype(np.intp), bases[half:].astype(np.intp)))
 
 
-def to_layout(x: np.ndarray, layout: Layout, target: Layout) -> np.ndarray:
-    if target == layout:
-        return x
-    return np.ascontiguousarray(x.transpose([layout.index(a) for a in target]))
+def apply(src: np.ndarray, dst: np.ndarray, mat: np.ndarray, where: Plan) -> np.ndarray:
+    """``dst`` = the group's ``mat`` on ``src`` (both (2^n, N); ``dst`` may be ``src``)."""
+    mat = np.ascontiguousarray(mat)
+    _halves(src.size, compiled.group_apply, lambda b: (src, dst, mat, where.offsets, b), where)
+    return dst
 
 
-def tensor(state: np.ndarray, n: int) -> np.ndarray:
-    """(2^n, N) as (2, …, 2, N), a view."""
-    return state.reshape(*(2,) * n, state.shape[-1])
+def sweep(phi: np.ndarray, mu: np.ndarray, where: Plan, mu_mat=None, phi_mat=None) -> np.ndarray:
+    """R = Tr_rest(φ μᵀ) over everything but the group's qubits (2^k x 2^k), then, in place,
+    μ ← ``mu_mat`` μ and φ ← ``phi_mat`` φ on the group's qubits where given. The sweep carries
+    μ = conj(λ), so R = Tr_rest(|φ⟩⟨λ|) with no conjugated copy of a state."""
+    move_mu, move_phi = mu_mat is not None, phi_mat is not None
+    d = len(where.offsets)
+    mu_mat = np.ascontiguousarray(mu_mat) if move_mu else np.empty((d, d), np.complex128)
+    phi_mat = np.ascontiguousarray(phi_mat) if move_phi else mu_mat
+    parts = _halves(phi.size, compiled.group_sweep,
+                    lambda b: (phi, mu, mu_mat, phi_mat, move_mu, move_phi, where.offsets, b), where)
+    return parts[0] + parts[1]
 
 
-def multiply(x: np.ndarray, mat: np.ndarray) -> np.ndarray:
-    """``mat`` on the 2^k axis before the columns: a batch of (2^k x 2^k)(2^k x N) GEMMs."""
-    return np.matmul(mat, x.reshape(-1, mat.shape[0], x.shape[-1])).reshape(x.shape)
+def load_blas() -> bool:
+    """Load the BLAS that numba's ``np.dot`` calls (scipy's), so the engine's thread control
+    finds it before the first group runs; True when this call loaded it."""
+    import sys
+
+    if "scipy.linalg.cython_blas" in sys.modules:
+        return False
+    import scipy.linalg.cython_blas  # noqa: F401
+
+    return True
 
 
-def cross(phi: np.ndarray, mu: np.ndarray, d: int) -> np.ndarray:
-    """R[i, j] = Σ φ[.., i, c] μ[.., j, c] over everything but the 2^k axis. The sweep carries
-    μ = conj(λ), so this is R = Tr_rest(|φ⟩⟨λ|) with no conjugated copy of a state."""
-    n_cols = phi.shape[-1]
-    return np.matmul(phi.reshape(-1, d, n_cols), mu.reshape(-1, d, n_cols).swapaxes(1, 2)).sum(0)
+_POOL: list = []  # one worker thread, made on first use, forgotten in a forked child
+
+
+def _halves(size: int, kernel, args, where: Plan) -> list:
+    """``kernel(*args(half))`` for both halves of the bases: the second on the worker thread when
+    the state has ``THREAD_MIN`` amplitudes (the kernels release the GIL), else in turn."""
+    first, second = where.halves
+    if size < THREAD_MIN or not len(second):
+        return [kernel(*args(first)), kernel(*args(second))]
+    if not _POOL:
+        _POOL.append(ThreadPoolExecutor(1, thread_name_prefix="compvqc-fused"))
+    other = _POOL[0].submit(kernel, *args(second))
+    mine = kernel(*args(first))
+    return [mine, other.result()]
+
+
+os.register_at_fork(after_in_child=_POOL.clear)  # the worker thread does not survive a fork
