@@ -150,6 +150,31 @@ def test_main_case_matches_statevector_and_blas_limit_is_restored(rng):
     assert before == after
 
 
+
+def test_fused_groups_run_with_every_blas_limited_even_one_loaded_after_the_first_look(rng, monkeypatch):
+    """The groups' GEMMs run in scipy's BLAS (numba's np.dot), one per thread of ours: a BLAS
+    thread pool under them only contends. So during a fused call every BLAS is at BLAS_THREADS,
+    also when the engine looked for BLAS libraries before that one was loaded."""
+    import threadpoolctl
+
+    from compvqc.simulate import fused
+
+    stale = threadpoolctl.ThreadpoolController().select(user_api="blas", filepath="numpy").lib_controllers
+    monkeypatch.setattr(engine, "_BLAS", {False: stale})  # as if found before the groups' BLAS was there
+    seen = []
+    real = fused.apply
+
+    def spy(*args):
+        seen.append({c.filepath: c.num_threads for c in threadpoolctl.ThreadpoolController().select(user_api="blas").lib_controllers})
+        return real(*args)
+
+    monkeypatch.setattr(fused, "apply", spy)
+    model = _model(7, rng, encoders=False)
+    Simulator(model).loss_and_grad(model.init_params(rng), np.zeros((4, model.n_features)), np.zeros(4, int))
+    assert seen and fused.blas_loaded()
+    assert any("scipy.libs" in path or "scipy/" in path for path in seen[0]), seen[0]
+    assert all(n == engine.BLAS_THREADS for threads in seen for n in threads.values()), seen[0]
+
 @settings(max_examples=30, deadline=None)
 @given(st.integers(5, 14), st.integers(0, 2**32 - 1), st.sampled_from([1, 2, 3, 4, 5, 6]), st.sampled_from([1, 7, 40]),
        st.booleans())

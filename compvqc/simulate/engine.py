@@ -92,7 +92,17 @@ FUSE_TAPE_BYTES = 1 << 30
 """Largest tape of fused-group inputs kept from the forward pass; beyond it the sweep undoes
 each group on φ as well, one more GEMM per group in exchange for a few states of memory."""
 
-_BLAS = []  # the process's BLAS controllers, found on first use (discovery takes ~ms)
+_BLAS: dict = {}  # the process's BLAS controllers, keyed by whether the groups' BLAS was loaded
+
+
+def _blas_controllers() -> list:
+    """threadpoolctl's controllers for every BLAS loaded, found once (discovery takes ~ms) and
+    again once the fused groups' BLAS (``fused.load_blas``) has joined them."""
+    key = fused.blas_loaded()
+    if key not in _BLAS:
+        _BLAS.clear()
+        _BLAS[key] = ThreadpoolController().select(user_api="blas").lib_controllers
+    return _BLAS[key]
 
 
 @contextmanager
@@ -103,15 +113,14 @@ def _blas_threads():
     if BLAS_THREADS is None:
         yield
         return
-    if not _BLAS:
-        _BLAS.extend(ThreadpoolController().select(user_api="blas").lib_controllers)
-    before = [lib.get_num_threads() for lib in _BLAS]
-    for lib in _BLAS:
+    libs = _blas_controllers()
+    before = [lib.get_num_threads() for lib in libs]
+    for lib in libs:
         lib.set_num_threads(BLAS_THREADS)
     try:
         yield
     finally:
-        for lib, n in zip(_BLAS, before):
+        for lib, n in zip(libs, before):
             lib.set_num_threads(n)
 
 
@@ -327,8 +336,8 @@ class Simulator:
         self.amplitude = bool(model.ops) and isinstance(model.ops[0], AmplitudeEncode)
         self.segments = [_Block(tuple(run), self.n) if run[0].encode is None
                          else _Encoding(tuple(p.encode for p in run), self.n) for run in _segments(model.ops)]
-        if self.dim > DENSE_MAX_DIM and FUSE_QUBITS and fused.load_blas():
-            _BLAS.clear()  # found again with the groups' BLAS among them
+        if self.dim > DENSE_MAX_DIM and FUSE_QUBITS:
+            fused.load_blas()  # before the first call looks for the BLAS libraries to limit
 
     # --- inputs ---------------------------------------------------------------------------
     def _check(self, theta, x):

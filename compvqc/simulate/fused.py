@@ -19,7 +19,9 @@ block size ``k`` and when fusion pays are measured (``benchmarks/RESULTS.md``, S
 
 from __future__ import annotations
 
+import importlib
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
@@ -101,16 +103,17 @@ def sweep(phi: np.ndarray, mu: np.ndarray, where: Plan, mu_mat=None, phi_mat=Non
     return parts[0] + parts[1]
 
 
-def load_blas() -> bool:
-    """Load the BLAS that numba's ``np.dot`` calls (scipy's), so the engine's thread control
-    finds it before the first group runs; True when this call loaded it."""
-    import sys
+_GROUP_BLAS = "scipy.linalg.cython_blas"  # numba's np.dot calls the BLAS scipy ships
 
-    if "scipy.linalg.cython_blas" in sys.modules:
-        return False
-    import scipy.linalg.cython_blas  # noqa: F401
 
-    return True
+def load_blas() -> None:
+    """Load the groups' BLAS, so the engine's thread limit finds it before the first group runs
+    (a second BLAS thread under each of ours only contends: ``engine.BLAS_THREADS``)."""
+    importlib.import_module(_GROUP_BLAS)
+
+
+def blas_loaded() -> bool:
+    return _GROUP_BLAS in sys.modules
 
 
 _POOL: list = []  # one worker thread, made on first use, forgotten in a forked child
