@@ -116,10 +116,10 @@ def test_group_apply_and_sweep_are_the_embedded_matrix_and_the_partial_trace(cas
     assert sorted((rows.offsets[:, None] + np.concatenate(rows.halves)[None]).ravel()) == list(range(1 << n))
     full_m, full_a = _group_matrix(m, qubits, n), _group_matrix(a, qubits, n)
     assert np.allclose(fused.apply(phi, np.empty_like(phi), m, rows), full_m @ phi, atol=1e-12)
-    # R[i, j] = Σ over the other qubits' values and columns of φ[i-th local row] μ[j-th local row]
+    # R[i, j] = Σ over the other qubits' values and columns of φ[i-th local row] conj(λ[j-th local row])
     want_r = np.zeros((d, d), np.complex128)
     for base in np.concatenate(rows.halves):
-        want_r += phi[base + rows.offsets] @ mu[base + rows.offsets].T
+        want_r += phi[base + rows.offsets] @ mu[base + rows.offsets].conj().T
     p, u = phi.copy(), mu.copy()
     r = fused.sweep(p, u, rows, m, a)
     assert np.allclose(r, want_r, atol=1e-12)

@@ -175,22 +175,25 @@ def group_apply(src, dst, mat, offsets, bases) -> None:
 
 
 @numba.njit(cache=True, nogil=True)
-def group_sweep(phi, mu, mu_mat, phi_mat, move_mu, move_phi, offsets, bases) -> np.ndarray:
-    """Σ over ``bases`` of φ_rows μ_rowsᵀ (2^k x 2^k: a partial trace over everything but the
-    group's qubits, read before any move), then, in place, μ rows ← ``mu_mat`` @ μ rows when
-    ``move_mu`` and φ rows ← ``phi_mat`` @ φ rows when ``move_phi`` (:func:`group_apply`)."""
+def group_sweep(phi, lam, lam_mat, phi_mat, move_lam, move_phi, offsets, bases) -> np.ndarray:
+    """Σ over ``bases`` of φ_rows λ_rows† (2^k x 2^k: a partial trace over everything but the
+    group's qubits, read before any move), then, in place, λ rows ← ``lam_mat`` @ λ rows when
+    ``move_lam`` and φ rows ← ``phi_mat`` @ φ rows when ``move_phi`` (:func:`group_apply`)."""
     d, m = offsets.shape[0], phi.shape[1]
     p, u = np.empty((d, m), np.complex128), np.empty((d, m), np.complex128)
-    out, r = np.empty((d, m), np.complex128), np.zeros((d, d), np.complex128)
+    uc, out = np.empty((d, m), np.complex128), np.empty((d, m), np.complex128)
+    r = np.zeros((d, d), np.complex128)
     for base in bases:
         for j in range(d):
             p[j] = phi[base + offsets[j]]
-            u[j] = mu[base + offsets[j]]
-        r += np.dot(p, u.T)
-        if move_mu:
-            np.dot(mu_mat, u, out)
+            u[j] = lam[base + offsets[j]]
+            for c in range(m):
+                uc[j, c] = u[j, c].conjugate()
+        r += np.dot(p, uc.T)
+        if move_lam:
+            np.dot(lam_mat, u, out)
             for j in range(d):
-                mu[base + offsets[j]] = out[j]
+                lam[base + offsets[j]] = out[j]
         if move_phi:
             np.dot(phi_mat, p, out)
             for j in range(d):

@@ -36,8 +36,9 @@ costs, so the two per-gate loops are compiled (``compiled``) and the rest is one
 
 Mid-size registers (2^n > ``DENSE_MAX_DIM``) fuse the block's gates into groups on at most
 ``FUSE_QUBITS`` qubits (``fused``). Each group is a small register of its own: its unitary F
-moves the state with one GEMM, and its gates' derivatives are the formula above on 2^k with
-R = Tr_rest(|φ_in⟩⟨λ_out|), read off the state in one more GEMM. The sweep keeps each group's
+moves the state in one pass (a small GEMM per value of the other qubits, on rows held in
+cache), and its gates' derivatives are the formula above on 2^k with R = Tr_rest(|φ_in⟩⟨λ_out|),
+which the sweep reads off in the pass that moves λ back through F. The sweep keeps each group's
 input from the forward pass within ``FUSE_TAPE_BYTES``; past that it undoes F on φ as it goes,
 so memory stays a few states whatever the depth.
 
@@ -497,24 +498,24 @@ class Simulator:
             x = fused.apply(x, out, unitary.conj().T if adjoint else unitary, rows)
         return x
 
-    def _fused_sweep(self, seg: _Block, groups: list, phi, bra, theta, grad, last: bool, inputs=None):
-        """Undo the groups on μ = conj(cotangent), adding each group's gradient from its prefix
-        products and R_in = Tr_rest(|φ_in⟩⟨λ_out|). φ_in is the forward's (``inputs``) or, past
-        ``FUSE_TAPE_BYTES``, φ undone alongside, R_in = F† Tr_rest(|φ_out⟩⟨λ_out|). Returns the
-        swept cotangent (None when ``last``: nothing before the block needs it)."""
-        mu = bra.conj()
+    def _fused_sweep(self, seg: _Block, groups: list, phi, lam, theta, grad, last: bool, inputs=None):
+        """Undo the groups on the cotangent ``lam`` (in place: the backward sweep's own array),
+        adding each group's gradient from its prefix products and R_in = Tr_rest(|φ_in⟩⟨λ_out|).
+        φ_in is the forward's (``inputs``) or, past ``FUSE_TAPE_BYTES``, φ undone alongside,
+        R_in = F† Tr_rest(|φ_out⟩⟨λ_out|). Returns the swept cotangent (None when ``last``:
+        nothing before the block needs it)."""
         if inputs is None:
-            phi = phi.copy()  # undone in place; the tape's φ stays as it was
+            phi = phi.copy()  # the tape's φ stays as it was
         for g in range(len(groups) - 1, -1, -1):
             (sub, rows), (prefixes, unitary) = seg.fused()[g], groups[g]
-            move = unitary.T if g or not last else None  # conj(F† λ) = Fᵀ μ
+            dagger = unitary.conj().T
+            move = dagger if g or not last else None
             if inputs is not None:
-                y = fused.sweep(inputs[g], mu, rows, move) @ unitary  # R_in U
+                y = fused.sweep(inputs[g], lam, rows, move) @ unitary  # R_in U
             else:
-                dagger = unitary.conj().T
-                y = (dagger @ fused.sweep(phi, mu, rows, move, dagger if g else None)) @ unitary
+                y = (dagger @ fused.sweep(phi, lam, rows, move, dagger if g else None)) @ unitary
             sub.accumulate(grad, _dense_gradient(prefixes, y, sub.generators(theta), sub))
-        return None if last else mu.conj()
+        return None if last else lam
 
     def _sweep(self, seg: _Block, mats, phi, bra):
         """Undo the block's gates on φ and the cotangent together (one stacked array, one kernel

@@ -90,16 +90,15 @@ def apply(src: np.ndarray, dst: np.ndarray, mat: np.ndarray, where: Plan) -> np.
     return dst
 
 
-def sweep(phi: np.ndarray, mu: np.ndarray, where: Plan, mu_mat=None, phi_mat=None) -> np.ndarray:
-    """R = Tr_rest(φ μᵀ) over everything but the group's qubits (2^k x 2^k), then, in place,
-    μ ← ``mu_mat`` μ and φ ← ``phi_mat`` φ on the group's qubits where given. The sweep carries
-    μ = conj(λ), so R = Tr_rest(|φ⟩⟨λ|) with no conjugated copy of a state."""
-    move_mu, move_phi = mu_mat is not None, phi_mat is not None
+def sweep(phi: np.ndarray, lam: np.ndarray, where: Plan, lam_mat=None, phi_mat=None) -> np.ndarray:
+    """R = Tr_rest(|φ⟩⟨λ|) over everything but the group's qubits (2^k x 2^k), then, in place,
+    λ ← ``lam_mat`` λ and φ ← ``phi_mat`` φ on the group's qubits where given."""
+    move_lam, move_phi = lam_mat is not None, phi_mat is not None
     d = len(where.offsets)
-    mu_mat = np.ascontiguousarray(mu_mat) if move_mu else np.empty((d, d), np.complex128)
-    phi_mat = np.ascontiguousarray(phi_mat) if move_phi else mu_mat
+    lam_mat = np.ascontiguousarray(lam_mat) if move_lam else np.empty((d, d), np.complex128)
+    phi_mat = np.ascontiguousarray(phi_mat) if move_phi else lam_mat
     parts = _halves(phi.size, compiled.group_sweep,
-                    lambda b: (phi, mu, mu_mat, phi_mat, move_mu, move_phi, where.offsets, b), where)
+                    lambda b: (phi, lam, lam_mat, phi_mat, move_lam, move_phi, where.offsets, b), where)
     return parts[0] + parts[1]
 
 
