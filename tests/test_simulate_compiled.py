@@ -144,3 +144,31 @@ def test_group_halves_give_the_same_bits_on_one_thread_or_two(monkeypatch):
         results.append((fused.apply(phi, np.empty_like(phi), m, rows), fused.sweep(p, u, rows, m, m), p, u))
     for threaded, in_turn in zip(*results):
         assert np.array_equal(threaded, in_turn)
+
+
+def test_a_forked_child_runs_threaded_groups_without_the_parents_worker():
+    """The worker thread does not survive a fork; the child makes its own (else it would wait
+    forever on a queue no thread serves). Runs a threaded group in the parent, then in a child."""
+    import multiprocessing
+
+    from compvqc.simulate import fused
+
+    phi = np.ones((1 << 12, 16), np.complex128)
+    rows = fused.plan(12, (0, 5, 11))
+    m = np.eye(8, dtype=np.complex128)
+    assert phi.size >= fused.THREAD_MIN
+    want = fused.apply(phi, np.empty_like(phi), m, rows)  # the parent's worker now exists
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+    child = ctx.Process(target=_apply_in_child, args=(out,), daemon=True)
+    child.start()
+    got = out.get(timeout=120)  # the event: the child's result (a hang fails here, not forever)
+    child.join()
+    assert child.exitcode == 0 and np.array_equal(got, want)
+
+
+def _apply_in_child(out):
+    from compvqc.simulate import fused
+
+    phi = np.ones((1 << 12, 16), np.complex128)
+    out.put(fused.apply(phi, np.empty_like(phi), np.eye(8, dtype=np.complex128), fused.plan(12, (0, 5, 11))))
