@@ -150,7 +150,6 @@ def test_main_case_matches_statevector_and_blas_limit_is_restored(rng):
     assert before == after
 
 
-
 def test_fused_groups_run_with_every_blas_limited_even_one_loaded_after_the_first_look(rng, monkeypatch):
     """The groups' GEMMs run in scipy's BLAS (numba's np.dot), one per thread of ours: a BLAS
     thread pool under them only contends. So during a fused call every BLAS is at BLAS_THREADS,
@@ -174,6 +173,7 @@ def test_fused_groups_run_with_every_blas_limited_even_one_loaded_after_the_firs
     assert seen and fused.blas_loaded()
     assert any("scipy.libs" in path or "scipy/" in path for path in seen[0]), seen[0]
     assert all(n == engine.BLAS_THREADS for threads in seen for n in threads.values()), seen[0]
+
 
 @settings(max_examples=30, deadline=None)
 @given(st.integers(5, 14), st.integers(0, 2**32 - 1), st.sampled_from([1, 2, 3, 4, 5, 6]), st.sampled_from([1, 7, 40]),
