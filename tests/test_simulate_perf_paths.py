@@ -222,3 +222,31 @@ def test_groups_reorder_only_commuting_gates():
     assert out[1][1][1].target == 0  # local wire: qubit 1 is bit 0 of the group (1, 2)
     wide = groups([p(0, 1), p(1, 2), p(2, 3), p(3, 4)], 3)
     assert all(len(q) <= 3 for q, _ in wide)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(2, 9), st.integers(2, 6), st.lists(st.tuples(st.integers(0, 8), st.integers(-1, 8)), max_size=60))
+def test_both_partitions_keep_every_wires_gate_order_and_fit_k(n, k, pairs):
+    """A partition is exact when, read group by group, every wire meets its gates in circuit
+    order (gates on disjoint wires commute) and no group is wider than k; the cheaper of the two
+    is the one groups() returns."""
+    from compvqc.simulate.fused import PASS_COST, from_front, groups, in_order
+    from compvqc.simulate.lower import Prim
+
+    prims = [Prim(t % n, None if c < 0 or c % n == t % n else c % n, "rx", ((i, 1.0, 0.0),))
+             for i, (t, c) in enumerate(pairs)]
+    wires = [frozenset({p.target} | ({p.control} if p.control is not None else set())) for p in prims]
+    costs = []
+    for partition in (in_order(wires, k), from_front(wires, k)):
+        order = [g for _, members in partition for g in members]
+        assert sorted(order) == list(range(len(prims)))
+        for q in range(n):
+            on_q = [g for g in order if q in wires[g]]
+            assert on_q == sorted(on_q)
+        assert all(len(used) <= k and used == set().union(*(wires[g] for g in members))
+                   for used, members in partition)
+        costs.append(sum(2 ** len(used) + PASS_COST for used, _ in partition))
+    chosen = groups(prims, k)
+    assert sum(2 ** len(q) + PASS_COST for q, _ in chosen) == min(costs)
+    assert [p.slots[0][0] for _, members in chosen for p in members] in (
+        [g for _, m in partition for g in m] for partition in (in_order(wires, k), from_front(wires, k)))

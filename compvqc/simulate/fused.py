@@ -34,33 +34,81 @@ THREAD_MIN = 1 << 15
 hand-off costs more than the second core saves (``benchmarks/RESULTS.md``, Simulator)."""
 
 
+PASS_COST = 24
+"""What a group costs beyond its 2^k-wide product, in the same units: copying its rows in and out
+and the GEMM's fixed part. Fitted to one 12-qubit pass at k = 4 and 5 (``benchmarks/RESULTS.md``,
+Simulator); :func:`groups` compares partitions by it."""
+
+
 def groups(prims, k: int) -> list[tuple[tuple[int, ...], list]]:
     """Partition ``prims`` into groups on at most ``k`` qubits: (qubits, local primitives).
 
-    A primitive joins the last group that shares a wire with it when the union still fits,
-    else the latest later group with room (it commutes past the groups in between, which share
-    none of its wires), else it starts a group. The groups multiplied in order equal the
-    primitives multiplied in order. Local wire j is ``qubits[j]``.
+    Two partitions are built, :func:`in_order` and :func:`from_front`; the one that costs less
+    (2^|qubits| + ``PASS_COST`` per group) is kept. Neither wins on every circuit. The groups
+    multiplied in order equal the primitives multiplied in order; local wire j is ``qubits[j]``.
     """
+    wires = [frozenset({p.target} | ({p.control} if p.control is not None else set())) for p in prims]
+    best = min((in_order(wires, k), from_front(wires, k)), key=lambda g: sum(2 ** len(q) + PASS_COST for q, _ in g))
+    result = []
+    for used, members in best:
+        qubits = tuple(sorted(used))
+        local = {q: j for j, q in enumerate(qubits)}
+        result.append((qubits, [replace(prims[i], target=local[prims[i].target],
+                                        control=None if prims[i].control is None else local[prims[i].control])
+                                for i in members]))
+    return result
+
+
+def in_order(wires: list, k: int) -> list[tuple[set, list[int]]]:
+    """Gates in circuit order: gate i (on ``wires[i]``) joins the last group that shares a wire
+    with it when the union still fits, else the latest later group with room (it commutes past
+    the groups in between, which share none of its wires), else it starts a group."""
     out: list[tuple[set, list]] = []
-    for p in prims:
-        w = {p.target} | ({p.control} if p.control is not None else set())
+    for g, w in enumerate(wires):
         last = max((i for i, (q, _) in enumerate(out) if q & w), default=-1)
         for i in ([last] if last >= 0 else []) + list(range(len(out) - 1, last, -1)):
             if len(out[i][0] | w) <= k:
                 out[i][0].update(w)
-                out[i][1].append(p)
+                out[i][1].append(g)
                 break
         else:
-            out.append((set(w), [p]))
-    result = []
-    for wires, members in out:
-        qubits = tuple(sorted(wires))
-        local = {q: j for j, q in enumerate(qubits)}
-        result.append((qubits, [replace(p, target=local[p.target],
-                                        control=None if p.control is None else local[p.control])
-                                for p in members]))
-    return result
+            out.append((set(w), [g]))
+    return out
+
+
+def from_front(wires: list, k: int) -> list[tuple[set, list[int]]]:
+    """Each group grows from the dependency front, the gates with no earlier gate left on any of
+    their wires: it takes the front gate that adds the fewest new wires (the earliest on a tie)
+    while the union fits in ``k`` (a gate wider than ``k`` is a group of its own). A gate joins
+    only after every earlier gate it shares a wire with."""
+    on_wire: dict[int, list[int]] = {}
+    for g, w in enumerate(wires):
+        for q in w:
+            on_wire.setdefault(q, []).append(g)
+    head = dict.fromkeys(on_wire, 0)  # per wire, its first gate not yet in a group
+
+    def front(q):
+        return on_wire[q][head[q]] if head[q] < len(on_wire[q]) else None
+
+    out: list[tuple[set, list]] = []
+    placed = 0
+    while placed < len(wires):
+        taken: set = set()
+        members: list = []
+        while True:
+            ready = {front(q) for q in on_wire} - {None}
+            fits = [g for g in ready if all(front(q) == g for q in wires[g])
+                    and (len(taken | wires[g]) <= k or not taken)]
+            if not fits:
+                break
+            g = min(fits, key=lambda g: (len(wires[g] - taken), g))
+            taken |= wires[g]
+            members.append(g)
+            for q in wires[g]:
+                head[q] += 1
+        placed += len(members)
+        out.append((taken, members))
+    return out
 
 
 @dataclass(frozen=True)
