@@ -230,12 +230,12 @@ def test_both_partitions_keep_every_wires_gate_order_and_fit_k(n, k, pairs):
     """A partition is exact when, read group by group, every wire meets its gates in circuit
     order (gates on disjoint wires commute) and no group is wider than k; the cheaper of the two
     is the one groups() returns."""
-    from compvqc.simulate.fused import PASS_COST, from_front, groups, in_order
+    from compvqc.simulate.fused import PASS_COST, from_front, groups, in_order, wires_of
     from compvqc.simulate.lower import Prim
 
     prims = [Prim(t % n, None if c < 0 or c % n == t % n else c % n, "rx", ((i, 1.0, 0.0),))
              for i, (t, c) in enumerate(pairs)]
-    wires = [frozenset({p.target} | ({p.control} if p.control is not None else set())) for p in prims]
+    wires = [wires_of(p) for p in prims]
     costs = []
     for partition in (in_order(wires, k), from_front(wires, k)):
         order = [g for _, members in partition for g in members]

@@ -47,7 +47,7 @@ def groups(prims, k: int) -> list[tuple[tuple[int, ...], list]]:
     (2^|qubits| + ``PASS_COST`` per group) is kept. Neither wins on every circuit. The groups
     multiplied in order equal the primitives multiplied in order; local wire j is ``qubits[j]``.
     """
-    wires = [frozenset({p.target} | ({p.control} if p.control is not None else set())) for p in prims]
+    wires = [wires_of(p) for p in prims]
     best = min((in_order(wires, k), from_front(wires, k)), key=lambda g: sum(2 ** len(q) + PASS_COST for q, _ in g))
     result = []
     for used, members in best:
@@ -57,6 +57,11 @@ def groups(prims, k: int) -> list[tuple[tuple[int, ...], list]]:
                                         control=None if prims[i].control is None else local[prims[i].control])
                                 for i in members]))
     return result
+
+
+def wires_of(prim) -> frozenset:
+    """The qubits a primitive acts on."""
+    return frozenset({prim.target} | ({prim.control} if prim.control is not None else set()))
 
 
 def in_order(wires: list, k: int) -> list[tuple[set, list[int]]]:
