@@ -62,7 +62,7 @@ def main(argv=None) -> int:
         prims = sims[ks[0]].segments[-1].prims
         base = statistics.median(times[0]) if 0 in times else None
         for k in ks:
-            n_groups = len(groups(prims, k)) if k else len(prims)
+            n_groups = len(groups(prims, min(k, n - 1))) if k else len(prims)  # as the engine runs it
             med = statistics.median(times[k])
             ratio = f"{base / med:.2f}×" if base else "—"
             print(f"| {n} | {len(prims)} | {k} | {n_groups} | {len(prims) / n_groups:.1f} | "

@@ -5,7 +5,9 @@
 CHECKOUT (default: this one) goes first on ``sys.path``, so alternating runs against another
 checkout give paired before/after figures on a shared machine. Prints the min and median of
 7 samples, each the mean of ``--calls`` back-to-back calls after ``--warmup`` calls.
-``--case`` times one of ``benchmarks/simulator.py``'s cases instead (e.g. q12, at its own batch).
+``--case`` times one of ``benchmarks/simulator.py``'s cases instead (e.g. q12, at its own batch):
+the case is defined by this checkout's script, so both sides of a pair run the same circuit, and
+CHECKOUT's compvqc must provide what that script imports.
 """
 
 from __future__ import annotations

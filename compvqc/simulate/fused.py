@@ -36,15 +36,15 @@ hand-off costs more than the second core saves (``benchmarks/RESULTS.md``, Simul
 
 PASS_COST = 24
 """What a group costs beyond its 2^k-wide product, in the same units: copying its rows in and out
-and the GEMM's fixed part. Fitted to one 12-qubit pass at k = 4 and 5 (``benchmarks/RESULTS.md``,
-Simulator); :func:`groups` compares partitions by it."""
+and the GEMM's fixed part. Fitted to one 12-qubit pass at batch 256 on one core, k = 4 and 5
+(``benchmarks/RESULTS.md``, Simulator); :func:`groups` compares partitions by it."""
 
 
 def groups(prims, k: int) -> list[tuple[tuple[int, ...], list]]:
     """Partition ``prims`` into groups on at most ``k`` qubits: (qubits, local primitives).
 
     Two partitions are built, :func:`in_order` and :func:`from_front`; the one that costs less
-    (2^|qubits| + ``PASS_COST`` per group) is kept. Neither wins on every circuit. The groups
+    (2^|qubits| + ``PASS_COST`` per group) is kept, :func:`in_order` on a tie. Neither wins on every circuit. The groups
     multiplied in order equal the primitives multiplied in order; local wire j is ``qubits[j]``.
     """
     wires = [wires_of(p) for p in prims]
@@ -111,6 +111,7 @@ def from_front(wires: list, k: int) -> list[tuple[set, list[int]]]:
             members.append(g)
             for q in wires[g]:
                 head[q] += 1
+        assert members, "the earliest gate left is always ready"  # else this loop would not end
         placed += len(members)
         out.append((taken, members))
     return out
