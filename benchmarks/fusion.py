@@ -7,7 +7,7 @@ The circuits are the simulator benchmark's larger cases (``{n}x2_ryz`` encoder +
 gates per qubit, batch 256). k = 0 is the gate-by-gate path. Every k runs in the same process,
 interleaved round by round, so the ratios against k = 0 hold on a shared machine; min and median
 of the rounds, gradients checked equal to k = 0's. ``--partitions`` times nothing: it prints the
-modelled cost (``fused.PASS_COST``) of both partitions ``fused.groups`` chooses between, per seed.
+modelled cost (``fused.cost``) of both partitions ``fused.groups`` chooses between, per seed.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from simulator import make_case, scaling_model  # noqa: E402
 
 from compvqc.simulate import Simulator, engine  # noqa: E402
-from compvqc.simulate.fused import PASS_COST, from_front, groups, in_order, wires_of  # noqa: E402
+from compvqc.simulate.fused import cost, from_front, groups, in_order, wires_of  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -81,8 +81,7 @@ def partitions(sizes, ks, seeds) -> int:
             for seed in range(seeds):
                 block = Simulator(scaling_model(n, int(n * 12.5), seed=seed)).segments[-1]
                 wires = [wires_of(p) for p in block.prims]
-                pairs.append(tuple(sum(2 ** len(q) + PASS_COST for q, _ in part(wires, min(k, n - 1)))
-                                   for part in (in_order, from_front)))
+                pairs.append(tuple(cost(part(wires, min(k, n - 1))) for part in (in_order, from_front)))
             mean = sum(b / a for a, b in pairs) / len(pairs)
             print(f"| {n} | {k} | {', '.join(str(a) for a, _ in pairs)} | {', '.join(str(b) for _, b in pairs)} | {mean:.2f} |")
     return 0

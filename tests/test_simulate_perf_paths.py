@@ -230,7 +230,7 @@ def test_both_partitions_keep_every_wires_gate_order_and_fit_k(n, k, pairs):
     """A partition is exact when, read group by group, every wire meets its gates in circuit
     order (gates on disjoint wires commute) and no group is wider than k (a wider gate alone);
     groups() returns the cheaper, with each group's qubits and its gates on local wires."""
-    from compvqc.simulate.fused import PASS_COST, from_front, groups, in_order, wires_of
+    from compvqc.simulate.fused import PASS_COST, cost, from_front, groups, in_order, wires_of
     from compvqc.simulate.lower import Prim
 
     prims = [Prim(t % n, None if c < 0 or c % n == t % n else c % n, "rx", ((i, 1.0, 0.0),))
@@ -246,6 +246,7 @@ def test_both_partitions_keep_every_wires_gate_order_and_fit_k(n, k, pairs):
         assert all((len(used) <= k or len(members) == 1) and used == set().union(*(wires[g] for g in members))
                    for used, members in partition)
     costs = [sum(2 ** len(used) + PASS_COST for used, _ in partition) for partition in partitions]
+    assert costs == [cost(partition) for partition in partitions]
     chosen = groups(prims, k)
     picked = partitions[int(costs[1] < costs[0])]
     assert [p.slots[0][0] for _, members in chosen for p in members] == [g for _, m in picked for g in m]

@@ -44,11 +44,11 @@ def groups(prims, k: int) -> list[tuple[tuple[int, ...], list]]:
     """Partition ``prims`` into groups on at most ``k`` qubits: (qubits, local primitives).
 
     Two partitions are built, :func:`in_order` and :func:`from_front`; the one that costs less
-    (2^|qubits| + ``PASS_COST`` per group) is kept, :func:`in_order` on a tie. Neither wins on every circuit. The groups
+    (:func:`cost`) is kept, :func:`in_order` on a tie: neither wins on every circuit. The groups
     multiplied in order equal the primitives multiplied in order; local wire j is ``qubits[j]``.
     """
     wires = [wires_of(p) for p in prims]
-    best = min((in_order(wires, k), from_front(wires, k)), key=lambda g: sum(2 ** len(q) + PASS_COST for q, _ in g))
+    best = min((in_order(wires, k), from_front(wires, k)), key=cost)
     result = []
     for used, members in best:
         qubits = tuple(sorted(used))
@@ -57,6 +57,11 @@ def groups(prims, k: int) -> list[tuple[tuple[int, ...], list]]:
                                         control=None if prims[i].control is None else local[prims[i].control])
                                 for i in members]))
     return result
+
+
+def cost(partition) -> int:
+    """A partition's modelled time: 2^|qubits| + ``PASS_COST`` per group."""
+    return sum(2 ** len(qubits) + PASS_COST for qubits, _ in partition)
 
 
 def wires_of(prim) -> frozenset:
